@@ -1,0 +1,343 @@
+/**
+ * One SMS as an event-sourced decider: events, commands, state, `decide` and `evolve`.
+ * Pure: time, ids and routing arrive as arguments.
+ *
+ * The event classes are storage contracts. Never rename a tag or reshape a field: add optional
+ * fields, or add an upcaster where events are decoded.
+ */
+import { Either, Schema } from "effect"
+import { MessageId } from "./Ids.js"
+import { E164 } from "./PhoneNumber.js"
+
+export const RetryReason = Schema.Literal(
+  "timeout",
+  "http_5xx",
+  "throttled",
+  "network",
+  "provider_unavailable"
+)
+export type RetryReason = typeof RetryReason.Type
+
+export const FailureReason = Schema.Literal(
+  "invalid_number",
+  "rejected",
+  "undeliverable",
+  "expired",
+  "retries_exhausted",
+  "recipient_inactive",
+  "no_provider"
+)
+export type FailureReason = typeof FailureReason.Type
+
+export class SmsRequested extends Schema.TaggedClass<SmsRequested>()("SmsRequested", {
+  messageId: MessageId,
+  clientId: Schema.String,
+  idempotencyKey: Schema.String,
+  to: E164,
+  from: Schema.optional(Schema.String),
+  body: Schema.String,
+  encoding: Schema.Literal("GSM-7", "UCS-2"),
+  segments: Schema.Number,
+  providers: Schema.optional(Schema.Array(Schema.String)),
+  validUntil: Schema.optional(Schema.Date),
+  metadata: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })),
+  trackingId: Schema.optional(Schema.String),
+  requestedAt: Schema.Date
+}) {}
+
+export class SmsDispatched extends Schema.TaggedClass<SmsDispatched>()("SmsDispatched", {
+  messageId: MessageId,
+  provider: Schema.String,
+  providerMessageId: Schema.String,
+  attempt: Schema.Number,
+  dispatchedAt: Schema.Date
+}) {}
+
+export class SmsRetried extends Schema.TaggedClass<SmsRetried>()("SmsRetried", {
+  messageId: MessageId,
+  provider: Schema.String,
+  attempt: Schema.Number,
+  reason: RetryReason,
+  detail: Schema.optional(Schema.String),
+  nextAttemptAt: Schema.Date,
+  nextProvider: Schema.optional(Schema.String)
+}) {}
+
+export class SmsDelivered extends Schema.TaggedClass<SmsDelivered>()("SmsDelivered", {
+  messageId: MessageId,
+  provider: Schema.String,
+  providerMessageId: Schema.String,
+  deliveredAt: Schema.Date,
+  rawStatus: Schema.String
+}) {}
+
+export class SmsFailed extends Schema.TaggedClass<SmsFailed>()("SmsFailed", {
+  messageId: MessageId,
+  reason: FailureReason,
+  permanent: Schema.Boolean,
+  provider: Schema.optional(Schema.String),
+  code: Schema.optional(Schema.String),
+  detail: Schema.optional(Schema.String),
+  failedAt: Schema.Date
+}) {}
+
+export const MessageEvent = Schema.Union(SmsRequested, SmsDispatched, SmsRetried, SmsDelivered, SmsFailed)
+export type MessageEvent = typeof MessageEvent.Type
+export const messageEventTypes: ReadonlyArray<MessageEvent["_tag"]> = [
+  "SmsRequested",
+  "SmsDispatched",
+  "SmsRetried",
+  "SmsDelivered",
+  "SmsFailed"
+]
+
+// ---------------------------------------------------------------------------------------------
+// State
+
+export type MessageStatus = "requested" | "dispatched" | "retrying" | "delivered" | "failed"
+
+export type MessageState =
+  | { readonly status: "none" }
+  | {
+      readonly status: MessageStatus
+      readonly request: SmsRequested
+      /** provider calls made so far (dispatches and retried attempts) */
+      readonly attempts: number
+      readonly provider?: string
+      readonly providerMessageId?: string
+      readonly nextProvider?: string
+      readonly lastError?: string
+      /** the first terminal event: it decides the final status (see `evolve`) */
+      readonly final?: SmsDelivered | SmsFailed
+    }
+
+export const initialState: MessageState = { status: "none" }
+
+export const isTerminal = (state: MessageState): boolean =>
+  state.status === "delivered" || state.status === "failed"
+
+/**
+ * Precedence: the first terminal event wins. A later, contradicting report (a `failed` DLR after
+ * `delivered`) is still recorded in the stream for the audit trail, but never changes the status.
+ */
+export const evolve = (state: MessageState, event: MessageEvent): MessageState => {
+  if (event._tag === "SmsRequested") {
+    return state.status === "none" ? { status: "requested", request: event, attempts: 0 } : state
+  }
+  if (state.status === "none" || isTerminal(state)) return state
+  switch (event._tag) {
+    case "SmsDispatched":
+      return {
+        ...state,
+        status: "dispatched",
+        attempts: Math.max(state.attempts, event.attempt),
+        provider: event.provider,
+        providerMessageId: event.providerMessageId,
+        nextProvider: undefined
+      }
+    case "SmsRetried":
+      return {
+        ...state,
+        status: "retrying",
+        attempts: Math.max(state.attempts, event.attempt),
+        provider: event.provider,
+        nextProvider: event.nextProvider,
+        lastError: event.detail ? `${event.reason}: ${event.detail}` : event.reason
+      }
+    case "SmsDelivered":
+      return { ...state, status: "delivered", provider: event.provider, final: event }
+    case "SmsFailed":
+      return {
+        ...state,
+        status: "failed",
+        provider: event.provider ?? state.provider,
+        lastError: event.code ? `${event.reason} (${event.code})` : event.reason,
+        final: event
+      }
+  }
+}
+
+export const fold = (events: Iterable<MessageEvent>, from: MessageState = initialState): MessageState => {
+  let state = from
+  for (const event of events) state = evolve(state, event)
+  return state
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands
+
+export interface Request {
+  readonly _tag: "Request"
+  readonly event: SmsRequested
+}
+export interface RecordDispatch {
+  readonly _tag: "RecordDispatch"
+  readonly provider: string
+  readonly providerMessageId: string
+  readonly attempt: number
+  readonly at: Date
+}
+export interface ScheduleRetry {
+  readonly _tag: "ScheduleRetry"
+  readonly provider: string
+  readonly attempt: number
+  readonly reason: RetryReason
+  readonly detail?: string
+  readonly nextAttemptAt: Date
+  readonly nextProvider?: string
+}
+export interface RecordDeliveryReport {
+  readonly _tag: "RecordDeliveryReport"
+  readonly provider: string
+  readonly providerMessageId: string
+  readonly outcome:
+    | { readonly _tag: "Delivered" }
+    | { readonly _tag: "Failed"; readonly reason: FailureReason; readonly code?: string }
+  readonly rawStatus: string
+  readonly at: Date
+}
+export interface Fail {
+  readonly _tag: "Fail"
+  readonly reason: FailureReason
+  readonly permanent: boolean
+  readonly provider?: string
+  readonly code?: string
+  readonly detail?: string
+  readonly at: Date
+}
+
+export type MessageCommand = Request | RecordDispatch | ScheduleRetry | RecordDeliveryReport | Fail
+
+// ---------------------------------------------------------------------------------------------
+// Rule violations
+
+export class MessageAlreadyRequested extends Schema.TaggedError<MessageAlreadyRequested>()(
+  "MessageAlreadyRequested",
+  { messageId: Schema.String }
+) {}
+
+export class MessageNotRequested extends Schema.TaggedError<MessageNotRequested>()("MessageNotRequested", {
+  command: Schema.String
+}) {}
+
+/** A DLR whose provider message id is not the one this message was dispatched with. */
+export class ProviderMessageMismatch extends Schema.TaggedError<ProviderMessageMismatch>()(
+  "ProviderMessageMismatch",
+  { messageId: Schema.String, expected: Schema.String, received: Schema.String }
+) {}
+
+/** A DLR for a message whose dispatch is not recorded yet (the report beat the provider's answer). */
+export class NotYetDispatched extends Schema.TaggedError<NotYetDispatched>()("NotYetDispatched", {
+  messageId: Schema.String
+}) {}
+
+export type MessageRuleViolation =
+  | MessageAlreadyRequested
+  | MessageNotRequested
+  | ProviderMessageMismatch
+  | NotYetDispatched
+
+// ---------------------------------------------------------------------------------------------
+// decide
+
+const none: ReadonlyArray<MessageEvent> = []
+
+export const decide = (
+  command: MessageCommand,
+  state: MessageState
+): Either.Either<ReadonlyArray<MessageEvent>, MessageRuleViolation> => {
+  if (command._tag === "Request") {
+    return state.status === "none"
+      ? Either.right([command.event])
+      : Either.left(new MessageAlreadyRequested({ messageId: state.request.messageId }))
+  }
+  if (state.status === "none") return Either.left(new MessageNotRequested({ command: command._tag }))
+  const messageId = state.request.messageId
+  switch (command._tag) {
+    case "RecordDispatch":
+      // once dispatched or finished, a second dispatch record is a redelivery: nothing new happened
+      if (state.status !== "requested" && state.status !== "retrying") return Either.right(none)
+      return Either.right([
+        new SmsDispatched({
+          messageId,
+          provider: command.provider,
+          providerMessageId: command.providerMessageId,
+          attempt: command.attempt,
+          dispatchedAt: command.at
+        })
+      ])
+    case "ScheduleRetry":
+      if (state.status !== "requested" && state.status !== "retrying") return Either.right(none)
+      if (state.status === "retrying" && state.attempts >= command.attempt) return Either.right(none)
+      return Either.right([
+        new SmsRetried({
+          messageId,
+          provider: command.provider,
+          attempt: command.attempt,
+          reason: command.reason,
+          detail: command.detail,
+          nextAttemptAt: command.nextAttemptAt,
+          nextProvider: command.nextProvider
+        })
+      ])
+    case "RecordDeliveryReport":
+      return decideReport(command, state, messageId)
+    case "Fail":
+      if (isTerminal(state)) return Either.right(none)
+      return Either.right([
+        new SmsFailed({
+          messageId,
+          reason: command.reason,
+          permanent: command.permanent,
+          provider: command.provider,
+          code: command.code,
+          detail: command.detail,
+          failedAt: command.at
+        })
+      ])
+    default:
+      return absurd(command)
+  }
+}
+
+const decideReport = (
+  command: RecordDeliveryReport,
+  state: Exclude<MessageState, { status: "none" }>,
+  messageId: MessageId
+): Either.Either<ReadonlyArray<MessageEvent>, MessageRuleViolation> => {
+  if (state.providerMessageId === undefined) return Either.left(new NotYetDispatched({ messageId }))
+  if (state.providerMessageId !== command.providerMessageId) {
+    return Either.left(
+      new ProviderMessageMismatch({
+        messageId,
+        expected: state.providerMessageId,
+        received: command.providerMessageId
+      })
+    )
+  }
+  const event =
+    command.outcome._tag === "Delivered"
+      ? new SmsDelivered({
+          messageId,
+          provider: command.provider,
+          providerMessageId: command.providerMessageId,
+          deliveredAt: command.at,
+          rawStatus: command.rawStatus
+        })
+      : new SmsFailed({
+          messageId,
+          reason: command.outcome.reason,
+          permanent: true,
+          provider: command.provider,
+          code: command.outcome.code,
+          detail: `DLR status ${command.rawStatus}`,
+          failedAt: command.at
+        })
+  // a duplicate of the report that made the message final changes nothing
+  if (state.final !== undefined && state.final._tag === event._tag) return Either.right(none)
+  return Either.right([event])
+}
+
+const absurd = (value: never): never => {
+  throw new Error(`unhandled command ${JSON.stringify(value)}`)
+}

@@ -1,0 +1,123 @@
+/**
+ * The event store port. Adapters: `MemoryEventStore.layer`, `JetStreamEventStore.layer`
+ * (EventStoreDB in production).
+ *
+ * - A stream is an ordered list of events; its revision is the 0-based index of its last event.
+ * - `append` is atomic (all events or none) and checks the expected revision.
+ * - Appending events whose ids are already in the stream, right after the expected revision, is a
+ *   retry of the same append: it succeeds without writing twice and returns the first result.
+ * - A position orders every event of the store; `subscribeAll` starts strictly after a position.
+ */
+import { Context, Data, type Effect, Schema, type Stream } from "effect"
+
+export type ExpectedRevision = Data.TaggedEnum<{
+  /** the stream must not exist yet */
+  NoStream: {}
+  /** no check */
+  Any: {}
+  /** the stream's last event must have this revision */
+  Exact: { readonly revision: number }
+}>
+export const ExpectedRevision = Data.taggedEnum<ExpectedRevision>()
+
+export const describeExpected = (expected: ExpectedRevision): string =>
+  expected._tag === "Exact"
+    ? `revision ${expected.revision}`
+    : expected._tag === "NoStream"
+      ? "no stream"
+      : "any"
+
+export interface EventToAppend {
+  /** unique per event, deterministic where a retry must be recognised (see `eventIdFor`) */
+  readonly id: string
+  readonly type: string
+  /** JSON-serialisable payload */
+  readonly data: unknown
+}
+
+export interface RecordedEvent {
+  readonly id: string
+  readonly type: string
+  readonly data: unknown
+  readonly streamName: string
+  readonly revision: number
+  /** global order in this store; opaque but comparable, > 0 */
+  readonly position: number
+  readonly recordedAt: Date
+}
+
+export interface AppendResult {
+  /** revision of the last event written */
+  readonly revision: number
+  /** position of the last event written */
+  readonly position: number
+}
+
+/** Before every position: subscribing from here replays the whole store. */
+export const START: number = 0
+
+export class WrongExpectedRevision extends Schema.TaggedError<WrongExpectedRevision>()(
+  "WrongExpectedRevision",
+  {
+    streamName: Schema.String,
+    expected: Schema.String,
+    /** -1 when the stream does not exist */
+    actual: Schema.Number
+  }
+) {
+  override get message() {
+    return `${this.streamName}: expected ${this.expected}, stream is at ${this.actual}`
+  }
+}
+
+export class EventStoreError extends Schema.TaggedError<EventStoreError>()("EventStoreError", {
+  reason: Schema.Literal("Unavailable", "Timeout", "InvalidData", "Unknown"),
+  message: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {}
+
+export interface SubscribeOptions {
+  /** deliver events strictly after this position (default `START`) */
+  readonly from?: number
+}
+
+export interface EventStoreService {
+  readonly append: (
+    streamName: string,
+    events: ReadonlyArray<EventToAppend>,
+    expected: ExpectedRevision
+  ) => Effect.Effect<AppendResult, WrongExpectedRevision | EventStoreError>
+  /** every event of one stream, in order; empty when the stream does not exist */
+  readonly read: (streamName: string) => Effect.Effect<ReadonlyArray<RecordedEvent>, EventStoreError>
+  /** every event of the store after `from`, then the live ones as they are appended; never ends */
+  readonly subscribeAll: (options?: SubscribeOptions) => Stream.Stream<RecordedEvent, EventStoreError>
+  /** every event after `from` that exists when called, then ends */
+  readonly readAll: (options?: SubscribeOptions) => Stream.Stream<RecordedEvent, EventStoreError>
+}
+
+export class EventStore extends Context.Tag("sms-gateway/EventStore")<EventStore, EventStoreService>() {}
+
+/**
+ * The retry rule shared by adapters: `events` were already appended if the stream holds the same
+ * ids, in order, right after `expected` (or anywhere, for `Any`). Returns the original result.
+ */
+export const findPriorAppend = (
+  existing: ReadonlyArray<RecordedEvent>,
+  events: ReadonlyArray<EventToAppend>,
+  expected: ExpectedRevision
+): AppendResult | undefined => {
+  if (events.length === 0) return undefined
+  const firstId = events[0]?.id
+  const start =
+    expected._tag === "Exact"
+      ? expected.revision + 1
+      : expected._tag === "NoStream"
+        ? 0
+        : existing.findIndex((e) => e.id === firstId)
+  if (start < 0 || start + events.length > existing.length) return undefined
+  for (let i = 0; i < events.length; i++) {
+    if (existing[start + i]?.id !== events[i]?.id) return undefined
+  }
+  const last = existing[start + events.length - 1]
+  return last === undefined ? undefined : { revision: last.revision, position: last.position }
+}
