@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Makes a fresh machine ready for `npm start` / `npm test`: npm dependencies and nats-server.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# npm dependencies: installed when missing or older than the lock file
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing npm dependencies" >&2
+  npm ci --no-audit --no-fund --loglevel=error >&2
+fi
+
+# nats-server: NATS_SERVER_BIN, PATH, or Debian's /usr/sbin
+if [ -n "${NATS_URL:-}" ]; then exit 0; fi
+find_nats() {
+  for candidate in "${NATS_SERVER_BIN:-}" "$(command -v nats-server 2>/dev/null || true)" /usr/sbin/nats-server /usr/local/sbin/nats-server; do
+    if [ -n "$candidate" ] && [ -x "$candidate" ]; then echo "$candidate"; return 0; fi
+  done
+  return 1
+}
+if ! find_nats >/dev/null; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+    echo "setup: installing nats-server from Debian's packages" >&2
+    apt-get update -qq >&2 || true
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >&2
+  else
+    cat >&2 <<'MSG'
+setup: nats-server is not installed.
+  Debian/Ubuntu:  sudo apt-get install -y nats-server
+  elsewhere:      https://docs.nats.io/running-a-nats-service/introduction/installation
+  or set NATS_SERVER_BIN=/path/to/nats-server, or NATS_URL to use a running server.
+MSG
+    exit 1
+  fi
+fi
+find_nats >/dev/null || { echo "setup: nats-server still not found after install" >&2; exit 1; }

@@ -1,0 +1,152 @@
+/**
+ * The intake actor: turns each `SendSms` on `sms.commands.send` into a message stream and a work
+ * item. The command is acked only once both are stored, so a crash in between redelivers it; the
+ * deterministic message id makes that redelivery land on the same stream, never a second message.
+ */
+import type { JsMsg } from "@nats-io/jetstream"
+import { Clock, Effect, Either, Layer } from "effect"
+import { messageIdFor, type MessageId } from "../domain/Ids.js"
+import { decide, evolve, initialState, type MessageEvent, SmsRequested } from "../domain/Message.js"
+import { maskNumber } from "../domain/PhoneNumber.js"
+import { segmentsOf } from "../domain/Segments.js"
+import { parseSendSms, type SendSms } from "../domain/SendSms.js"
+import { messageStream } from "../domain/StreamName.js"
+import { EventStore, ExpectedRevision } from "../eventstore/EventStore.js"
+import { toStored } from "../eventstore/MessageEvents.js"
+import { Streams, Subjects } from "../nats/Topology.js"
+import { Providers } from "../providers/Providers.js"
+import { ack, runWorker, Verdict } from "./JetStreamWorker.js"
+import { load } from "./MessageRepository.js"
+import { publishReject } from "./Rejects.js"
+import { publishWork, WorkItem } from "./WorkItem.js"
+
+export interface Accepted {
+  readonly messageId: MessageId
+  readonly duplicate: boolean
+}
+
+const requestedEvent = (command: SendSms, messageId: MessageId, now: Date) => {
+  const { encoding, segments } = segmentsOf(command.body)
+  return new SmsRequested({
+    messageId,
+    clientId: command.clientId,
+    idempotencyKey: command.idempotencyKey,
+    to: command.to,
+    from: command.from,
+    body: command.body,
+    encoding,
+    segments,
+    providers: command.providers,
+    validUntil: command.validUntil,
+    metadata: command.metadata,
+    trackingId: command.trackingId,
+    requestedAt: now
+  })
+}
+
+/** The first hop of a requested message: its work item, or nothing if it has gone past that. */
+const firstWorkItem = (requested: SmsRequested) =>
+  Effect.map(Providers, (providers) => {
+    const provider = providers.route(requested.providers)
+    return provider === undefined
+      ? undefined
+      : new WorkItem({
+          messageId: requested.messageId,
+          provider: provider.config.id,
+          priorAttempts: 0,
+          trackingId: requested.trackingId
+        })
+  })
+
+/**
+ * Records a valid command and queues its first provider call. Idempotent: a command seen before
+ * answers with the existing id and only re-queues the work if the first attempt never started.
+ */
+export const accept = Effect.fn("Intake.accept")(function* (command: SendSms) {
+  const store = yield* EventStore
+  const messageId = messageIdFor(command.clientId, command.idempotencyKey)
+  const now = new Date(yield* Clock.currentTimeMillis)
+  const requested = requestedEvent(command, messageId, now)
+  const work = yield* firstWorkItem(requested)
+
+  const events: Array<MessageEvent> = [
+    ...(yield* decide({ _tag: "Request", event: requested }, initialState))
+  ]
+  if (work === undefined) {
+    const state = events.reduce(evolve, initialState)
+    const failure = yield* decide(
+      {
+        _tag: "Fail",
+        reason: "no_provider",
+        permanent: true,
+        detail: `none of the providers [${command.providers?.join(", ") ?? ""}] is configured`,
+        at: now
+      },
+      state
+    )
+    events.push(...failure)
+  }
+
+  const appended = yield* store
+    .append(messageStream(messageId), events.map(toStored), ExpectedRevision.NoStream())
+    .pipe(
+      Effect.as(true),
+      Effect.catchTag("WrongExpectedRevision", () => Effect.succeed(false))
+    )
+  if (appended) {
+    if (work !== undefined) yield* publishWork(work)
+    return { messageId, duplicate: false } satisfies Accepted
+  }
+
+  // Seen before. A crash may have come between its append and its work item: re-queue if untouched.
+  const existing = yield* load(messageId)
+  if (existing.state.status === "requested") {
+    const retry = yield* firstWorkItem(existing.state.request)
+    if (retry !== undefined) yield* publishWork(retry)
+  }
+  return { messageId, duplicate: true } satisfies Accepted
+})
+
+export const handleCommand = (msg: JsMsg) =>
+  Either.match(parseSendSms(msg.data), {
+    onLeft: (invalid) =>
+      publishReject({
+        source: Subjects.send,
+        field: invalid.field,
+        reason: invalid.reason,
+        payload: msg.data,
+        ref: `${Streams.commands}:${msg.seq}`
+      }).pipe(Effect.as(Verdict.Term({ reason: `invalid SendSms: ${invalid.message}` }))),
+    onRight: (command) =>
+      accept(command).pipe(
+        Effect.tap(({ messageId, duplicate }) =>
+          Effect.logInfo(duplicate ? "duplicate SendSms" : "message requested").pipe(
+            Effect.annotateLogs({
+              messageId,
+              to: maskNumber(command.to),
+              trackingId: command.trackingId ?? messageId
+            })
+          )
+        ),
+        Effect.as(ack)
+      )
+  })
+
+export interface IntakeOptions {
+  readonly concurrency: number
+}
+
+export const layer = (options: IntakeOptions = { concurrency: 256 }) =>
+  Layer.scopedDiscard(
+    Effect.forkScoped(
+      runWorker(
+        {
+          stream: Streams.commands,
+          durable: "intake",
+          filterSubject: Subjects.send,
+          concurrency: options.concurrency
+        },
+        handleCommand
+      )
+    )
+  )

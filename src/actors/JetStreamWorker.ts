@@ -1,0 +1,143 @@
+/**
+ * A durable pull consumer whose messages are handled by an Effect, supervised.
+ *
+ * Every message gets an explicit verdict: ack, nak (with a delay carried by JetStream, so it
+ * survives a crash) or term. A handler that fails or dies naks the message instead of taking the
+ * actor down; if the consume loop itself breaks (server restart, consumer deleted), it is started
+ * again on a backoff schedule.
+ */
+import { AckPolicy, DeliverPolicy, type JsMsg } from "@nats-io/jetstream"
+import { Cause, Data, Duration, Effect, Schedule, Stream } from "effect"
+import { Nats, NatsError } from "../nats/Nats.js"
+
+export type Verdict = Data.TaggedEnum<{
+  Ack: {}
+  Nak: { readonly delay: Duration.Duration }
+  /** never redeliver: the reason is logged (nats-server 2.9 does not understand `term(reason)`) */
+  Term: { readonly reason: string }
+}>
+export const Verdict = Data.taggedEnum<Verdict>()
+export const ack: Verdict = Verdict.Ack()
+
+export interface WorkerOptions {
+  readonly stream: string
+  readonly durable: string
+  readonly filterSubject: string
+  /** messages in flight at once, also the consumer's `max_ack_pending` */
+  readonly concurrency: number
+  readonly ackWait?: Duration.DurationInput
+  /** -1 for unlimited */
+  readonly maxDeliver?: number
+}
+
+/** How long to wait before restarting a broken consume loop. */
+export const restartSchedule = Schedule.exponential("200 millis", 2).pipe(
+  Schedule.union(Schedule.spaced("10 seconds")),
+  Schedule.jittered
+)
+
+/** Backs off a failed handler: the message comes back later rather than spinning hot. */
+const unexpectedFailureDelay = Duration.seconds(2)
+
+const ensureConsumer = (options: WorkerOptions) =>
+  Effect.flatMap(Nats, ({ jsm }) =>
+    Effect.tryPromise({
+      try: async () => {
+        const config = {
+          durable_name: options.durable,
+          filter_subject: options.filterSubject,
+          ack_policy: AckPolicy.Explicit,
+          deliver_policy: DeliverPolicy.All,
+          max_ack_pending: options.concurrency,
+          ack_wait: Number(Duration.unsafeToNanos(Duration.decode(options.ackWait ?? "30 seconds"))),
+          max_deliver: options.maxDeliver ?? -1
+        }
+        const existing = await jsm.consumers.info(options.stream, options.durable).catch(() => undefined)
+        if (existing === undefined) await jsm.consumers.add(options.stream, config)
+        else await jsm.consumers.update(options.stream, options.durable, config)
+      },
+      catch: (cause) =>
+        new NatsError({
+          reason: "RequestFailed",
+          message: `cannot create consumer ${options.durable}`,
+          cause
+        })
+    })
+  )
+
+const settle = (msg: JsMsg, verdict: Verdict) => {
+  switch (verdict._tag) {
+    case "Ack":
+      return msg.ack()
+    case "Nak":
+      return msg.nak(Duration.toMillis(verdict.delay))
+    case "Term":
+      return msg.term()
+  }
+}
+
+/** Runs until interrupted; meant to be forked into an actor layer's scope. */
+export const runWorker = <R>(
+  options: WorkerOptions,
+  handle: (msg: JsMsg) => Effect.Effect<Verdict, unknown, R>
+): Effect.Effect<never, never, Nats | R> => {
+  const handleSafely = (msg: JsMsg) =>
+    handle(msg).pipe(
+      Effect.tap((verdict) =>
+        verdict._tag === "Term"
+          ? Effect.logWarning("message terminated").pipe(
+              Effect.annotateLogs({ reason: verdict.reason, subject: msg.subject, seq: msg.seq })
+            )
+          : Effect.void
+      ),
+      Effect.catchAllCause((cause) =>
+        Effect.logError("handler failed; message will be redelivered", Cause.pretty(cause)).pipe(
+          Effect.annotateLogs({ subject: msg.subject, seq: msg.seq }),
+          Effect.as(Verdict.Nak({ delay: unexpectedFailureDelay }))
+        )
+      ),
+      Effect.map((verdict) => settle(msg, verdict))
+    )
+
+  const consumeOnce = Effect.gen(function* () {
+    const { js } = yield* Nats
+    yield* ensureConsumer(options)
+    const messages = yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: async () => {
+          const consumer = await js.consumers.get(options.stream, options.durable)
+          return consumer.consume({ max_messages: Math.max(options.concurrency, 16) })
+        },
+        catch: (cause) =>
+          new NatsError({ reason: "RequestFailed", message: `cannot consume ${options.durable}`, cause })
+      }),
+      (messages) =>
+        Effect.promise(() =>
+          messages.close().then(
+            () => undefined,
+            () => undefined
+          )
+        )
+    )
+    yield* Stream.fromAsyncIterable(
+      messages,
+      (cause) =>
+        new NatsError({ reason: "RequestFailed", message: `consume loop of ${options.durable} broke`, cause })
+    ).pipe(
+      Stream.mapEffect(handleSafely, { concurrency: options.concurrency, unordered: true }),
+      Stream.runDrain
+    )
+    return yield* new NatsError({
+      reason: "RequestFailed",
+      message: `consume loop of ${options.durable} ended`
+    })
+  }).pipe(Effect.scoped)
+
+  return consumeOnce.pipe(
+    Effect.tapErrorCause((cause) =>
+      Effect.logWarning(`worker ${options.durable} restarting`, Cause.pretty(cause))
+    ),
+    Effect.retry(restartSchedule),
+    Effect.orDie
+  )
+}

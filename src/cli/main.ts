@@ -1,0 +1,186 @@
+/** The `sms-gateway` command: start | send | status | history | simulator. */
+import { existsSync, readFileSync } from "node:fs"
+import { join } from "node:path"
+import { Args, Command, Options } from "@effect/cli"
+import { HttpApiClient } from "@effect/platform"
+import { NodeContext, NodeHttpClient, NodeRuntime } from "@effect/platform-node"
+import { connect } from "@nats-io/transport-node"
+import { Console, Data, Effect, Layer, Logger, LogLevel, Option } from "effect"
+import { MessageId } from "../domain/Ids.js"
+import { GatewayApi, MessageNotFound } from "../http/Api.js"
+import { ROLES, type Role } from "../main.js"
+import { Subjects } from "../nats/Topology.js"
+import * as Simulator from "../providers/Simulator.js"
+import { STATE_FILE, start } from "./Embedded.js"
+
+const dataDir = Options.text("data-dir").pipe(
+  Options.withDefault(process.env.DATA_DIR ?? "./data"),
+  Options.withDescription("where the embedded nats-server keeps its store")
+)
+
+/** A running gateway's addresses: flags, then environment, then the embedded gateway's state file. */
+const running = (dir: string) => {
+  const file = join(dir, STATE_FILE)
+  const state = existsSync(file)
+    ? (JSON.parse(readFileSync(file, "utf8")) as { natsUrl?: string; httpUrl?: string })
+    : {}
+  return { natsUrl: process.env.NATS_URL ?? state.natsUrl, httpUrl: process.env.GATEWAY_URL ?? state.httpUrl }
+}
+
+const failExit = Effect.sync(() => {
+  process.exitCode = 1
+})
+
+/** A mistake of the person at the keyboard: printed as one line, exit code 1, no stack trace. */
+class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
+
+const required = (value: string | undefined, variable: "NATS_URL" | "GATEWAY_URL") =>
+  value === undefined
+    ? Effect.fail(
+        new UsageError({ message: `no running gateway found: start one (npm start) or set ${variable}` })
+      )
+    : Effect.succeed(value)
+
+const startCommand = Command.make(
+  "start",
+  {
+    roles: Options.text("roles").pipe(
+      Options.withDefault(ROLES.join(",")),
+      Options.withDescription(`comma-separated roles to run: ${ROLES.join(", ")}`)
+    ),
+    host: Options.text("host").pipe(Options.withDefault(process.env.HTTP_HOST ?? "127.0.0.1")),
+    httpPort: Options.integer("http-port").pipe(Options.withDefault(Number(process.env.HTTP_PORT ?? 3000))),
+    dataDir
+  },
+  ({ roles, host, httpPort, dataDir }) =>
+    Effect.gen(function* () {
+      const chosen = roles
+        .split(",")
+        .map((r) => r.trim())
+        .filter((r) => r.length > 0)
+      const unknown = chosen.filter((r) => !(ROLES as ReadonlyArray<string>).includes(r))
+      if (unknown.length > 0)
+        return yield* new UsageError({ message: `unknown roles: ${unknown.join(", ")}` })
+      return yield* start({ roles: new Set(chosen as Array<Role>), host, httpPort, dataDir })
+    })
+).pipe(
+  Command.withDescription(
+    "run the gateway (embedded nats-server and simulator unless NATS_URL / PROVIDERS_CONFIG)"
+  )
+)
+
+const sendCommand = Command.make(
+  "send",
+  {
+    to: Options.text("to").pipe(Options.withDescription("recipient, E.164 (+447911123456)")),
+    body: Options.text("body"),
+    from: Options.optional(Options.text("from")),
+    clientId: Options.text("client-id").pipe(Options.withDefault("cli")),
+    idempotencyKey: Options.optional(Options.text("idempotency-key")),
+    providers: Options.text("provider").pipe(
+      Options.repeated,
+      Options.withDescription("use only these providers, in order")
+    ),
+    dataDir
+  },
+  (args) =>
+    Effect.gen(function* () {
+      const natsUrl = yield* required(running(args.dataDir).natsUrl, "NATS_URL")
+      const command = {
+        clientId: args.clientId,
+        idempotencyKey: Option.getOrElse(args.idempotencyKey, () => crypto.randomUUID()),
+        to: args.to,
+        body: args.body,
+        from: Option.getOrUndefined(args.from),
+        providers: args.providers.length > 0 ? args.providers : undefined
+      }
+      const reply = yield* Effect.acquireUseRelease(
+        Effect.promise(() => connect({ servers: natsUrl, name: "sms-gateway-cli" })),
+        (nc) =>
+          Effect.promise(() =>
+            nc.request(Subjects.sendRequest, JSON.stringify(command), { timeout: 10_000 })
+          ),
+        (nc) => Effect.promise(() => nc.close())
+      )
+      yield* Console.log(reply.string())
+      if (reply.string().includes('"error"')) yield* failExit
+    })
+).pipe(Command.withDescription("send one SMS through the running gateway and print its message id"))
+
+const messageArg = Args.text({ name: "messageId" }).pipe(Args.withSchema(MessageId))
+
+const apiClient = (dir: string) =>
+  Effect.flatMap(required(running(dir).httpUrl, "GATEWAY_URL"), (baseUrl) =>
+    HttpApiClient.make(GatewayApi, { baseUrl })
+  )
+
+const statusCommand = Command.make("status", { id: messageArg, dataDir }, ({ id, dataDir }) =>
+  Effect.gen(function* () {
+    const client = yield* apiClient(dataDir)
+    const status = yield* client.messages.getMessage({ path: { id } })
+    yield* Console.log(JSON.stringify(status, null, 2))
+  })
+).pipe(Command.withDescription("print a message's status"))
+
+const historyCommand = Command.make("history", { id: messageArg, dataDir }, ({ id, dataDir }) =>
+  Effect.gen(function* () {
+    const client = yield* apiClient(dataDir)
+    const { events } = yield* client.messages.getMessageEvents({ path: { id } })
+    for (const event of events) {
+      yield* Console.log(
+        `${String(event.revision).padStart(3)}  ${event.recordedAt}  ${event.type.padEnd(14)} ${JSON.stringify(event.data)}`
+      )
+    }
+  })
+).pipe(Command.withDescription("print every event of a message, in order"))
+
+const simulatorCommand = Command.make(
+  "simulator",
+  {
+    port: Options.integer("port").pipe(Options.withDefault(9100)),
+    apiKey: Options.text("api-key").pipe(Options.withDefault(process.env.SIM_API_KEY ?? "sim-key")),
+    webhookSecret: Options.text("webhook-secret").pipe(
+      Options.withDefault(process.env.SIM_WEBHOOK_SECRET ?? "sim-secret")
+    ),
+    dlrUrl: Options.optional(Options.text("dlr-url")),
+    dlrMinMs: Options.integer("dlr-min-ms").pipe(Options.withDefault(0)),
+    dlrMaxMs: Options.integer("dlr-max-ms").pipe(Options.withDefault(5)),
+    latencyMs: Options.integer("latency-ms").pipe(Options.withDefault(0)),
+    errorRate: Options.float("error-rate").pipe(Options.withDefault(0)),
+    failRate: Options.float("fail-rate").pipe(Options.withDefault(0)),
+    invalidPrefix: Options.text("invalid-prefix").pipe(Options.repeated)
+  },
+  (args) =>
+    Effect.gen(function* () {
+      const sim = yield* Simulator.start({
+        port: args.port,
+        apiKey: args.apiKey,
+        webhookSecret: args.webhookSecret,
+        dlrUrl: Option.getOrUndefined(args.dlrUrl),
+        latencyMs: { min: args.latencyMs, max: args.latencyMs },
+        errorRate: args.errorRate,
+        invalidPrefixes: args.invalidPrefix,
+        dlr: { delayMs: { min: args.dlrMinMs, max: args.dlrMaxMs }, failRate: args.failRate }
+      })
+      yield* Console.log(`listening ${sim.url}`)
+      return yield* Effect.never
+    }).pipe(Effect.scoped)
+).pipe(Command.withDescription("run the provider simulator (generic-http wire format) on its own"))
+
+const cli = Command.make("sms-gateway").pipe(
+  Command.withSubcommands([startCommand, sendCommand, statusCommand, historyCommand, simulatorCommand])
+)
+
+const logLevel = LogLevel.fromLiteral((process.env.LOG_LEVEL as LogLevel.Literal | undefined) ?? "Info")
+const logger = process.env.LOG_FORMAT === "json" ? Logger.json : Logger.logFmt
+
+Command.run(cli, { name: "sms-gateway", version: "0.1.0" })(process.argv).pipe(
+  Effect.catchIf(
+    (error): error is UsageError | MessageNotFound =>
+      error instanceof UsageError || error instanceof MessageNotFound,
+    (error) => Console.error(error.message).pipe(Effect.andThen(failExit))
+  ),
+  Logger.withMinimumLogLevel(logLevel),
+  Effect.provide(Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici, logger)),
+  (program) => NodeRuntime.runMain(program, { disablePrettyLogger: true })
+)

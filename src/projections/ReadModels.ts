@@ -1,0 +1,21 @@
+/** The KV buckets that hold read models and checkpoints, opened once per process. */
+import type { KV } from "@nats-io/kv"
+import { Context, Effect, Layer } from "effect"
+import { Buckets, openBucket } from "../nats/Topology.js"
+
+export interface ReadModelsService {
+  readonly messages: KV
+  readonly providerIndex: KV
+  readonly checkpoints: KV
+}
+
+export class ReadModels extends Context.Tag("sms-gateway/ReadModels")<ReadModels, ReadModelsService>() {
+  static layer = Layer.effect(
+    ReadModels,
+    Effect.all({
+      messages: openBucket(Buckets.messages),
+      providerIndex: openBucket(Buckets.providerIndex),
+      checkpoints: openBucket(Buckets.checkpoints)
+    })
+  )
+}
