@@ -1,0 +1,316 @@
+/**
+ * The `generic-http` provider adapter: our own JSON wire format, for providers (and the simulator)
+ * integrated through a thin HTTP bridge.
+ *
+ * Submit: `POST {baseUrl}/messages`
+ *   headers  `Authorization: Bearer <apiKey>`, `Content-Type: application/json`
+ *   body     `{ "to", "from"?, "body", "reference": <our message id>, "callbackUrl" }`
+ *   answers  2xx `{ "messageId" }`                       -> Accepted
+ *            2xx without a messageId                     -> Transient provider_unavailable
+ *            400/422 `{ "error": { "code", "message" } }` -> Permanent invalid_number (code
+ *                                                           "invalid_number") or rejected (code = error code)
+ *            401/403                                     -> Permanent rejected, code "auth"
+ *            408 or no answer within timeoutMs           -> Transient timeout
+ *            429 (`Retry-After`: seconds or HTTP date)   -> Transient throttled, retryAfterMs
+ *            5xx                                         -> Transient http_5xx (retryAfterMs if given)
+ *            other 4xx                                   -> Permanent rejected, code "http_<status>"
+ *            1xx/3xx/404/405                             -> Transient provider_unavailable: a bridge or
+ *                                                           configuration fault, not the message's
+ *            connection errors                           -> Transient network
+ *
+ * DLR webhook (provider -> us): `POST` JSON
+ *   `{ "messageId", "reference"?, "status", "code"?, "timestamp"?: ISO }`
+ *   headers `X-Signature-Timestamp: <unix seconds>`,
+ *           `X-Signature: sha256=<hex HMAC-SHA256(webhookSecret, timestamp + "." + rawBody)>`
+ *   A timestamp more than 5 minutes from now is refused (replay protection).
+ *   status delivered -> delivered; failed/undelivered/expired -> failed undeliverable;
+ *   rejected -> failed rejected; status "invalid" or a failure with code "invalid_number" ->
+ *   failed invalid_number; anything else (accepted, queued, sent, ...) -> pending.
+ */
+import { createHmac, timingSafeEqual } from "node:crypto"
+import { HttpClient, HttpClientError, HttpClientRequest, HttpClientResponse } from "@effect/platform"
+import { Cause, Clock, Duration, Effect, Either, ParseResult, Schema } from "effect"
+import type { RetryReason } from "../domain/Message.js"
+import { maskNumber } from "../domain/PhoneNumber.js"
+import {
+  type DeliveryReport,
+  type InboundWebhook,
+  InvalidDeliveryReport,
+  type OutboundSms,
+  type ProviderAdapter,
+  type SubmitResult
+} from "./ProviderAdapter.js"
+
+export const GenericHttpConfig = Schema.Struct({
+  id: Schema.String.pipe(Schema.pattern(/^[a-z0-9][a-z0-9_-]{0,31}$/)),
+  baseUrl: Schema.String.pipe(
+    Schema.pattern(/^https?:\/\/\S+$/, { message: () => "must be an http(s) URL" })
+  ),
+  apiKey: Schema.NonEmptyString,
+  webhookSecret: Schema.NonEmptyString,
+  /** default 10000 */
+  timeoutMs: Schema.optional(Schema.Int.pipe(Schema.positive()))
+})
+export type GenericHttpConfig = typeof GenericHttpConfig.Type
+
+export const defaultTimeoutMs = 10_000
+/** How far a DLR's signature timestamp may be from our clock. */
+export const signatureToleranceSeconds = 300
+
+export interface MakeOptions {
+  /** the clock for replay protection, in epoch milliseconds; defaults to the Effect `Clock` */
+  readonly now?: () => number
+}
+
+export const make = (
+  config: GenericHttpConfig,
+  options: MakeOptions = {}
+): Effect.Effect<ProviderAdapter, never, HttpClient.HttpClient> =>
+  Effect.gen(function* () {
+    const client = yield* HttpClient.HttpClient
+    const clock = yield* Effect.clock
+    const now = options.now ?? (() => clock.unsafeCurrentTimeMillis())
+    const timeout = Duration.millis(config.timeoutMs ?? defaultTimeoutMs)
+    const url = `${config.baseUrl.replace(/\/+$/, "")}/messages`
+
+    const submit = Effect.fn("GenericHttp.submit")(function* (sms: OutboundSms) {
+      yield* Effect.annotateCurrentSpan({
+        provider: config.id,
+        messageId: sms.messageId,
+        to: maskNumber(sms.to)
+      })
+      const request = HttpClientRequest.post(url).pipe(
+        HttpClientRequest.bearerToken(config.apiKey),
+        HttpClientRequest.acceptJson,
+        HttpClientRequest.bodyUnsafeJson({
+          to: sms.to,
+          from: sms.from,
+          body: sms.body,
+          reference: sms.messageId,
+          callbackUrl: sms.callbackUrl
+        })
+      )
+      // the timeout covers the body too: a provider that stalls mid-answer is as late as a silent one
+      const result: SubmitResult = yield* client.execute(request).pipe(
+        Effect.flatMap((response) => Effect.flatMap(response.text, (text) => classify(response, text))),
+        Effect.timeoutFail({ duration: timeout, onTimeout: () => timedOut }),
+        Effect.catchAll((error) => Effect.succeed(classifyError(error, timeout))),
+        Effect.catchAllDefect((defect) =>
+          Effect.as(
+            Effect.logError("generic-http submit died", Cause.die(defect)),
+            transient("provider_unavailable", `unexpected failure: ${String(defect)}`)
+          )
+        )
+      )
+      return scrub(result, sms.to)
+    })
+
+    const classify = (response: HttpClientResponse.HttpClientResponse, text: string) =>
+      Effect.map(Clock.currentTimeMillis, (nowMs) =>
+        classifyResponse(response.status, response.headers, text, nowMs)
+      )
+
+    return {
+      id: config.id,
+      type: "generic-http",
+      submit,
+      parseDeliveryReport: (webhook) => parseDeliveryReport(config.webhookSecret, webhook, now())
+    } satisfies ProviderAdapter
+  })
+
+// ---------------------------------------------------------------------------------------------
+// Submit classification
+
+const timedOut = { _tag: "TimedOut" } as const
+
+const transient = (reason: RetryReason, detail: string, retryAfterMs?: number): SubmitResult =>
+  retryAfterMs === undefined
+    ? { _tag: "Transient", reason, detail }
+    : { _tag: "Transient", reason, detail, retryAfterMs }
+
+const permanent = (reason: "invalid_number" | "rejected", code: string, detail: string): SubmitResult => ({
+  _tag: "Permanent",
+  reason,
+  code,
+  detail
+})
+
+const classifyError = (
+  error: typeof timedOut | HttpClientError.HttpClientError,
+  timeout: Duration.Duration
+): SubmitResult => {
+  switch (error._tag) {
+    case "TimedOut":
+      return transient("timeout", `no answer within ${Duration.format(timeout)}`)
+    case "RequestError":
+      // Encode and InvalidUrl are configuration faults: retrying lets the circuit breaker move on
+      return error.reason === "Transport"
+        ? transient("network", `connection failed: ${describeCause(error)}`)
+        : transient("provider_unavailable", `request not sent (${error.reason})`)
+    case "ResponseError":
+      return transient("network", `answer cut off: ${describeCause(error)}`)
+  }
+}
+
+const describeCause = (error: HttpClientError.HttpClientError): string => {
+  // the socket error (ECONNREFUSED, ECONNRESET...) may be wrapped one level down
+  const outer = error.cause
+  const cause = outer instanceof Error && outer.cause instanceof Error ? outer.cause : outer
+  if (!(cause instanceof Error)) return "unknown"
+  return "code" in cause && typeof cause.code === "string" ? cause.code : cause.message
+}
+
+const ProviderAnswer = Schema.Struct({
+  messageId: Schema.optional(Schema.Unknown),
+  error: Schema.optional(
+    Schema.Struct({ code: Schema.optional(Schema.Unknown), message: Schema.optional(Schema.Unknown) })
+  )
+})
+const decodeAnswer = Schema.decodeUnknownOption(Schema.parseJson(ProviderAnswer))
+
+export const classifyResponse = (
+  status: number,
+  headers: Readonly<Record<string, string | undefined>>,
+  text: string,
+  nowMs: number
+): SubmitResult => {
+  const answer = decodeAnswer(text)
+  const errorCode = answer._tag === "Some" ? nonEmpty(answer.value.error?.code) : undefined
+  const errorMessage = answer._tag === "Some" ? nonEmpty(answer.value.error?.message) : undefined
+  const detail = `HTTP ${status}${errorMessage !== undefined ? `: ${errorMessage}` : errorCode !== undefined ? `: ${errorCode}` : ""}`
+
+  if (status >= 200 && status < 300) {
+    const providerMessageId = answer._tag === "Some" ? nonEmpty(answer.value.messageId) : undefined
+    return providerMessageId === undefined
+      ? transient("provider_unavailable", `HTTP ${status} without a messageId`)
+      : { _tag: "Accepted", providerMessageId }
+  }
+  if (status === 400 || status === 422) {
+    return errorCode === "invalid_number"
+      ? permanent("invalid_number", errorCode, detail)
+      : permanent("rejected", errorCode ?? `http_${status}`, detail)
+  }
+  if (status === 401 || status === 403) return permanent("rejected", "auth", detail)
+  if (status === 408) return transient("timeout", detail)
+  if (status === 429) return transient("throttled", detail, parseRetryAfter(headers["retry-after"], nowMs))
+  if (status >= 500) return transient("http_5xx", detail, parseRetryAfter(headers["retry-after"], nowMs))
+  if (status >= 400 && status !== 404 && status !== 405) {
+    return permanent("rejected", errorCode ?? `http_${status}`, detail)
+  }
+  return transient("provider_unavailable", detail)
+}
+
+const nonEmpty = (value: unknown): string | undefined =>
+  typeof value === "string" && value.length > 0
+    ? value
+    : typeof value === "number"
+      ? String(value)
+      : undefined
+
+/** `Retry-After` is either delay-seconds or an HTTP date (RFC 9110 §10.2.3). */
+export const parseRetryAfter = (value: string | undefined, nowMs: number): number | undefined => {
+  if (value === undefined) return undefined
+  const trimmed = value.trim()
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000)
+  const at = Date.parse(trimmed)
+  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs)
+}
+
+/**
+ * Details end up in events and logs: a provider echoing the number must not leak it, and a
+ * chatty error page must not bloat the stream.
+ */
+const scrub = (result: SubmitResult, to: string): SubmitResult => {
+  if (result._tag === "Accepted") return result
+  const masked = (to.length > 0 ? result.detail.replaceAll(to, maskNumber(to)) : result.detail).replace(
+    /\+?\d{8,15}/g,
+    (digits) => maskNumber(digits)
+  )
+  const detail = masked.length > 200 ? `${masked.slice(0, 199)}…` : masked
+  return { ...result, detail }
+}
+
+// ---------------------------------------------------------------------------------------------
+// DLR webhook
+
+/** The `X-Signature` header value for a DLR body signed at `timestampSeconds`. */
+export const signDeliveryReport = (secret: string, body: string, timestampSeconds: number): string =>
+  `sha256=${hmac(secret, String(timestampSeconds), body).toString("hex")}`
+
+const hmac = (secret: string, timestamp: string, body: string): Buffer =>
+  createHmac("sha256", secret).update(`${timestamp}.${body}`).digest()
+
+const header = (headers: InboundWebhook["headers"], name: string): string | undefined => {
+  const direct = headers[name]
+  if (direct !== undefined) return direct
+  for (const [key, value] of Object.entries(headers)) if (key.toLowerCase() === name) return value
+  return undefined
+}
+
+const badSignature = (message: string) =>
+  Either.left(new InvalidDeliveryReport({ reason: "BadSignature", message }))
+
+const WireReport = Schema.Struct({
+  messageId: Schema.NonEmptyString,
+  reference: Schema.optional(Schema.String),
+  status: Schema.NonEmptyString,
+  code: Schema.optional(Schema.String),
+  timestamp: Schema.optional(Schema.String)
+})
+const decodeReport = Schema.decodeUnknownEither(Schema.parseJson(WireReport), { errors: "first" })
+
+/** Verifies the signature (and its freshness against `nowMs`), then parses the report. */
+export const parseDeliveryReport = (
+  webhookSecret: string,
+  webhook: InboundWebhook,
+  nowMs: number
+): Either.Either<DeliveryReport, InvalidDeliveryReport> => {
+  const timestamp = header(webhook.headers, "x-signature-timestamp")
+  const signature = header(webhook.headers, "x-signature")
+  if (timestamp === undefined || signature === undefined) return badSignature("missing signature headers")
+  if (!/^\d{1,12}$/.test(timestamp)) return badSignature("malformed signature timestamp")
+  if (Math.abs(nowMs / 1000 - Number(timestamp)) > signatureToleranceSeconds) {
+    return badSignature("signature timestamp outside the 5 minute window")
+  }
+  const match = /^sha256=([0-9a-fA-F]{64})$/.exec(signature.trim())
+  if (match === null) return badSignature("malformed signature")
+  const expected = hmac(webhookSecret, timestamp, webhook.body)
+  if (!timingSafeEqual(Buffer.from(match[1] ?? "", "hex"), expected))
+    return badSignature("signature mismatch")
+
+  return Either.match(decodeReport(webhook.body), {
+    onLeft: (error) => {
+      const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
+      const where = issue !== undefined && issue.path.length > 0 ? `${issue.path.join(".")}: ` : ""
+      return Either.left(
+        new InvalidDeliveryReport({
+          reason: "Malformed",
+          message: `${where}${issue?.message ?? "invalid report"}`
+        })
+      )
+    },
+    onRight: (wire) => Either.right(toDeliveryReport(wire))
+  })
+}
+
+const undeliverable = new Set(["failed", "undelivered", "expired"])
+
+const toDeliveryReport = (wire: typeof WireReport.Type): DeliveryReport => {
+  const status = wire.status.toLowerCase()
+  const base = {
+    providerMessageId: wire.messageId,
+    rawStatus: wire.status,
+    ...(wire.reference !== undefined && wire.reference.length > 0 ? { reference: wire.reference } : {}),
+    ...(wire.code !== undefined ? { code: wire.code } : {})
+  }
+  if (status === "delivered") return { ...base, outcome: "delivered" }
+  const failed = status === "invalid" || status === "rejected" || undeliverable.has(status)
+  if (!failed) return { ...base, outcome: "pending" }
+  const failureReason =
+    status === "invalid" || wire.code === "invalid_number"
+      ? "invalid_number"
+      : status === "rejected"
+        ? "rejected"
+        : "undeliverable"
+  return { ...base, outcome: "failed", failureReason }
+}

@@ -1,0 +1,273 @@
+import { createServer } from "node:net"
+import { NodeHttpClient } from "@effect/platform-node"
+import { describe, expect, it, layer } from "@effect/vitest"
+import { Effect, Either } from "effect"
+import * as GenericHttp from "../../src/providers/GenericHttp.js"
+import type { InboundWebhook, OutboundSms } from "../../src/providers/ProviderAdapter.js"
+import * as Simulator from "../../src/providers/Simulator.js"
+
+const apiKey = "test-api-key"
+const webhookSecret = "test-webhook-secret"
+
+const sms: OutboundSms = {
+  messageId: "msg-1",
+  to: "+447700900123",
+  body: "hello",
+  callbackUrl: "http://127.0.0.1:9/dlr"
+}
+
+/** One simulator per scenario, DLRs off: these tests are about the submit answer. */
+const submitAgainst = (
+  options: Partial<Simulator.SimulatorOptions>,
+  config: Partial<GenericHttp.GenericHttpConfig> = {},
+  message: OutboundSms = sms
+) =>
+  Effect.gen(function* () {
+    const sim = yield* Simulator.start({
+      apiKey,
+      webhookSecret,
+      seed: 7,
+      dlr: { enabled: false },
+      ...options
+    })
+    const adapter = yield* GenericHttp.make({ id: "sim", baseUrl: sim.url, apiKey, webhookSecret, ...config })
+    return yield* adapter.submit(message)
+  })
+
+/** A port nobody listens on: bound, read, released. */
+const closedPort = Effect.async<number>((resume) => {
+  const server = createServer()
+  server.listen(0, "127.0.0.1", () => {
+    const address = server.address()
+    const port = typeof address === "object" && address !== null ? address.port : 0
+    server.close(() => resume(Effect.succeed(port)))
+  })
+})
+
+// live services: the timeout must run on the real clock, like the simulator's latency
+layer(NodeHttpClient.layerUndici, { excludeTestServices: true })(
+  "GenericHttp.submit against the simulator",
+  (it) => {
+    it.scoped("an accepted message carries the provider's id", () =>
+      Effect.gen(function* () {
+        const result = yield* submitAgainst({})
+        expect(result._tag).toBe("Accepted")
+        if (result._tag === "Accepted") expect(result.providerMessageId).toMatch(/^sim-/)
+      })
+    )
+
+    it.scoped("sends the wire format: bearer key, reference, callbackUrl", () =>
+      Effect.gen(function* () {
+        const sim = yield* Simulator.start({ apiKey, webhookSecret, dlr: { enabled: false } })
+        const adapter = yield* GenericHttp.make({ id: "sim", baseUrl: `${sim.url}/`, apiKey, webhookSecret })
+        yield* adapter.submit({ ...sms, from: "ACME" })
+        const [logged] = sim.submissions("msg-1")
+        expect(logged).toMatchObject({
+          seq: 1,
+          reference: "msg-1",
+          to: sms.to,
+          body: "hello",
+          outcome: "accepted"
+        })
+      })
+    )
+
+    it.scoped("an invalid-number prefix is Permanent invalid_number", () =>
+      Effect.gen(function* () {
+        const result = yield* submitAgainst({ invalidPrefixes: ["+4477009"] })
+        expect(result).toMatchObject({ _tag: "Permanent", reason: "invalid_number", code: "invalid_number" })
+        if (result._tag === "Permanent") expect(result.detail).not.toContain(sms.to)
+      })
+    )
+
+    it.scoped("a 503 is Transient http_5xx", () =>
+      Effect.gen(function* () {
+        expect(yield* submitAgainst({ errorRate: 1 })).toMatchObject({
+          _tag: "Transient",
+          reason: "http_5xx"
+        })
+      })
+    )
+
+    it.scoped("a 429 is Transient throttled with Retry-After in ms", () =>
+      Effect.gen(function* () {
+        const result = yield* submitAgainst({ throttleRate: 1 })
+        expect(result).toMatchObject({ _tag: "Transient", reason: "throttled", retryAfterMs: 1000 })
+      })
+    )
+
+    it.scoped("a wrong api key is Permanent rejected (auth)", () =>
+      Effect.gen(function* () {
+        const result = yield* submitAgainst({}, { apiKey: "wrong-key" })
+        expect(result).toMatchObject({ _tag: "Permanent", reason: "rejected", code: "auth" })
+      })
+    )
+
+    it.scoped("a closed port is Transient network", () =>
+      Effect.gen(function* () {
+        const port = yield* closedPort
+        const adapter = yield* GenericHttp.make({
+          id: "gone",
+          baseUrl: `http://127.0.0.1:${port}`,
+          apiKey,
+          webhookSecret
+        })
+        const result = yield* adapter.submit(sms)
+        expect(result).toMatchObject({ _tag: "Transient", reason: "network" })
+        if (result._tag === "Transient") expect(result.detail).toContain("ECONNREFUSED")
+      })
+    )
+
+    it.scoped("an answer slower than timeoutMs is Transient timeout", () =>
+      Effect.gen(function* () {
+        const result = yield* submitAgainst({ latencyMs: { min: 5_000, max: 5_000 } }, { timeoutMs: 50 })
+        expect(result).toMatchObject({ _tag: "Transient", reason: "timeout" })
+      })
+    )
+  }
+)
+
+describe("GenericHttp.classifyResponse", () => {
+  const now = Date.UTC(2025, 0, 1, 12, 0, 0)
+
+  it("reads Retry-After as seconds or as an HTTP date", () => {
+    expect(GenericHttp.parseRetryAfter("2", now)).toBe(2000)
+    expect(GenericHttp.parseRetryAfter("Wed, 01 Jan 2025 12:00:30 GMT", now)).toBe(30_000)
+    expect(GenericHttp.parseRetryAfter("soon", now)).toBeUndefined()
+  })
+
+  it("treats a 2xx without a messageId as provider_unavailable", () => {
+    expect(GenericHttp.classifyResponse(200, {}, "{}", now)).toMatchObject({
+      _tag: "Transient",
+      reason: "provider_unavailable"
+    })
+    expect(GenericHttp.classifyResponse(202, {}, "not json", now)).toMatchObject({ _tag: "Transient" })
+  })
+
+  it("keeps the provider's error code for other rejections", () => {
+    const body = JSON.stringify({ error: { code: "blocked_content", message: "no" } })
+    expect(GenericHttp.classifyResponse(422, {}, body, now)).toMatchObject({
+      _tag: "Permanent",
+      reason: "rejected",
+      code: "blocked_content"
+    })
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+
+const nowMs = Date.UTC(2025, 0, 1, 12, 0, 0)
+const nowSeconds = nowMs / 1000
+
+const signed = (
+  payload: string,
+  options: { readonly secret?: string; readonly timestamp?: number; readonly body?: string } = {}
+): InboundWebhook => {
+  const timestamp = options.timestamp ?? nowSeconds
+  return {
+    url: "/webhooks/dlr/sim",
+    body: options.body ?? payload,
+    headers: {
+      "content-type": "application/json",
+      "x-signature-timestamp": String(timestamp),
+      "x-signature": GenericHttp.signDeliveryReport(options.secret ?? webhookSecret, payload, timestamp)
+    }
+  }
+}
+
+const report = (status: string, extra: Record<string, string> = {}) =>
+  JSON.stringify({
+    messageId: "sim-1",
+    reference: "msg-1",
+    status,
+    timestamp: "2025-01-01T12:00:00Z",
+    ...extra
+  })
+
+layer(NodeHttpClient.layerUndici)("GenericHttp.parseDeliveryReport", (it) => {
+  const adapter = GenericHttp.make(
+    { id: "sim", baseUrl: "http://127.0.0.1:9", apiKey, webhookSecret },
+    { now: () => nowMs }
+  )
+
+  it.effect("maps each status to an outcome", () =>
+    Effect.gen(function* () {
+      const { parseDeliveryReport } = yield* adapter
+      const parse = (status: string, extra?: Record<string, string>) =>
+        Either.getOrThrow(parseDeliveryReport(signed(report(status, extra))))
+
+      expect(parse("delivered")).toEqual({
+        providerMessageId: "sim-1",
+        reference: "msg-1",
+        outcome: "delivered",
+        rawStatus: "delivered"
+      })
+      for (const status of ["failed", "undelivered", "expired", "UNDELIVERED"]) {
+        expect(parse(status)).toMatchObject({
+          outcome: "failed",
+          failureReason: "undeliverable",
+          rawStatus: status
+        })
+      }
+      expect(parse("rejected")).toMatchObject({ outcome: "failed", failureReason: "rejected" })
+      expect(parse("invalid")).toMatchObject({ outcome: "failed", failureReason: "invalid_number" })
+      expect(parse("failed", { code: "invalid_number" })).toMatchObject({
+        outcome: "failed",
+        failureReason: "invalid_number",
+        code: "invalid_number"
+      })
+      for (const status of ["accepted", "queued", "sent", "buffered"]) {
+        const parsed = parse(status)
+        expect(parsed.outcome).toBe("pending")
+        expect(parsed.failureReason).toBeUndefined()
+      }
+    })
+  )
+
+  it.effect("accepts a timestamp within five minutes and header names in any case", () =>
+    Effect.gen(function* () {
+      const { parseDeliveryReport } = yield* adapter
+      const webhook = signed(report("delivered"), { timestamp: nowSeconds - 299 })
+      const shouting = {
+        ...webhook,
+        headers: {
+          "X-Signature-Timestamp": webhook.headers["x-signature-timestamp"],
+          "X-Signature": webhook.headers["x-signature"]
+        }
+      }
+      expect(Either.isRight(parseDeliveryReport(webhook))).toBe(true)
+      expect(Either.isRight(parseDeliveryReport(shouting))).toBe(true)
+    })
+  )
+
+  it.effect("refuses what is not signed with our secret, stale or altered", () =>
+    Effect.gen(function* () {
+      const { parseDeliveryReport } = yield* adapter
+      const reasonOf = (webhook: InboundWebhook) =>
+        Either.match(parseDeliveryReport(webhook), { onLeft: (e) => e.reason, onRight: () => "accepted" })
+      const payload = report("delivered")
+
+      expect(reasonOf(signed(payload, { secret: "someone-else" }))).toBe("BadSignature")
+      expect(reasonOf(signed(payload, { timestamp: nowSeconds - 301 }))).toBe("BadSignature")
+      expect(reasonOf(signed(payload, { timestamp: nowSeconds + 301 }))).toBe("BadSignature")
+      expect(reasonOf(signed(payload, { body: payload.replace("delivered", "rejected") }))).toBe(
+        "BadSignature"
+      )
+      expect(reasonOf({ ...signed(payload), headers: {} })).toBe("BadSignature")
+      expect(
+        reasonOf({ ...signed(payload), headers: { ...signed(payload).headers, "x-signature": "sha256=zz" } })
+      ).toBe("BadSignature")
+    })
+  )
+
+  it.effect("a correctly signed body that is not a report is Malformed", () =>
+    Effect.gen(function* () {
+      const { parseDeliveryReport } = yield* adapter
+      const notJson = parseDeliveryReport(signed("{not json"))
+      const noId = parseDeliveryReport(signed(JSON.stringify({ status: "delivered" })))
+      expect(Either.isLeft(notJson) && notJson.left.reason).toBe("Malformed")
+      expect(Either.isLeft(noId) && noId.left).toMatchObject({ reason: "Malformed" })
+      if (Either.isLeft(noId)) expect(noId.left.message).toContain("messageId")
+    })
+  )
+})
