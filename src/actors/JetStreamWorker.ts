@@ -7,7 +7,7 @@
  * again on a backoff schedule.
  */
 import { AckPolicy, DeliverPolicy, type JsMsg } from "@nats-io/jetstream"
-import { Cause, Data, Duration, Effect, Schedule, Stream } from "effect"
+import { Cause, Data, Duration, Effect, Option, Schedule, Stream } from "effect"
 import { Nats, NatsError } from "../nats/Nats.js"
 
 export type Verdict = Data.TaggedEnum<{
@@ -111,19 +111,26 @@ export const runWorker = <R>(
         catch: (cause) =>
           new NatsError({ reason: "RequestFailed", message: `cannot consume ${options.durable}`, cause })
       }),
-      (messages) =>
-        Effect.promise(() =>
-          messages.close().then(
-            () => undefined,
-            () => undefined
-          )
-        )
+      // stopping is what ends a pending `next()`; in-flight handlers have settled by then
+      (messages) => Effect.sync(() => messages.stop())
     )
-    yield* Stream.fromAsyncIterable(
-      messages,
-      (cause) =>
-        new NatsError({ reason: "RequestFailed", message: `consume loop of ${options.durable} broke`, cause })
-    ).pipe(
+    // Not Stream.fromAsyncIterable: its finalizer awaits iterator.return(), which hangs while a
+    // pull is pending, so a shutdown would never finish.
+    const iterator = messages[Symbol.asyncIterator]()
+    const next = Effect.tryPromise({
+      try: () => iterator.next(),
+      catch: (cause) =>
+        Option.some(
+          new NatsError({
+            reason: "RequestFailed",
+            message: `consume loop of ${options.durable} broke`,
+            cause
+          })
+        )
+    }).pipe(
+      Effect.flatMap((result) => (result.done ? Effect.fail(Option.none()) : Effect.succeed(result.value)))
+    )
+    yield* Stream.repeatEffectOption(next).pipe(
       Stream.mapEffect(handleSafely, { concurrency: options.concurrency, unordered: true }),
       Stream.runDrain
     )

@@ -7,7 +7,8 @@ import { Chunk, Duration, Effect, Option, Schedule } from "effect"
 /** Seed 000's Celery policy: exponential from 5 s, jittered, 11 retries, each delay capped at 10 min. */
 export const providerDefault = Schedule.exponential("5 seconds", 2).pipe(
   Schedule.jittered,
-  Schedule.modifyDelay((delay) => Duration.min(delay, Duration.minutes(10))),
+  // the second argument is the (jittered) delay; the first is only the exponential's output
+  Schedule.modifyDelay((_, delay) => Duration.min(delay, Duration.minutes(10))),
   Schedule.intersect(Schedule.recurs(11))
 )
 
@@ -16,11 +17,13 @@ export const delayBeforeRetry = <Out>(
   schedule: Schedule.Schedule<Out, unknown>,
   retry: number
 ): Effect.Effect<Option.Option<Duration.Duration>> =>
+  // `run` also emits the output of the step that ends the schedule, so a delay exists for retry n
+  // only when more than n outputs come back
   Effect.map(
     Schedule.run(
       Schedule.delays(schedule),
       0,
-      Array.from({ length: retry }, () => undefined)
+      Array.from({ length: retry + 1 }, () => undefined)
     ),
-    (delays) => (Chunk.size(delays) >= retry ? Chunk.last(delays) : Option.none())
+    (delays) => (Chunk.size(delays) > retry ? Chunk.get(delays, retry - 1) : Option.none())
   )

@@ -109,6 +109,8 @@ export type MessageState =
       readonly lastError?: string
       /** the first terminal event: it decides the final status (see `evolve`) */
       readonly final?: SmsDelivered | SmsFailed
+      /** a later terminal report that disagreed with `final`: recorded once, for the audit trail */
+      readonly contradictedBy?: SmsDelivered | SmsFailed
     }
 
 export const initialState: MessageState = { status: "none" }
@@ -124,7 +126,12 @@ export const evolve = (state: MessageState, event: MessageEvent): MessageState =
   if (event._tag === "SmsRequested") {
     return state.status === "none" ? { status: "requested", request: event, attempts: 0 } : state
   }
-  if (state.status === "none" || isTerminal(state)) return state
+  if (state.status === "none") return state
+  if (isTerminal(state)) {
+    const contradicts =
+      (event._tag === "SmsDelivered" || event._tag === "SmsFailed") && event._tag !== state.final?._tag
+    return contradicts && state.contradictedBy === undefined ? { ...state, contradictedBy: event } : state
+  }
   switch (event._tag) {
     case "SmsDispatched":
       return {
@@ -333,8 +340,10 @@ const decideReport = (
           detail: `DLR status ${command.rawStatus}`,
           failedAt: command.at
         })
-  // a duplicate of the report that made the message final changes nothing
-  if (state.final !== undefined && state.final._tag === event._tag) return Either.right(none)
+  // a duplicate of the final report changes nothing; one contradicting report is kept for the audit
+  if (state.final !== undefined && (state.final._tag === event._tag || state.contradictedBy !== undefined)) {
+    return Either.right(none)
+  }
   return Either.right([event])
 }
 

@@ -18,8 +18,12 @@ export type E164 = typeof E164.Type
 /** The digits of a number, used in its `phone-<digits>` stream name. */
 export const digitsOf = (number: E164): string => number.slice(1)
 
-/** For logs: keeps the country prefix and last two digits, e.g. `+4477******21`. */
-export const maskNumber = (number: string): string =>
-  number.length <= 6
-    ? "*".repeat(number.length)
-    : `${number.slice(0, 5)}${"*".repeat(number.length - 7)}${number.slice(-2)}`
+/**
+ * For logs: the last two digits and at most the country prefix stay, at least four digits are hidden,
+ * e.g. `+4479******56`; anything shorter than an E.164 number is all stars.
+ */
+export const maskNumber = (number: string): string => {
+  if (number.length < 8) return "*".repeat(number.length)
+  const prefix = Math.min(5, Math.max(2, number.length - 8))
+  return `${number.slice(0, prefix)}${"*".repeat(number.length - prefix - 2)}${number.slice(-2)}`
+}

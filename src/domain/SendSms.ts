@@ -17,7 +17,9 @@ export type ProviderId = typeof ProviderId.Type
 
 /** The producers' contract on `sms.commands.send` (JSON). Unknown fields are ignored. */
 export class SendSms extends Schema.Class<SendSms>("SendSms")({
-  clientId: bounded("ClientId", 128).pipe(Schema.pattern(/^[^\n]*$/, { message: () => "must be one line" })),
+  clientId: bounded("ClientId", 128).pipe(
+    Schema.pattern(/^[A-Za-z0-9._-]+$/, { message: () => "may hold only letters, digits, '.', '_' and '-'" })
+  ),
   idempotencyKey: bounded("IdempotencyKey", 256),
   to: E164,
   body: bounded("Body", 1600),

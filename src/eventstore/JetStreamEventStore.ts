@@ -1,0 +1,501 @@
+/**
+ * The embedded event store: the JetStream stream `SMS_EVENTS`, one subject per event stream
+ * (`sms.events.<streamName>`), one message per append (nats-server 2.9 has no atomic batch).
+ *
+ * Storage format (a contract: version it with care). A message body is compact JSON
+ *   { "r": revision of the message's first event,
+ *     "p": stream sequence of the previous message on the same subject (0 for the first),
+ *     "t": recordedAt, epoch milliseconds,
+ *     "e": [{ "i": event id, "y": event type, "d": data }, ...] }      (1 to 1000 events)
+ * with `Nats-Msg-Id` = sha256(streamName, event ids) for JetStream's duplicate detection.
+ * "p" is exactly the `Nats-Expected-Last-Subject-Sequence` the append was accepted with, so a
+ * stream is read backwards from its last message by sequence, without subject scans.
+ *
+ * Positions: event `i` (0-based) of the message at stream sequence `s` is at `s * 1024 + i`:
+ * distinct, increasing in store order, > 0, and `floor(position / 1024)` is where to resume.
+ */
+import { createHash } from "node:crypto"
+import {
+  DeliverPolicy,
+  DiscardPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  RetentionPolicy,
+  StorageType,
+  type StoredMsg,
+  type StreamConfig
+} from "@nats-io/jetstream"
+import {
+  ClosedConnectionError,
+  ConnectionError,
+  DrainingConnectionError,
+  InvalidArgumentError,
+  nanos,
+  NoRespondersError,
+  RequestError,
+  TimeoutError
+} from "@nats-io/transport-node"
+import { Clock, Effect, Layer, Option, Stream } from "effect"
+import { Nats } from "../nats/Nats.js"
+import {
+  type AppendResult,
+  describeExpected,
+  EventStore,
+  EventStoreError,
+  type EventToAppend,
+  type ExpectedRevision,
+  findPriorAppend,
+  type RecordedEvent,
+  START,
+  type SubscribeOptions,
+  WrongExpectedRevision
+} from "./EventStore.js"
+
+export const EVENTS_STREAM = "SMS_EVENTS"
+export const SUBJECT_PREFIX = "sms.events."
+export const MAX_EVENTS_PER_APPEND = 1000
+const POSITIONS_PER_MESSAGE = 1024
+const HEAD_CACHE_SIZE = 50_000
+// Each lost race means another append won, so this only bounds pathological contention.
+const MAX_ATTEMPTS = 100
+// "stream name already in use": created by another process, possibly with other settings.
+const STREAM_NAME_IN_USE = 10058
+
+export const positionOf = (sequence: number, index: number): number =>
+  sequence * POSITIONS_PER_MESSAGE + index
+const sequenceOf = (position: number): number => Math.floor(position / POSITIONS_PER_MESSAGE)
+
+const streamConfig: Partial<StreamConfig> & { readonly name: string } = {
+  name: EVENTS_STREAM,
+  subjects: [`${SUBJECT_PREFIX}>`],
+  storage: StorageType.File,
+  retention: RetentionPolicy.Limits,
+  discard: DiscardPolicy.Old,
+  allow_direct: true,
+  duplicate_window: nanos(120_000),
+  max_msgs: -1,
+  max_bytes: -1,
+  max_age: 0,
+  max_msgs_per_subject: -1,
+  num_replicas: 1
+}
+
+interface StoredEvent {
+  readonly i: string
+  readonly y: string
+  readonly d?: unknown
+}
+
+interface Body {
+  readonly r: number
+  readonly p: number
+  readonly t: number
+  readonly e: ReadonlyArray<StoredEvent>
+}
+
+/** The last message of a subject: its last event's revision and its stream sequence. */
+interface Head {
+  readonly revision: number
+  readonly seq: number
+}
+
+const NO_STREAM: Head = { revision: -1, seq: 0 }
+
+type Published =
+  | { readonly _tag: "Stored"; readonly seq: number; readonly duplicate: boolean }
+  | { readonly _tag: "Conflict" }
+
+const CONFLICT: Published = { _tag: "Conflict" }
+
+/** A hint only: other processes append too, and the server's expectation check has the last word. */
+class HeadCache {
+  private readonly heads = new Map<string, Head>()
+
+  get(streamName: string): Head | undefined {
+    return this.heads.get(streamName)
+  }
+
+  set(streamName: string, head: Head): void {
+    const current = this.heads.get(streamName)
+    if (current !== undefined && current.seq >= head.seq) return
+    this.heads.delete(streamName)
+    this.heads.set(streamName, head)
+    if (this.heads.size > HEAD_CACHE_SIZE) {
+      const oldest = this.heads.keys().next()
+      if (!oldest.done) this.heads.delete(oldest.value)
+    }
+  }
+}
+
+const reasonOf = (cause: unknown): EventStoreError["reason"] => {
+  let error: unknown = cause
+  for (let depth = 0; error instanceof Error && depth < 5; depth++) {
+    if (error instanceof TimeoutError) return "Timeout"
+    // e.g. a payload over the server's max_payload
+    if (error instanceof InvalidArgumentError) return "InvalidData"
+    if (
+      error instanceof NoRespondersError ||
+      error instanceof ClosedConnectionError ||
+      error instanceof DrainingConnectionError ||
+      error instanceof ConnectionError ||
+      (error instanceof RequestError && error.isNoResponders()) ||
+      (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound)
+    ) {
+      return "Unavailable"
+    }
+    error = error.cause
+  }
+  return "Unknown"
+}
+
+const failure =
+  (operation: string) =>
+  (cause: unknown): EventStoreError =>
+    new EventStoreError({
+      reason: reasonOf(cause),
+      message: `${operation}: ${cause instanceof Error ? cause.message : String(cause)}`,
+      cause
+    })
+
+const invalidData = (message: string, cause?: unknown): EventStoreError =>
+  new EventStoreError({ reason: "InvalidData", message, cause })
+
+const attempt = <A>(operation: string, run: () => Promise<A>): Effect.Effect<A, EventStoreError> =>
+  Effect.tryPromise({ try: run, catch: failure(operation) })
+
+// A subject token: no separators, wildcards or whitespace.
+const VALID_STREAM_NAME = /^[^.*>\s]+$/
+
+const subjectOf = (streamName: string): Effect.Effect<string, EventStoreError> =>
+  VALID_STREAM_NAME.test(streamName)
+    ? Effect.succeed(`${SUBJECT_PREFIX}${streamName}`)
+    : Effect.fail(
+        invalidData(`invalid stream name ${JSON.stringify(streamName)}: no '.', '*', '>' or spaces`)
+      )
+
+const isStoredEvent = (u: unknown): u is StoredEvent =>
+  typeof u === "object" &&
+  u !== null &&
+  "i" in u &&
+  typeof u.i === "string" &&
+  "y" in u &&
+  typeof u.y === "string"
+
+const isBody = (u: unknown): u is Body =>
+  typeof u === "object" &&
+  u !== null &&
+  "r" in u &&
+  Number.isInteger(u.r) &&
+  "p" in u &&
+  Number.isInteger(u.p) &&
+  "t" in u &&
+  typeof u.t === "number" &&
+  "e" in u &&
+  Array.isArray(u.e) &&
+  u.e.length > 0 &&
+  u.e.every(isStoredEvent)
+
+const textDecoder = new TextDecoder()
+
+const decode = (subject: string, seq: number, data: Uint8Array): Effect.Effect<Body, EventStoreError> =>
+  Effect.try({
+    try: (): unknown => JSON.parse(textDecoder.decode(data)),
+    catch: (cause) => invalidData(`${subject} #${seq}: not JSON`, cause)
+  }).pipe(Effect.filterOrFail(isBody, () => invalidData(`${subject} #${seq}: not an event message`)))
+
+const toRecorded = (streamName: string, seq: number, body: Body): ReadonlyArray<RecordedEvent> => {
+  const recordedAt = new Date(body.t)
+  return body.e.map((event, i) => ({
+    id: event.i,
+    type: event.y,
+    data: event.d,
+    streamName,
+    revision: body.r + i,
+    position: positionOf(seq, i),
+    recordedAt
+  }))
+}
+
+const headOf = (seq: number, body: Body): Head => ({ revision: body.r + body.e.length - 1, seq })
+
+const satisfies = (head: Head, expected: ExpectedRevision): boolean =>
+  expected._tag === "Any" || head.revision === (expected._tag === "NoStream" ? -1 : expected.revision)
+
+const msgIdOf = (streamName: string, events: ReadonlyArray<EventToAppend>): string => {
+  const hash = createHash("sha256").update(streamName)
+  for (const event of events) hash.update("\n").update(event.id)
+  return hash.digest("base64url")
+}
+
+const sameIds = (stored: ReadonlyArray<StoredEvent>, events: ReadonlyArray<EventToAppend>): boolean =>
+  stored.length === events.length && stored.every((event, i) => event.i === events[i]?.id)
+
+/** Creates the stream, or accepts the one another process created (it must allow direct gets). */
+const ensureStream = (jsm: JetStreamManager): Effect.Effect<void, EventStoreError> =>
+  attempt(`create stream ${EVENTS_STREAM}`, () =>
+    jsm.streams.add(streamConfig).then(
+      (info) => info,
+      (cause: unknown) =>
+        cause instanceof JetStreamApiError && cause.code === STREAM_NAME_IN_USE
+          ? jsm.streams.info(EVENTS_STREAM)
+          : Promise.reject(cause)
+    )
+  ).pipe(
+    Effect.filterOrFail(
+      (info) => info.config.allow_direct === true,
+      () => invalidData(`stream ${EVENTS_STREAM} exists without allow_direct`)
+    ),
+    Effect.asVoid
+  )
+
+const make = (js: JetStreamClient, jsm: JetStreamManager) => {
+  const heads = new HeadCache()
+
+  const getMessage = (
+    query: { readonly seq: number } | { readonly last_by_subj: string }
+  ): Effect.Effect<StoredMsg | null, EventStoreError> =>
+    attempt("direct get", () => jsm.direct.getMessage(EVENTS_STREAM, { ...query }))
+
+  const fetchHead = Effect.fn("JetStreamEventStore.fetchHead")(function* (
+    streamName: string,
+    subject: string
+  ) {
+    const last = yield* getMessage({ last_by_subj: subject })
+    if (last === null) return NO_STREAM
+    const head = headOf(last.seq, yield* decode(subject, last.seq, last.data))
+    heads.set(streamName, head)
+    return head
+  })
+
+  // Backwards along "p": one direct get by sequence per message, cheaper than an ordered consumer
+  // (consumer create, pull, delete) for streams of a few messages, and no subject scan.
+  const readStream = Effect.fn("JetStreamEventStore.readStream")(function* (
+    streamName: string,
+    subject: string
+  ) {
+    const last = yield* getMessage({ last_by_subj: subject })
+    if (last === null) return { head: NO_STREAM, events: [] }
+    const messages: Array<{ readonly seq: number; readonly body: Body }> = []
+    let message: StoredMsg = last
+    for (;;) {
+      const body = yield* decode(subject, message.seq, message.data)
+      messages.push({ seq: message.seq, body })
+      if (body.p === 0) break
+      if (body.p >= message.seq) {
+        return yield* invalidData(`${subject} #${message.seq}: bad previous sequence`)
+      }
+      const previous = yield* getMessage({ seq: body.p })
+      if (previous === null || previous.subject !== subject) {
+        return yield* invalidData(`${subject}: message #${body.p} is missing`)
+      }
+      message = previous
+    }
+    messages.reverse()
+    const events: Array<RecordedEvent> = []
+    for (const { seq, body } of messages) {
+      if (body.r !== events.length) return yield* invalidData(`${subject} #${seq}: revision gap`)
+      events.push(...toRecorded(streamName, seq, body))
+    }
+    const head: Head = { revision: events.length - 1, seq: last.seq }
+    heads.set(streamName, head)
+    return { head, events }
+  })
+
+  const publish = (subject: string, payload: string, lastSeq: number, msgID: string) =>
+    attempt(
+      "publish",
+      (): Promise<Published> =>
+        js.publish(subject, payload, { msgID, expect: { lastSubjectSequence: lastSeq } }).then(
+          (ack) => ({ _tag: "Stored", seq: ack.seq, duplicate: ack.duplicate }),
+          (cause: unknown) =>
+            cause instanceof JetStreamApiError &&
+            (cause.code === JetStreamApiCodes.StreamWrongLastSequence ||
+              cause.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+              ? CONFLICT
+              : Promise.reject(cause)
+        )
+    )
+
+  /** The stream's own answer once the hint failed: the original result of a retry, or a conflict. */
+  const settle = Effect.fn("JetStreamEventStore.settle")(function* (
+    streamName: string,
+    subject: string,
+    events: ReadonlyArray<EventToAppend>,
+    expected: ExpectedRevision
+  ) {
+    const { head, events: existing } = yield* readStream(streamName, subject)
+    const prior = findPriorAppend(existing, events, expected)
+    if (prior !== undefined) return { _tag: "Done" as const, result: prior }
+    if (!satisfies(head, expected)) {
+      return yield* new WrongExpectedRevision({
+        streamName,
+        expected: describeExpected(expected),
+        actual: head.revision
+      })
+    }
+    return { _tag: "Retry" as const, head }
+  })
+
+  /** A `duplicate` PubAck: the same ids were stored within the dedupe window, maybe elsewhere. */
+  const original = Effect.fn("JetStreamEventStore.original")(function* (
+    subject: string,
+    seq: number,
+    events: ReadonlyArray<EventToAppend>,
+    expected: ExpectedRevision
+  ) {
+    const message = yield* getMessage({ seq })
+    if (message === null || message.subject !== subject) return undefined
+    const body = yield* decode(subject, seq, message.data)
+    const startsRight =
+      expected._tag === "Any" || body.r === (expected._tag === "NoStream" ? 0 : expected.revision + 1)
+    return sameIds(body.e, events) && startsRight
+      ? { revision: body.r + body.e.length - 1, position: positionOf(seq, body.e.length - 1) }
+      : undefined
+  })
+
+  const append = Effect.fn("JetStreamEventStore.append")(function* (
+    streamName: string,
+    events: ReadonlyArray<EventToAppend>,
+    expected: ExpectedRevision
+  ) {
+    const subject = yield* subjectOf(streamName)
+    if (events.length === 0 || events.length > MAX_EVENTS_PER_APPEND) {
+      return yield* invalidData(`${streamName}: an append holds 1 to ${MAX_EVENTS_PER_APPEND} events`)
+    }
+    const msgID = msgIdOf(streamName, events)
+    const t = yield* Clock.currentTimeMillis
+    const e = events.map((event): StoredEvent => ({ i: event.id, y: event.type, d: event.data }))
+    const cached = heads.get(streamName)
+    // NoStream needs no lookup: the server checks "subject empty" itself.
+    let head: Head | undefined =
+      expected._tag === "NoStream"
+        ? NO_STREAM
+        : cached !== undefined && satisfies(cached, expected)
+          ? cached
+          : yield* fetchHead(streamName, subject)
+    for (let n = 0; n < MAX_ATTEMPTS; n++) {
+      let previous: Head
+      if (head !== undefined && satisfies(head, expected)) {
+        previous = head
+      } else {
+        const settled = yield* settle(streamName, subject, events, expected)
+        if (settled._tag === "Done") return settled.result
+        previous = settled.head
+      }
+      const payload = yield* Effect.try({
+        try: () => JSON.stringify({ r: previous.revision + 1, p: previous.seq, t, e }),
+        catch: (cause) => invalidData(`${streamName}: event data is not JSON-serialisable`, cause)
+      })
+      const published = yield* publish(subject, payload, previous.seq, msgID)
+      if (published._tag === "Conflict") {
+        // Any only needs the new head; the others must see the stream to tell a retry from a conflict.
+        head = expected._tag === "Any" ? yield* fetchHead(streamName, subject) : undefined
+        continue
+      }
+      if (published.duplicate) {
+        const result = yield* original(subject, published.seq, events, expected)
+        if (result !== undefined) return result
+        const settled = yield* settle(streamName, subject, events, expected)
+        if (settled._tag === "Done") return settled.result
+        return yield* invalidData(`${streamName}: these event ids were already appended elsewhere`)
+      }
+      const result: AppendResult = {
+        revision: previous.revision + events.length,
+        position: positionOf(published.seq, events.length - 1)
+      }
+      heads.set(streamName, { revision: result.revision, seq: published.seq })
+      return result
+    }
+    return yield* new EventStoreError({
+      reason: "Unknown",
+      message: `${streamName}: gave up after ${MAX_ATTEMPTS} conflicting appends`
+    })
+  })
+
+  const read = Effect.fn("JetStreamEventStore.read")(function* (streamName: string) {
+    const subject = yield* subjectOf(streamName)
+    const { events } = yield* readStream(streamName, subject)
+    return events
+  })
+
+  const eventsOf = (message: JsMsg): Effect.Effect<ReadonlyArray<RecordedEvent>, EventStoreError> =>
+    Effect.map(decode(message.subject, message.seq, message.data), (body) =>
+      toRecorded(message.subject.slice(SUBJECT_PREFIX.length), message.seq, body)
+    )
+
+  /** Messages from the one holding `from`, through an ordered consumer; up to `until` if given. */
+  const consume = (from: number, until?: number): Stream.Stream<RecordedEvent, EventStoreError> =>
+    Stream.unwrapScoped(
+      Effect.gen(function* () {
+        const consumer = yield* attempt("subscribe", () =>
+          js.consumers.get(EVENTS_STREAM, {
+            deliver_policy: DeliverPolicy.StartSequence,
+            opt_start_seq: Math.max(1, sequenceOf(from))
+          })
+        )
+        const messages = yield* Effect.acquireRelease(
+          attempt("subscribe", () => consumer.consume({ max_messages: 1000 })),
+          (messages) =>
+            Effect.promise(async () => {
+              messages.stop()
+              await consumer.delete().catch(() => false)
+            }).pipe(Effect.timeout("2 seconds"), Effect.ignore)
+        )
+        // Not Stream.fromAsyncIterable: its finalizer awaits iterator.return(), which hangs while a
+        // pull is pending; stopping the messages (above) is what ends the iterator.
+        const iterator = messages[Symbol.asyncIterator]()
+        const delivered = Stream.repeatEffectOption(
+          Effect.tryPromise({
+            try: () => iterator.next(),
+            catch: (cause) => Option.some(failure("subscribe")(cause))
+          }).pipe(
+            Effect.flatMap((next) => (next.done ? Effect.fail(Option.none()) : Effect.succeed(next.value)))
+          )
+        )
+        return (
+          until === undefined
+            ? delivered
+            : delivered.pipe(Stream.takeUntil((m) => m.seq >= until || m.info.pending === 0))
+        ).pipe(
+          Stream.mapConcatEffect(eventsOf),
+          Stream.filter((event) => event.position > from)
+        )
+      })
+    )
+
+  const subscribeAll = (options?: SubscribeOptions): Stream.Stream<RecordedEvent, EventStoreError> =>
+    consume(options?.from ?? START).pipe(
+      Stream.concat(
+        Stream.fail(
+          new EventStoreError({ reason: "Unavailable", message: "subscribeAll: the connection closed" })
+        )
+      )
+    )
+
+  const readAll = (options?: SubscribeOptions): Stream.Stream<RecordedEvent, EventStoreError> =>
+    Stream.unwrap(
+      Effect.map(
+        attempt("readAll", () => jsm.streams.info(EVENTS_STREAM)),
+        ({ state }) => {
+          const from = options?.from ?? START
+          return state.messages === 0 || state.last_seq < Math.max(1, sequenceOf(from))
+            ? Stream.empty
+            : consume(from, state.last_seq)
+        }
+      )
+    )
+
+  return EventStore.of({ append, read, subscribeAll, readAll })
+}
+
+export const layer: Layer.Layer<EventStore, EventStoreError, Nats> = Layer.effect(
+  EventStore,
+  Effect.gen(function* () {
+    const { js, jsm } = yield* Nats
+    yield* ensureStream(jsm)
+    return make(js, jsm)
+  })
+)

@@ -1,0 +1,183 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Either } from "effect"
+import { parseSendSms, SendSms } from "../../src/domain/SendSms.js"
+
+const valid = {
+  clientId: "acme",
+  idempotencyKey: "order-42",
+  to: "+447911123456",
+  body: "Your code is 1234"
+}
+
+const parsed = (raw: string | Uint8Array): SendSms =>
+  Either.getOrElse(parseSendSms(raw), (invalid) => expect.fail(`expected a command, got ${invalid.message}`))
+
+const refusal = (raw: string | Uint8Array) => {
+  const result = parseSendSms(raw)
+  if (Either.isRight(result)) return expect.fail(`expected a refusal, got ${JSON.stringify(result.right)}`)
+  expect(result.left._tag).toBe("InvalidSendSms")
+  return result.left
+}
+
+/** the refusal of `valid` with `changes` applied (a field set to undefined is left out) */
+const refusalOf = (changes: Record<string, unknown>) => refusal(JSON.stringify({ ...valid, ...changes }))
+
+describe("parseSendSms accepts", () => {
+  it("a command with only the required fields", () => {
+    const command = parsed(JSON.stringify(valid))
+    expect(command).toBeInstanceOf(SendSms)
+    expect(command).toMatchObject(valid)
+    expect(command.from).toBeUndefined()
+    expect(command.providers).toBeUndefined()
+    expect(command.validUntil).toBeUndefined()
+    expect(command.metadata).toBeUndefined()
+    expect(command.trackingId).toBeUndefined()
+  })
+
+  it("a command with every optional field, decoding validUntil to a Date", () => {
+    const command = parsed(
+      JSON.stringify({
+        ...valid,
+        from: "ACME",
+        providers: ["twilio", "sim_2", "eu-west"],
+        validUntil: "2030-01-01T00:00:00Z",
+        metadata: { orderId: "42", channel: "web" },
+        trackingId: "trk-1"
+      })
+    )
+    expect(command.from).toBe("ACME")
+    expect(command.providers).toEqual(["twilio", "sim_2", "eu-west"])
+    expect(command.validUntil).toEqual(new Date("2030-01-01T00:00:00.000Z"))
+    expect(command.metadata).toEqual({ orderId: "42", channel: "web" })
+    expect(command.trackingId).toBe("trk-1")
+  })
+
+  it("a command with unknown fields, which are dropped", () => {
+    const command = parsed(JSON.stringify({ ...valid, priority: "high", nested: { a: 1 } }))
+    expect(command).toMatchObject(valid)
+    expect(Object.keys(command)).not.toContain("priority")
+    expect(Object.keys(command)).not.toContain("nested")
+  })
+
+  it("a body of exactly 1600 characters", () => {
+    expect(parsed(JSON.stringify({ ...valid, body: "x".repeat(1600) })).body).toHaveLength(1600)
+  })
+
+  it("UTF-8 bytes as well as a string", () => {
+    const body = "Привет, €5 😀"
+    const command = parsed(new TextEncoder().encode(JSON.stringify({ ...valid, body })))
+    expect(command.body).toBe(body)
+    expect(command.clientId).toBe("acme")
+  })
+})
+
+describe("parseSendSms refuses, naming the field", () => {
+  it("a payload that is not JSON ($)", () => {
+    const invalid = refusal("clientId=acme&to=+447911123456")
+    expect(invalid.field).toBe("$")
+    expect(invalid.reason).toMatch(/JSON/)
+    expect(refusal(new TextEncoder().encode("{")).field).toBe("$")
+  })
+
+  it("JSON that is not an object: array, null, number, string ($)", () => {
+    for (const raw of ["[]", JSON.stringify([valid]), "null", "42", '"hello"']) {
+      const invalid = refusal(raw)
+      expect(invalid.field).toBe("$")
+      expect(invalid.reason).toBe("must be a JSON object")
+    }
+  })
+
+  it("a missing clientId", () => {
+    const invalid = refusalOf({ clientId: undefined })
+    expect(invalid.field).toBe("clientId")
+    expect(invalid.reason).toMatch(/missing/)
+  })
+
+  it("a clientId that is not a string", () => {
+    const invalid = refusalOf({ clientId: 5 })
+    expect(invalid.field).toBe("clientId")
+    expect(invalid.reason).toMatch(/string/)
+  })
+
+  it("a clientId with a newline or a colon (either would make two clients' ids ambiguous)", () => {
+    for (const clientId of ["acme\nevil", "acme:evil", "acme evil"]) {
+      const invalid = refusalOf({ clientId })
+      expect(invalid.field).toBe("clientId")
+      expect(invalid.reason).toBe("may hold only letters, digits, '.', '_' and '-'")
+    }
+  })
+
+  it("an idempotencyKey of whitespace only", () => {
+    const invalid = refusalOf({ idempotencyKey: "  \t " })
+    expect(invalid.field).toBe("idempotencyKey")
+    expect(invalid.reason).toBe("must not be empty")
+  })
+
+  it("a `to` that is not strict E.164: spaces, no plus, letters, too short or long", () => {
+    for (const to of [
+      "+44 7911 123456",
+      "447911123456",
+      "+44791112345a",
+      "+44abc",
+      "+12",
+      "+123456",
+      "+4479111234567890"
+    ]) {
+      const invalid = refusalOf({ to })
+      expect(invalid.field).toBe("to")
+      expect(invalid.reason).toMatch(/E\.164/)
+    }
+  })
+
+  it("a `to` that is well formed but not a valid number (reserved fictional range)", () => {
+    for (const to of ["+447700900123", "+999123456789"]) {
+      const invalid = refusalOf({ to })
+      expect(invalid.field).toBe("to")
+      expect(invalid.reason).toBe("is not a valid phone number for any numbering plan")
+    }
+  })
+
+  it("an empty body", () => {
+    for (const body of ["", "   "]) {
+      const invalid = refusalOf({ body })
+      expect(invalid.field).toBe("body")
+      expect(invalid.reason).toBe("must not be empty")
+    }
+  })
+
+  it("a body over 1600 characters", () => {
+    const invalid = refusalOf({ body: "x".repeat(1601) })
+    expect(invalid.field).toBe("body")
+    expect(invalid.reason).toBe("must be at most 1600 characters")
+  })
+
+  it("an empty providers list", () => {
+    const invalid = refusalOf({ providers: [] })
+    expect(invalid.field).toBe("providers")
+    expect(invalid.reason).toBe("must list at least one provider")
+  })
+
+  it("a provider id with uppercase letters or dots, pointing at the entry", () => {
+    for (const providers of [["Twilio"], ["twilio", "a.b"]]) {
+      const invalid = refusalOf({ providers })
+      expect(invalid.field).toBe(`providers.${providers.length - 1}`)
+      expect(invalid.reason).toMatch(/provider ids are/)
+    }
+  })
+
+  it("a validUntil that is not a date", () => {
+    const invalid = refusalOf({ validUntil: "tomorrow" })
+    expect(invalid.field).toBe("validUntil")
+    expect(invalid.reason).toMatch(/Date/)
+  })
+
+  it("metadata with a non-string value, pointing at the key", () => {
+    const invalid = refusalOf({ metadata: { orderId: "42", count: 1 } })
+    expect(invalid.field).toBe("metadata.count")
+    expect(invalid.reason).toMatch(/string/)
+  })
+
+  it("and its message reads `field: reason`", () => {
+    expect(refusalOf({ body: "" }).message).toBe("body: must not be empty")
+  })
+})

@@ -1,0 +1,211 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Schema } from "effect"
+import { messageIdFor } from "../../src/domain/Ids.js"
+import {
+  type MessageEvent,
+  messageEventTypes,
+  SmsDelivered,
+  SmsDispatched,
+  SmsFailed,
+  SmsRequested,
+  SmsRetried
+} from "../../src/domain/Message.js"
+import { E164 } from "../../src/domain/PhoneNumber.js"
+import { messageStream } from "../../src/domain/StreamName.js"
+import type { EventToAppend, RecordedEvent } from "../../src/eventstore/EventStore.js"
+import { fromStored, isMessageEvent, toStored } from "../../src/eventstore/MessageEvents.js"
+
+const messageId = messageIdFor("acme", "order-42")
+const recordedAt = new Date("2025-03-01T12:00:00.000Z")
+
+const requested = new SmsRequested({
+  messageId,
+  clientId: "acme",
+  idempotencyKey: "order-42",
+  to: Schema.decodeSync(E164)("+447911123456"),
+  from: "ACME",
+  body: "Привет, €5 😀",
+  encoding: "UCS-2",
+  segments: 1,
+  providers: ["twilio", "vonage"],
+  validUntil: new Date("2025-03-02T10:00:00.000Z"),
+  metadata: { orderId: "42" },
+  trackingId: "trk-1",
+  requestedAt: new Date("2025-03-01T10:00:00.123Z")
+})
+const dispatched = (attempt: number, dispatchedAt = new Date("2025-03-01T10:00:07.000Z")) =>
+  new SmsDispatched({
+    messageId,
+    provider: "twilio",
+    providerMessageId: `SM-${attempt}`,
+    attempt,
+    dispatchedAt
+  })
+const retried = (attempt: number) =>
+  new SmsRetried({
+    messageId,
+    provider: "twilio",
+    attempt,
+    reason: "http_5xx",
+    detail: "502 Bad Gateway",
+    nextAttemptAt: new Date("2025-03-01T10:00:06.000Z"),
+    nextProvider: "vonage"
+  })
+const delivered = new SmsDelivered({
+  messageId,
+  provider: "twilio",
+  providerMessageId: "SM-2",
+  deliveredAt: new Date("2025-03-01T10:00:30.000Z"),
+  rawStatus: "delivered"
+})
+const failed = (reason: SmsFailed["reason"] = "undeliverable", code: string | undefined = "30003") =>
+  new SmsFailed({
+    messageId,
+    reason,
+    permanent: true,
+    provider: "twilio",
+    code,
+    detail: "DLR status undelivered",
+    failedAt: new Date("2025-03-01T10:05:00.000Z")
+  })
+
+const oneOfEach: ReadonlyArray<MessageEvent> = [requested, retried(1), dispatched(2), delivered, failed()]
+
+/** what a store hands back for an appended event: the payload went through JSON */
+const recorded = (stored: EventToAppend, revision = 0): RecordedEvent => ({
+  id: stored.id,
+  type: stored.type,
+  data: JSON.parse(JSON.stringify(stored.data)),
+  streamName: messageStream(messageId),
+  revision,
+  position: revision + 1,
+  recordedAt
+})
+
+const dataOf = (event: MessageEvent): Record<string, unknown> => {
+  const { data } = toStored(event)
+  if (typeof data !== "object" || data === null) return expect.fail("stored data is not an object")
+  return { ...data }
+}
+
+describe("MessageEvents", () => {
+  it("covers all five event types", () => {
+    expect(new Set(oneOfEach.map((event) => event._tag))).toEqual(new Set(messageEventTypes))
+    expect(messageEventTypes).toHaveLength(5)
+  })
+
+  it.effect("round-trips every event type through toStored, JSON and fromStored, dates included", () =>
+    Effect.gen(function* () {
+      for (const [revision, event] of oneOfEach.entries()) {
+        const back = yield* fromStored(recorded(toStored(event), revision))
+        expect(back._tag).toBe(event._tag)
+        expect(back).toBeInstanceOf(event.constructor)
+        expect(back).toEqual(event)
+      }
+    })
+  )
+
+  it.effect("round-trips a minimal SmsRequested and SmsFailed (optional fields absent)", () =>
+    Effect.gen(function* () {
+      const minimal = new SmsRequested({
+        messageId,
+        clientId: "acme",
+        idempotencyKey: "order-43",
+        to: Schema.decodeSync(E164)("+14155552671"),
+        body: "hi",
+        encoding: "GSM-7",
+        segments: 1,
+        requestedAt: new Date("2025-03-01T10:00:00.000Z")
+      })
+      const bare = new SmsFailed({
+        messageId,
+        reason: "no_provider",
+        permanent: true,
+        failedAt: new Date("2025-03-01T10:00:00.000Z")
+      })
+      for (const event of [minimal, bare]) {
+        const back = yield* fromStored(recorded(toStored(event)))
+        expect(back).toEqual(event)
+      }
+      const back = yield* fromStored(recorded(toStored(minimal)))
+      expect(back._tag === "SmsRequested" && back.requestedAt).toBeInstanceOf(Date)
+    })
+  )
+
+  it("stores the tag as the type, data without _tag and dates as ISO strings", () => {
+    const stored = toStored(requested)
+    expect(stored.type).toBe("SmsRequested")
+    const data = dataOf(requested)
+    expect(data).not.toHaveProperty("_tag")
+    expect(data.requestedAt).toBe("2025-03-01T10:00:00.123Z")
+    expect(data.validUntil).toBe("2025-03-02T10:00:00.000Z")
+    expect(data.messageId).toBe(messageId)
+    expect(data.to).toBe("+447911123456")
+    expect(dataOf(dispatched(1)).dispatchedAt).toBe("2025-03-01T10:00:07.000Z")
+    expect(dataOf(retried(1)).nextAttemptAt).toBe("2025-03-01T10:00:06.000Z")
+    expect(dataOf(delivered).deliveredAt).toBe("2025-03-01T10:00:30.000Z")
+    expect(dataOf(failed()).failedAt).toBe("2025-03-01T10:05:00.000Z")
+    for (const event of oneOfEach) expect(JSON.parse(JSON.stringify(dataOf(event)))).toEqual(dataOf(event))
+  })
+
+  describe("event ids", () => {
+    it("are deterministic for the same event content", () => {
+      for (const event of oneOfEach) expect(toStored(event).id).toBe(toStored(event).id)
+      const copy = new SmsDispatched({ ...dispatched(1) })
+      expect(toStored(copy).id).toBe(toStored(dispatched(1)).id)
+    })
+
+    it("do not depend on the time, so a decision re-run after a crash appends the same id", () => {
+      const later = dispatched(1, new Date("2025-03-01T10:09:00.000Z"))
+      expect(toStored(later).id).toBe(toStored(dispatched(1)).id)
+    })
+
+    it("differ for different attempts, reports and types", () => {
+      const ids = [
+        toStored(requested).id,
+        toStored(dispatched(1)).id,
+        toStored(dispatched(2)).id,
+        toStored(retried(1)).id,
+        toStored(retried(2)).id,
+        toStored(delivered).id,
+        toStored(failed()).id,
+        toStored(failed("undeliverable", "30005")).id,
+        toStored(failed("expired", undefined)).id
+      ]
+      expect(new Set(ids).size).toBe(ids.length)
+    })
+
+    it("differ per message", () => {
+      const other = new SmsDispatched({ ...dispatched(1), messageId: messageIdFor("acme", "order-43") })
+      expect(toStored(other).id).not.toBe(toStored(dispatched(1)).id)
+    })
+  })
+
+  it("recognises message events by their type", () => {
+    expect(isMessageEvent(recorded(toStored(delivered)))).toBe(true)
+    expect(isMessageEvent({ ...recorded(toStored(delivered)), type: "CheckpointMoved" })).toBe(false)
+  })
+
+  describe("fromStored refuses garbage with EventStoreError InvalidData", () => {
+    const garbage: ReadonlyArray<readonly [string, Partial<RecordedEvent>]> = [
+      ["fields missing", { data: { foo: 1 } }],
+      ["a date that is not a date", { data: { ...dataOf(delivered), deliveredAt: "yesterday" } }],
+      ["a literal out of range", { data: { ...dataOf(failed()), reason: "bored" } }],
+      ["an unknown type", { type: "SmsExploded" }],
+      ["null data", { data: null }],
+      ["a string as data", { data: "garbage" }]
+    ]
+    for (const [what, change] of garbage) {
+      it.effect(what, () =>
+        Effect.gen(function* () {
+          const event = { ...recorded(toStored(delivered), 4), ...change }
+          const error = yield* Effect.flip(fromStored(event))
+          expect(error._tag).toBe("EventStoreError")
+          expect(error.reason).toBe("InvalidData")
+          expect(error.message).toContain(event.id)
+          expect(error.message).toContain(messageStream(messageId))
+        })
+      )
+    }
+  })
+})
