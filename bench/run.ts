@@ -13,7 +13,7 @@ import { randomUUID } from "node:crypto"
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { jetstream } from "@nats-io/jetstream"
+import { jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { Kvm } from "@nats-io/kv"
 import { connect } from "@nats-io/transport-node"
 import { Effect } from "effect"
@@ -181,6 +181,23 @@ const main = Effect.gen(function* () {
     }
   })()
 
+  // PROGRESS=1: once a second, the backlog of each consumer (where the time goes)
+  const jsm = yield* Effect.promise(() => jetstreamManager(nc))
+  const progress = process.env.PROGRESS
+    ? setInterval(async () => {
+        const pending = async (stream: string, consumer: string) => {
+          const info = await jsm.consumers.info(stream, consumer).catch(() => undefined)
+          return info ? `${info.num_pending}+${info.num_ack_pending}` : "-"
+        }
+        const events = (await jsm.streams.info("SMS_EVENTS")).state.messages
+        console.error(
+          `t=${((Date.now() - firstPublish) / 1000).toFixed(1)}s intake=${await pending("SMS_COMMANDS", "intake")} ` +
+            `work=${await pending("SMS_WORK", "provider-sim")} dlr=${await pending("SMS_DLR", "delivery-reports")} ` +
+            `events=${events} delivered=${delivered}`
+        )
+      }, 1000)
+    : undefined
+
   let peakRss = 0
   const sampler = setInterval(() => {
     const sum = rssMb(gateway.pid ?? 0)
@@ -238,6 +255,7 @@ const main = Effect.gen(function* () {
     ])
   )
   clearInterval(sampler)
+  if (progress) clearInterval(progress)
   watcher.stop()
 
   const latencies: Array<number> = []

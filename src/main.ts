@@ -2,7 +2,6 @@
  * Composes the gateway's layers by role. `start` runs every role in one process; `--roles` picks
  * some, and many processes may run the same role (the durable consumers share the work).
  */
-import { NodeHttpClient } from "@effect/platform-node"
 import { Effect, Layer, Ref } from "effect"
 import * as DeliveryReportActor from "./actors/DeliveryReportActor.js"
 import * as Intake from "./actors/Intake.js"
@@ -64,7 +63,7 @@ export const infrastructure = (options: GatewayOptions) => {
   )
   return Layer.mergeAll(
     stores,
-    Providers.layer(options.providers).pipe(Layer.provide(NodeHttpClient.layerUndici)),
+    Providers.layer(options.providers),
     Layer.succeed(PublicUrl, options.publicUrl.replace(/\/+$/, ""))
   )
 }

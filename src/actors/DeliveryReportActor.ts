@@ -54,7 +54,7 @@ export const handleDeliveryReport = (msg: JsMsg) =>
       }),
       Effect.annotateLogs({ messageId: messageId.value, provider })
     )
-  }).pipe(Effect.withSpan("DeliveryReportActor.handle"))
+  })
 
 export const layer = (options: { readonly concurrency: number } = { concurrency: 256 }) =>
   Layer.scopedDiscard(

@@ -26,7 +26,7 @@ export class StoredDeliveryReport extends Schema.Class<StoredDeliveryReport>("St
 export const decodeStoredDeliveryReport = Schema.decodeUnknown(Schema.parseJson(StoredDeliveryReport))
 const encode = Schema.encodeSync(Schema.parseJson(StoredDeliveryReport))
 
-export const storeDeliveryReport = Effect.fn("DeliveryReports.store")(function* (
+export const storeDeliveryReport = Effect.fnUntraced(function* (
   provider: string,
   report: DeliveryReport,
   raw: string

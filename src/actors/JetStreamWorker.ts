@@ -7,7 +7,7 @@
  * again on a backoff schedule.
  */
 import { AckPolicy, DeliverPolicy, type JsMsg } from "@nats-io/jetstream"
-import { Cause, Data, Duration, Effect, Option, Schedule, Stream } from "effect"
+import { Cause, Data, Duration, Effect, FiberSet, Schedule } from "effect"
 import { Nats, NatsError } from "../nats/Nats.js"
 
 export type Verdict = Data.TaggedEnum<{
@@ -35,6 +35,9 @@ export const restartSchedule = Schedule.exponential("200 millis", 2).pipe(
   Schedule.union(Schedule.spaced("10 seconds")),
   Schedule.jittered
 )
+
+/** How long a stopping worker waits for the messages it holds to settle. */
+const shutdownGrace = Duration.seconds(15)
 
 /** Backs off a failed handler: the message comes back later rather than spinning hot. */
 const unexpectedFailureDelay = Duration.seconds(2)
@@ -102,41 +105,35 @@ export const runWorker = <R>(
   const consumeOnce = Effect.gen(function* () {
     const { js } = yield* Nats
     yield* ensureConsumer(options)
+    // One fiber per message. In flight stays bounded by the consumer's max_ack_pending, which the
+    // server enforces; a Stream here cost more CPU per message than the handlers themselves.
+    const inFlight = yield* FiberSet.make()
+    const run = yield* FiberSet.runtime(inFlight)<R | Nats>()
+    // on shutdown, after delivery has stopped: let the messages in hand settle
+    yield* Effect.addFinalizer(() =>
+      FiberSet.awaitEmpty(inFlight).pipe(Effect.timeout(shutdownGrace), Effect.ignore)
+    )
     const messages = yield* Effect.acquireRelease(
       Effect.tryPromise({
         try: async () => {
           const consumer = await js.consumers.get(options.stream, options.durable)
-          return consumer.consume({ max_messages: Math.max(options.concurrency, 16) })
+          return consumer.consume({
+            max_messages: Math.max(options.concurrency, 16),
+            callback: (msg) => {
+              run(handleSafely(msg))
+            }
+          })
         },
         catch: (cause) =>
           new NatsError({ reason: "RequestFailed", message: `cannot consume ${options.durable}`, cause })
       }),
-      // stopping is what ends a pending `next()`; in-flight handlers have settled by then
       (messages) => Effect.sync(() => messages.stop())
     )
-    // Not Stream.fromAsyncIterable: its finalizer awaits iterator.return(), which hangs while a
-    // pull is pending, so a shutdown would never finish.
-    const iterator = messages[Symbol.asyncIterator]()
-    const next = Effect.tryPromise({
-      try: () => iterator.next(),
-      catch: (cause) =>
-        Option.some(
-          new NatsError({
-            reason: "RequestFailed",
-            message: `consume loop of ${options.durable} broke`,
-            cause
-          })
-        )
-    }).pipe(
-      Effect.flatMap((result) => (result.done ? Effect.fail(Option.none()) : Effect.succeed(result.value)))
-    )
-    yield* Stream.repeatEffectOption(next).pipe(
-      Stream.mapEffect(handleSafely, { concurrency: options.concurrency, unordered: true }),
-      Stream.runDrain
-    )
+    const ended = yield* Effect.promise(() => messages.closed())
     return yield* new NatsError({
       reason: "RequestFailed",
-      message: `consume loop of ${options.durable} ended`
+      message: `consume loop of ${options.durable} ended`,
+      cause: ended
     })
   }).pipe(Effect.scoped)
 

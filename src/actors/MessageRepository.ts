@@ -24,7 +24,7 @@ export interface LoadedMessage {
   readonly revision: number
 }
 
-export const load = Effect.fn("MessageRepository.load")(function* (messageId: MessageId) {
+export const load = Effect.fnUntraced(function* (messageId: MessageId) {
   const store = yield* EventStore
   const recorded = yield* store.read(messageStream(messageId))
   const events = yield* Effect.forEach(recorded, fromStored)
@@ -60,8 +60,5 @@ export const execute = (
       )
     }
     return { state: events.reduce(evolve, state), appended: events }
-  }).pipe(
-    Effect.retry({ schedule: onConflict, while: (error) => error._tag === "WrongExpectedRevision" }),
-    Effect.withSpan("MessageRepository.execute")
-  )
+  }).pipe(Effect.retry({ schedule: onConflict, while: (error) => error._tag === "WrongExpectedRevision" }))
 }

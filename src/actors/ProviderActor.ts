@@ -55,7 +55,6 @@ const handleWork = (provider: ConfiguredProvider) => (msg: JsMsg) =>
       callbackUrl: deliveryReportUrl(publicUrl, providerId)
     })
     const answeredAt = new Date(yield* Clock.currentTimeMillis)
-    yield* Effect.annotateCurrentSpan({ outcome: result._tag, attempt })
 
     switch (result._tag) {
       case "Accepted": {
@@ -111,8 +110,7 @@ const handleWork = (provider: ConfiguredProvider) => (msg: JsMsg) =>
     }
   }).pipe(
     Effect.tap((verdict) => Effect.logDebug("work item settled", verdict._tag)),
-    Effect.annotateLogs({ provider: provider.config.id }),
-    Effect.withSpan("ProviderActor.handle")
+    Effect.annotateLogs({ provider: provider.config.id })
   )
 
 export const layer = Layer.scopedDiscard(

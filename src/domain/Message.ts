@@ -7,7 +7,6 @@
  */
 import { Either, Schema } from "effect"
 import { MessageId } from "./Ids.js"
-import { E164 } from "./PhoneNumber.js"
 
 export const RetryReason = Schema.Literal(
   "timeout",
@@ -33,7 +32,11 @@ export class SmsRequested extends Schema.TaggedClass<SmsRequested>()("SmsRequest
   messageId: MessageId,
   clientId: Schema.String,
   idempotencyKey: Schema.String,
-  to: E164,
+  /**
+   * E.164, validated when the command was accepted. Events are facts: they are not re-validated on
+   * decode, or a newer numbering-plan database could make old history unreadable.
+   */
+  to: Schema.String,
   from: Schema.optional(Schema.String),
   body: Schema.String,
   encoding: Schema.Literal("GSM-7", "UCS-2"),
@@ -249,6 +252,9 @@ export type MessageRuleViolation =
 
 const none: ReadonlyArray<MessageEvent> = []
 
+/** Events built here from typed values skip re-validation (it was most of the decider's CPU). */
+const trusted = { disableValidation: true } as const
+
 export const decide = (
   command: MessageCommand,
   state: MessageState
@@ -265,42 +271,51 @@ export const decide = (
       // once dispatched or finished, a second dispatch record is a redelivery: nothing new happened
       if (state.status !== "requested" && state.status !== "retrying") return Either.right(none)
       return Either.right([
-        new SmsDispatched({
-          messageId,
-          provider: command.provider,
-          providerMessageId: command.providerMessageId,
-          attempt: command.attempt,
-          dispatchedAt: command.at
-        })
+        new SmsDispatched(
+          {
+            messageId,
+            provider: command.provider,
+            providerMessageId: command.providerMessageId,
+            attempt: command.attempt,
+            dispatchedAt: command.at
+          },
+          trusted
+        )
       ])
     case "ScheduleRetry":
       if (state.status !== "requested" && state.status !== "retrying") return Either.right(none)
       if (state.status === "retrying" && state.attempts >= command.attempt) return Either.right(none)
       return Either.right([
-        new SmsRetried({
-          messageId,
-          provider: command.provider,
-          attempt: command.attempt,
-          reason: command.reason,
-          detail: command.detail,
-          nextAttemptAt: command.nextAttemptAt,
-          nextProvider: command.nextProvider
-        })
+        new SmsRetried(
+          {
+            messageId,
+            provider: command.provider,
+            attempt: command.attempt,
+            reason: command.reason,
+            detail: command.detail,
+            nextAttemptAt: command.nextAttemptAt,
+            nextProvider: command.nextProvider
+          },
+          trusted
+        )
       ])
     case "RecordDeliveryReport":
       return decideReport(command, state, messageId)
     case "Fail":
       if (isTerminal(state)) return Either.right(none)
       return Either.right([
-        new SmsFailed({
-          messageId,
-          reason: command.reason,
-          permanent: command.permanent,
-          provider: command.provider,
-          code: command.code,
-          detail: command.detail,
-          failedAt: command.at
-        })
+        new SmsFailed(
+          {
+            messageId,
+            reason: command.reason,
+            permanent: command.permanent,
+            provider: command.provider,
+            code: command.code,
+            detail: command.detail,
+            failedAt: command.at
+          },
+          trusted
+        )
       ])
     default:
       return absurd(command)
@@ -324,22 +339,28 @@ const decideReport = (
   }
   const event =
     command.outcome._tag === "Delivered"
-      ? new SmsDelivered({
-          messageId,
-          provider: command.provider,
-          providerMessageId: command.providerMessageId,
-          deliveredAt: command.at,
-          rawStatus: command.rawStatus
-        })
-      : new SmsFailed({
-          messageId,
-          reason: command.outcome.reason,
-          permanent: true,
-          provider: command.provider,
-          code: command.outcome.code,
-          detail: `DLR status ${command.rawStatus}`,
-          failedAt: command.at
-        })
+      ? new SmsDelivered(
+          {
+            messageId,
+            provider: command.provider,
+            providerMessageId: command.providerMessageId,
+            deliveredAt: command.at,
+            rawStatus: command.rawStatus
+          },
+          trusted
+        )
+      : new SmsFailed(
+          {
+            messageId,
+            reason: command.outcome.reason,
+            permanent: true,
+            provider: command.provider,
+            code: command.outcome.code,
+            detail: `DLR status ${command.rawStatus}`,
+            failedAt: command.at
+          },
+          trusted
+        )
   // a duplicate of the final report changes nothing; one contradicting report is kept for the audit
   if (state.final !== undefined && (state.final._tag === event._tag || state.contradictedBy !== undefined)) {
     return Either.right(none)

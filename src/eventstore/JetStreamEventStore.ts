@@ -38,7 +38,7 @@ import {
   RequestError,
   TimeoutError
 } from "@nats-io/transport-node"
-import { Clock, Effect, Layer, Option, Stream } from "effect"
+import { Chunk, Clock, Effect, Layer, Option, Stream } from "effect"
 import { Nats } from "../nats/Nats.js"
 import {
   type AppendResult,
@@ -56,6 +56,8 @@ import {
 
 export const EVENTS_STREAM = "SMS_EVENTS"
 export const SUBJECT_PREFIX = "sms.events."
+/** the most messages handed to a subscriber as one chunk */
+const BATCH_LIMIT = 1000
 export const MAX_EVENTS_PER_APPEND = 1000
 const POSITIONS_PER_MESSAGE = 1024
 const HEAD_CACHE_SIZE = 50_000
@@ -259,10 +261,7 @@ const make = (js: JetStreamClient, jsm: JetStreamManager) => {
   ): Effect.Effect<StoredMsg | null, EventStoreError> =>
     attempt("direct get", () => jsm.direct.getMessage(EVENTS_STREAM, { ...query }))
 
-  const fetchHead = Effect.fn("JetStreamEventStore.fetchHead")(function* (
-    streamName: string,
-    subject: string
-  ) {
+  const fetchHead = Effect.fnUntraced(function* (streamName: string, subject: string) {
     const last = yield* getMessage({ last_by_subj: subject })
     if (last === null) return NO_STREAM
     const head = headOf(last.seq, yield* decode(subject, last.seq, last.data))
@@ -272,10 +271,7 @@ const make = (js: JetStreamClient, jsm: JetStreamManager) => {
 
   // Backwards along "p": one direct get by sequence per message, cheaper than an ordered consumer
   // (consumer create, pull, delete) for streams of a few messages, and no subject scan.
-  const readStream = Effect.fn("JetStreamEventStore.readStream")(function* (
-    streamName: string,
-    subject: string
-  ) {
+  const readStream = Effect.fnUntraced(function* (streamName: string, subject: string) {
     const last = yield* getMessage({ last_by_subj: subject })
     if (last === null) return { head: NO_STREAM, events: [] }
     const messages: Array<{ readonly seq: number; readonly body: Body }> = []
@@ -320,7 +316,7 @@ const make = (js: JetStreamClient, jsm: JetStreamManager) => {
     )
 
   /** The stream's own answer once the hint failed: the original result of a retry, or a conflict. */
-  const settle = Effect.fn("JetStreamEventStore.settle")(function* (
+  const settle = Effect.fnUntraced(function* (
     streamName: string,
     subject: string,
     events: ReadonlyArray<EventToAppend>,
@@ -340,7 +336,7 @@ const make = (js: JetStreamClient, jsm: JetStreamManager) => {
   })
 
   /** A `duplicate` PubAck: the same ids were stored within the dedupe window, maybe elsewhere. */
-  const original = Effect.fn("JetStreamEventStore.original")(function* (
+  const original = Effect.fnUntraced(function* (
     subject: string,
     seq: number,
     events: ReadonlyArray<EventToAppend>,
@@ -356,7 +352,7 @@ const make = (js: JetStreamClient, jsm: JetStreamManager) => {
       : undefined
   })
 
-  const append = Effect.fn("JetStreamEventStore.append")(function* (
+  const append = Effect.fnUntraced(function* (
     streamName: string,
     events: ReadonlyArray<EventToAppend>,
     expected: ExpectedRevision
@@ -415,7 +411,7 @@ const make = (js: JetStreamClient, jsm: JetStreamManager) => {
     })
   })
 
-  const read = Effect.fn("JetStreamEventStore.read")(function* (streamName: string) {
+  const read = Effect.fnUntraced(function* (streamName: string) {
     const subject = yield* subjectOf(streamName)
     const { events } = yield* readStream(streamName, subject)
     return events
@@ -447,14 +443,26 @@ const make = (js: JetStreamClient, jsm: JetStreamManager) => {
         // Not Stream.fromAsyncIterable: its finalizer awaits iterator.return(), which hangs while a
         // pull is pending; stopping the messages (above) is what ends the iterator.
         const iterator = messages[Symbol.asyncIterator]()
-        const delivered = Stream.repeatEffectOption(
-          Effect.tryPromise({
-            try: () => iterator.next(),
-            catch: (cause) => Option.some(failure("subscribe")(cause))
-          }).pipe(
-            Effect.flatMap((next) => (next.done ? Effect.fail(Option.none()) : Effect.succeed(next.value)))
+        // One pull takes every message already buffered: a stream element per message cost more
+        // than the projections' own work. Memory stays bounded by the consumer's max_messages.
+        const nextBatch = Effect.tryPromise({
+          try: async () => {
+            const batch: Array<JsMsg> = []
+            for (;;) {
+              const next = await iterator.next()
+              if (next.done) break
+              batch.push(next.value)
+              if (messages.getPending() === 0 || batch.length >= BATCH_LIMIT) break
+            }
+            return batch
+          },
+          catch: (cause) => Option.some(failure("subscribe")(cause))
+        }).pipe(
+          Effect.flatMap((batch) =>
+            batch.length === 0 ? Effect.fail(Option.none()) : Effect.succeed(Chunk.unsafeFromArray(batch))
           )
         )
+        const delivered = Stream.repeatEffectChunkOption(nextBatch)
         return (
           until === undefined
             ? delivered

@@ -44,7 +44,7 @@ export const layer: Layer.Layer<EventStore> = Layer.effect(
     // One writer at a time: the check and the write are atomic, and live events leave in position order.
     const writer = yield* Effect.makeSemaphore(1)
 
-    const append = Effect.fn("MemoryEventStore.append")(function* (
+    const append = Effect.fnUntraced(function* (
       streamName: string,
       events: ReadonlyArray<EventToAppend>,
       expected: ExpectedRevision
@@ -89,7 +89,7 @@ export const layer: Layer.Layer<EventStore> = Layer.effect(
       )
     })
 
-    const read = Effect.fn("MemoryEventStore.read")(function* (streamName: string) {
+    const read = Effect.fnUntraced(function* (streamName: string) {
       return yield* Effect.sync((): ReadonlyArray<RecordedEvent> => (streams.get(streamName) ?? []).slice())
     })
 

@@ -144,9 +144,11 @@ const applyToDocument = (
   events: ReadonlyArray<readonly [MessageEvent, RecordedEvent]>
 ) =>
   Effect.gen(function* () {
+    // a batch that starts the message's history creates the document without reading it first
+    const startsHistory = events[0]?.[0]._tag === "SmsRequested"
     for (let attempt = 0; ; attempt++) {
       let known = attempt === 0 ? cache.get(messageId) : undefined
-      if (known === undefined) {
+      if (known === undefined && !(attempt === 0 && startsHistory)) {
         const entry = yield* kvRequest("cannot read message status", () => kv.get(messageId))
         const view = entry === null || entry.operation !== "PUT" ? Option.none() : decodeView(entry.string())
         known = Option.isSome(view) && entry ? { view: view.value, revision: entry.revision } : undefined

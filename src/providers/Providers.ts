@@ -1,5 +1,4 @@
 /** The configured providers, their adapters, and the choice of provider for a new message. */
-import type { HttpClient } from "@effect/platform"
 import { Context, Effect, Layer } from "effect"
 import * as GenericHttp from "./GenericHttp.js"
 import type { ProviderAdapter } from "./ProviderAdapter.js"
@@ -47,6 +46,6 @@ export class Providers extends Context.Tag("sms-gateway/Providers")<Providers, P
       })
     })
 
-  static layer = (file: ProvidersFile): Layer.Layer<Providers, unknown, HttpClient.HttpClient> =>
-    Layer.effect(Providers, Providers.make(file))
+  static layer = (file: ProvidersFile): Layer.Layer<Providers, unknown> =>
+    Layer.scoped(Providers, Providers.make(file))
 }

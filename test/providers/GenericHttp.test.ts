@@ -1,7 +1,6 @@
 import { createServer } from "node:net"
-import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Effect, Either } from "effect"
+import { Effect, Either, Layer } from "effect"
 import * as GenericHttp from "../../src/providers/GenericHttp.js"
 import type { InboundWebhook, OutboundSms } from "../../src/providers/ProviderAdapter.js"
 import * as Simulator from "../../src/providers/Simulator.js"
@@ -45,87 +44,84 @@ const closedPort = Effect.async<number>((resume) => {
 })
 
 // live services: the timeout must run on the real clock, like the simulator's latency
-layer(NodeHttpClient.layerUndici, { excludeTestServices: true })(
-  "GenericHttp.submit against the simulator",
-  (it) => {
-    it.scoped("an accepted message carries the provider's id", () =>
-      Effect.gen(function* () {
-        const result = yield* submitAgainst({})
-        expect(result._tag).toBe("Accepted")
-        if (result._tag === "Accepted") expect(result.providerMessageId).toMatch(/^sim-/)
-      })
-    )
+layer(Layer.empty, { excludeTestServices: true })("GenericHttp.submit against the simulator", (it) => {
+  it.scoped("an accepted message carries the provider's id", () =>
+    Effect.gen(function* () {
+      const result = yield* submitAgainst({})
+      expect(result._tag).toBe("Accepted")
+      if (result._tag === "Accepted") expect(result.providerMessageId).toMatch(/^sim-/)
+    })
+  )
 
-    it.scoped("sends the wire format: bearer key, reference, callbackUrl", () =>
-      Effect.gen(function* () {
-        const sim = yield* Simulator.start({ apiKey, webhookSecret, dlr: { enabled: false } })
-        const adapter = yield* GenericHttp.make({ id: "sim", baseUrl: `${sim.url}/`, apiKey, webhookSecret })
-        yield* adapter.submit({ ...sms, from: "ACME" })
-        const [logged] = sim.submissions("msg-1")
-        expect(logged).toMatchObject({
-          seq: 1,
-          reference: "msg-1",
-          to: sms.to,
-          body: "hello",
-          outcome: "accepted"
-        })
+  it.scoped("sends the wire format: bearer key, reference, callbackUrl", () =>
+    Effect.gen(function* () {
+      const sim = yield* Simulator.start({ apiKey, webhookSecret, dlr: { enabled: false } })
+      const adapter = yield* GenericHttp.make({ id: "sim", baseUrl: `${sim.url}/`, apiKey, webhookSecret })
+      yield* adapter.submit({ ...sms, from: "ACME" })
+      const [logged] = sim.submissions("msg-1")
+      expect(logged).toMatchObject({
+        seq: 1,
+        reference: "msg-1",
+        to: sms.to,
+        body: "hello",
+        outcome: "accepted"
       })
-    )
+    })
+  )
 
-    it.scoped("an invalid-number prefix is Permanent invalid_number", () =>
-      Effect.gen(function* () {
-        const result = yield* submitAgainst({ invalidPrefixes: ["+4477009"] })
-        expect(result).toMatchObject({ _tag: "Permanent", reason: "invalid_number", code: "invalid_number" })
-        if (result._tag === "Permanent") expect(result.detail).not.toContain(sms.to)
-      })
-    )
+  it.scoped("an invalid-number prefix is Permanent invalid_number", () =>
+    Effect.gen(function* () {
+      const result = yield* submitAgainst({ invalidPrefixes: ["+4477009"] })
+      expect(result).toMatchObject({ _tag: "Permanent", reason: "invalid_number", code: "invalid_number" })
+      if (result._tag === "Permanent") expect(result.detail).not.toContain(sms.to)
+    })
+  )
 
-    it.scoped("a 503 is Transient http_5xx", () =>
-      Effect.gen(function* () {
-        expect(yield* submitAgainst({ errorRate: 1 })).toMatchObject({
-          _tag: "Transient",
-          reason: "http_5xx"
-        })
+  it.scoped("a 503 is Transient http_5xx", () =>
+    Effect.gen(function* () {
+      expect(yield* submitAgainst({ errorRate: 1 })).toMatchObject({
+        _tag: "Transient",
+        reason: "http_5xx"
       })
-    )
+    })
+  )
 
-    it.scoped("a 429 is Transient throttled with Retry-After in ms", () =>
-      Effect.gen(function* () {
-        const result = yield* submitAgainst({ throttleRate: 1 })
-        expect(result).toMatchObject({ _tag: "Transient", reason: "throttled", retryAfterMs: 1000 })
-      })
-    )
+  it.scoped("a 429 is Transient throttled with Retry-After in ms", () =>
+    Effect.gen(function* () {
+      const result = yield* submitAgainst({ throttleRate: 1 })
+      expect(result).toMatchObject({ _tag: "Transient", reason: "throttled", retryAfterMs: 1000 })
+    })
+  )
 
-    it.scoped("a wrong api key is Permanent rejected (auth)", () =>
-      Effect.gen(function* () {
-        const result = yield* submitAgainst({}, { apiKey: "wrong-key" })
-        expect(result).toMatchObject({ _tag: "Permanent", reason: "rejected", code: "auth" })
-      })
-    )
+  it.scoped("a wrong api key is Permanent rejected (auth)", () =>
+    Effect.gen(function* () {
+      const result = yield* submitAgainst({}, { apiKey: "wrong-key" })
+      expect(result).toMatchObject({ _tag: "Permanent", reason: "rejected", code: "auth" })
+    })
+  )
 
-    it.scoped("a closed port is Transient network", () =>
-      Effect.gen(function* () {
-        const port = yield* closedPort
-        const adapter = yield* GenericHttp.make({
-          id: "gone",
-          baseUrl: `http://127.0.0.1:${port}`,
-          apiKey,
-          webhookSecret
-        })
-        const result = yield* adapter.submit(sms)
-        expect(result).toMatchObject({ _tag: "Transient", reason: "network" })
-        if (result._tag === "Transient") expect(result.detail).toContain("ECONNREFUSED")
+  it.scoped("a closed port is Transient network", () =>
+    Effect.gen(function* () {
+      const port = yield* closedPort
+      const adapter = yield* GenericHttp.make({
+        id: "gone",
+        baseUrl: `http://127.0.0.1:${port}`,
+        apiKey,
+        webhookSecret
       })
-    )
+      const result = yield* adapter.submit(sms)
+      expect(result).toMatchObject({ _tag: "Transient", reason: "network" })
+      if (result._tag === "Transient") expect(result.detail).toContain("ECONNREFUSED")
+    })
+  )
 
-    it.scoped("an answer slower than timeoutMs is Transient timeout", () =>
-      Effect.gen(function* () {
-        const result = yield* submitAgainst({ latencyMs: { min: 5_000, max: 5_000 } }, { timeoutMs: 50 })
-        expect(result).toMatchObject({ _tag: "Transient", reason: "timeout" })
-      })
-    )
-  }
-)
+  it.scoped("an answer slower than timeoutMs is Transient timeout", () =>
+    Effect.gen(function* () {
+      const result = yield* submitAgainst({ latencyMs: { min: 5_000, max: 5_000 } }, { timeoutMs: 50 })
+      expect(result).toMatchObject({ _tag: "Transient", reason: "timeout" })
+    })
+  )
+})
 
 describe("GenericHttp.classifyResponse", () => {
   const now = Date.UTC(2025, 0, 1, 12, 0, 0)
@@ -184,13 +180,13 @@ const report = (status: string, extra: Record<string, string> = {}) =>
     ...extra
   })
 
-layer(NodeHttpClient.layerUndici)("GenericHttp.parseDeliveryReport", (it) => {
+describe("GenericHttp.parseDeliveryReport", () => {
   const adapter = GenericHttp.make(
     { id: "sim", baseUrl: "http://127.0.0.1:9", apiKey, webhookSecret },
     { now: () => nowMs }
   )
 
-  it.effect("maps each status to an outcome", () =>
+  it.scoped("maps each status to an outcome", () =>
     Effect.gen(function* () {
       const { parseDeliveryReport } = yield* adapter
       const parse = (status: string, extra?: Record<string, string>) =>
@@ -224,7 +220,7 @@ layer(NodeHttpClient.layerUndici)("GenericHttp.parseDeliveryReport", (it) => {
     })
   )
 
-  it.effect("accepts a timestamp within five minutes and header names in any case", () =>
+  it.scoped("accepts a timestamp within five minutes and header names in any case", () =>
     Effect.gen(function* () {
       const { parseDeliveryReport } = yield* adapter
       const webhook = signed(report("delivered"), { timestamp: nowSeconds - 299 })
@@ -240,7 +236,7 @@ layer(NodeHttpClient.layerUndici)("GenericHttp.parseDeliveryReport", (it) => {
     })
   )
 
-  it.effect("refuses what is not signed with our secret, stale or altered", () =>
+  it.scoped("refuses what is not signed with our secret, stale or altered", () =>
     Effect.gen(function* () {
       const { parseDeliveryReport } = yield* adapter
       const reasonOf = (webhook: InboundWebhook) =>
@@ -260,7 +256,7 @@ layer(NodeHttpClient.layerUndici)("GenericHttp.parseDeliveryReport", (it) => {
     })
   )
 
-  it.effect("a correctly signed body that is not a report is Malformed", () =>
+  it.scoped("a correctly signed body that is not a report is Malformed", () =>
     Effect.gen(function* () {
       const { parseDeliveryReport } = yield* adapter
       const notJson = parseDeliveryReport(signed("{not json"))
