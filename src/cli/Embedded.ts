@@ -80,7 +80,8 @@ export const start = (options: StartOptions) =>
         providers,
         http: { host: options.host, port },
         publicUrl: process.env.PUBLIC_URL ?? httpUrl
-      })
+        // no span exporter is configured: spans would only cost CPU on every message
+      }).pipe(Layer.provide(Layer.setTracerEnabled(false)))
     )
     const stateFile = join(dataDir, STATE_FILE)
     yield* Effect.acquireRelease(
