@@ -3,10 +3,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# npm dependencies: installed when missing or older than the lock file
+# npm dependencies: installed when missing or older than the lock file. `npm install` (it keeps
+# the locked versions), not `npm ci`: registries that serve only some platforms' optional packages
+# leave those out of the lock, and `npm ci` then refuses the lock as out of sync.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm dependencies" >&2
-  npm ci --no-audit --no-fund --loglevel=error >&2
+  npm install --no-audit --no-fund --loglevel=error >&2
 fi
 
 # nats-server: NATS_SERVER_BIN, PATH, or Debian's /usr/sbin
