@@ -28,6 +28,8 @@ export interface WorkerOptions {
   readonly ackWait?: Duration.DurationInput
   /** -1 for unlimited */
   readonly maxDeliver?: number
+  /** how long a message whose handler failed waits before it comes back (default 2 s) */
+  readonly failureDelay?: Duration.DurationInput
 }
 
 /** How long to wait before restarting a broken consume loop. */
@@ -40,7 +42,7 @@ export const restartSchedule = Schedule.exponential("200 millis", 2).pipe(
 const shutdownGrace = Duration.seconds(15)
 
 /** Backs off a failed handler: the message comes back later rather than spinning hot. */
-const unexpectedFailureDelay = Duration.seconds(2)
+const defaultFailureDelay = Duration.seconds(2)
 
 const ensureConsumer = (options: WorkerOptions) =>
   Effect.flatMap(Nats, ({ jsm }) =>
@@ -96,7 +98,7 @@ export const runWorker = <R>(
       Effect.catchAllCause((cause) =>
         Effect.logError("handler failed; message will be redelivered", Cause.pretty(cause)).pipe(
           Effect.annotateLogs({ subject: msg.subject, seq: msg.seq }),
-          Effect.as(Verdict.Nak({ delay: unexpectedFailureDelay }))
+          Effect.as(Verdict.Nak({ delay: Duration.decode(options.failureDelay ?? defaultFailureDelay) }))
         )
       ),
       Effect.map((verdict) => settle(msg, verdict))
@@ -119,6 +121,8 @@ export const runWorker = <R>(
           const consumer = await js.consumers.get(options.stream, options.durable)
           return consumer.consume({
             max_messages: Math.max(options.concurrency, 16),
+            // a deleted consumer or stream ends the loop, which then restarts and recreates it
+            abort_on_missing_resource: true,
             callback: (msg) => {
               run(handleSafely(msg))
             }
