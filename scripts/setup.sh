@@ -24,6 +24,11 @@ if ! find_nats >/dev/null; then
     echo "setup: installing nats-server from Debian's packages" >&2
     apt-get update -qq >&2 || true
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >&2
+    # CI also validates docker-compose.yml with Debian's docker-compose (no engine needed)
+    if [ "${CI:-}" = "true" ]; then
+      echo "setup: installing docker-compose from Debian's packages" >&2
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >&2
+    fi
   else
     cat >&2 <<'MSG'
 setup: nats-server is not installed.

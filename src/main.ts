@@ -2,19 +2,23 @@
  * Composes the gateway's layers by role. `start` runs every role in one process; `--roles` picks
  * some, and many processes may run the same role (the durable consumers share the work).
  */
-import { Effect, Layer, Ref } from "effect"
+import { Effect, Layer } from "effect"
 import * as DeliveryReportActor from "./actors/DeliveryReportActor.js"
 import * as Intake from "./actors/Intake.js"
 import * as ProviderActor from "./actors/ProviderActor.js"
+import { ProviderHealth } from "./actors/ProviderHealth.js"
 import * as SendService from "./actors/SendService.js"
-import type { EventStore } from "./eventstore/EventStore.js"
+import * as ClientsBootstrap from "./clients/Bootstrap.js"
+import { Clients } from "./clients/Clients.js"
+import { type EventStore, EventStoreError } from "./eventstore/EventStore.js"
+import * as EventStoreDbEventStore from "./eventstore/EventStoreDbEventStore.js"
 import * as JetStreamEventStore from "./eventstore/JetStreamEventStore.js"
 import { PublicUrl } from "./http/PublicUrl.js"
 import * as HttpServerRole from "./http/Server.js"
 import { Nats } from "./nats/Nats.js"
 import { ensureStreams } from "./nats/Topology.js"
-import * as MessageStatus from "./projections/MessageStatus.js"
 import * as ProjectionRunner from "./projections/ProjectionRunner.js"
+import { reactors, readModels } from "./projections/Registry.js"
 import { ReadModels } from "./projections/ReadModels.js"
 import type { ProvidersFile } from "./providers/ProviderConfig.js"
 import { Providers } from "./providers/Providers.js"
@@ -29,13 +33,16 @@ export interface GatewayOptions {
   readonly http: { readonly host: string; readonly port: number }
   /** base URL providers call back on; defaults to the HTTP address */
   readonly publicUrl: string
+  /** where the HTTP role writes `admin.key` when it issues the first admin key (none: no bootstrap; issue 7) */
+  readonly dataDir?: string
 }
 
 const projectorRole = Layer.scopedDiscard(
   Effect.gen(function* () {
-    const projection = yield* MessageStatus.projection
-    const progress = yield* Ref.make({ position: 0 })
-    yield* Effect.forkScoped(ProjectionRunner.run(projection, progress))
+    const models = yield* readModels
+    for (const projection of [...models.map((m) => m.projection), ...reactors]) {
+      yield* Effect.forkScoped(ProjectionRunner.run(projection))
+    }
   })
 )
 
@@ -50,27 +57,44 @@ const roleLayer = (role: Role, options: GatewayOptions) => {
     case "projector":
       return projectorRole
     case "http":
-      return HttpServerRole.layer(options.http)
+      return Layer.merge(HttpServerRole.layer(options.http), ClientsBootstrap.layer(options.dataDir))
   }
 }
+
+/** `EVENT_STORE=esdb` keeps the events in EventStoreDB (`ESDB_URL`); the default is the JetStream stream. */
+export const eventStoreLayer = (
+  choice = process.env.EVENT_STORE ?? "jetstream"
+): Layer.Layer<EventStore, EventStoreError, Nats> =>
+  choice === "jetstream"
+    ? JetStreamEventStore.layer
+    : choice === "esdb"
+      ? EventStoreDbEventStore.layer
+      : Layer.fail(
+          new EventStoreError({
+            reason: "InvalidData",
+            message: `EVENT_STORE must be jetstream or esdb, not ${choice}`
+          })
+        )
 
 /** The infrastructure every role shares: NATS, streams, event store, read models, providers. */
 export const infrastructure = (options: GatewayOptions) => {
   const nats = Nats.layer(options.natsUrl)
   const topology = Layer.effectDiscard(ensureStreams)
-  const stores = Layer.mergeAll(JetStreamEventStore.layer, ReadModels.layer, topology).pipe(
+  const stores = Layer.mergeAll(eventStoreLayer(), ReadModels.layer, Clients.layer, topology).pipe(
     Layer.provideMerge(nats)
   )
   return Layer.mergeAll(
     stores,
-    Providers.layer(options.providers),
+    ProviderHealth.layer.pipe(Layer.provideMerge(Providers.layer(options.providers))),
     Layer.succeed(PublicUrl, options.publicUrl.replace(/\/+$/, ""))
   )
 }
 
-export type Infrastructure = Nats | EventStore | ReadModels | Providers | PublicUrl
+export type Infrastructure = Nats | EventStore | ReadModels | Clients | Providers | ProviderHealth | PublicUrl
+
+/** The chosen roles; they need the infrastructure. */
+export const roles = (options: GatewayOptions) =>
+  Layer.mergeAll(Layer.empty, ...[...options.roles].map((role) => roleLayer(role, options)))
 
 export const gateway = (options: GatewayOptions) =>
-  Layer.mergeAll(Layer.empty, ...[...options.roles].map((role) => roleLayer(role, options))).pipe(
-    Layer.provide(infrastructure(options))
-  )
+  roles(options).pipe(Layer.provide(infrastructure(options)))

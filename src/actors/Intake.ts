@@ -5,19 +5,28 @@
  */
 import type { JsMsg } from "@nats-io/jetstream"
 import { Clock, Effect, Either, Layer } from "effect"
+import { withinQuota } from "../clients/IntakeQuota.js"
 import { messageIdFor, type MessageId } from "../domain/Ids.js"
-import { decide, evolve, initialState, type MessageEvent, SmsRequested } from "../domain/Message.js"
+import {
+  decide,
+  evolve,
+  type Fail,
+  initialState,
+  type MessageEvent,
+  SmsRequested
+} from "../domain/Message.js"
 import { maskNumber } from "../domain/PhoneNumber.js"
 import { segmentsOf } from "../domain/Segments.js"
 import { parseSendSms, type SendSms } from "../domain/SendSms.js"
-import { messageStream } from "../domain/StreamName.js"
+import { messageStream, phoneStream } from "../domain/StreamName.js"
 import { EventStore, ExpectedRevision } from "../eventstore/EventStore.js"
-import { toStored } from "../eventstore/MessageEvents.js"
+import { toStoredFrom } from "../eventstore/MessageEvents.js"
 import { Streams, Subjects } from "../nats/Topology.js"
-import { Providers } from "../providers/Providers.js"
 import { ack, runWorker, Verdict } from "./JetStreamWorker.js"
 import { load } from "./MessageRepository.js"
+import { loadPhone } from "./PhoneRepository.js"
 import { publishReject } from "./Rejects.js"
+import { routeFirst } from "./Router.js"
 import { publishWork, WorkItem } from "./WorkItem.js"
 
 export interface Accepted {
@@ -48,19 +57,18 @@ const requestedEvent = (command: SendSms, messageId: MessageId, now: Date) => {
   )
 }
 
-/** The first hop of a requested message: its work item, or nothing if it has gone past that. */
-const firstWorkItem = (requested: SmsRequested) =>
-  Effect.map(Providers, (providers) => {
-    const provider = providers.route(requested.providers)
-    return provider === undefined
+/** The first hop of a requested message: its work item, or none when no provider of it is configured. */
+const firstWorkItem = (requested: SmsRequested, priorAttempts = 0) =>
+  Effect.map(routeFirst(requested.providers), (provider) =>
+    provider === undefined
       ? undefined
       : new WorkItem({
           messageId: requested.messageId,
-          provider: provider.config.id,
-          priorAttempts: 0,
+          provider,
+          priorAttempts,
           trackingId: requested.trackingId
         })
-  })
+  )
 
 /**
  * Records a valid command and queues its first provider call. (Per-message paths use
@@ -72,34 +80,42 @@ export const accept = Effect.fnUntraced(function* (command: SendSms) {
   const messageId = messageIdFor(command.clientId, command.idempotencyKey)
   const now = new Date(yield* Clock.currentTimeMillis)
   const requested = requestedEvent(command, messageId, now)
-  const work = yield* firstWorkItem(requested)
+  const phone = yield* loadPhone(command.to)
+  // an inactive number is refused on the record (the phone stream's revision proves why), unsent
+  const refusal: Fail | undefined =
+    phone.state.status === "inactive"
+      ? {
+          _tag: "Fail",
+          reason: "recipient_inactive",
+          permanent: true,
+          detail: `${phoneStream(command.to)} inactive since ${phone.state.since.toISOString()} (revision ${phone.revision}): ${phone.state.because.reason}`,
+          at: now
+        }
+      : undefined
+  const work = refusal === undefined ? yield* firstWorkItem(requested) : undefined
+  const noProvider: Fail = {
+    _tag: "Fail",
+    reason: "no_provider",
+    permanent: true,
+    detail: `none of the providers [${command.providers?.join(", ") ?? ""}] is configured`,
+    at: now
+  }
 
   const events: Array<MessageEvent> = [
     ...(yield* decide({ _tag: "Request", event: requested }, initialState))
   ]
   if (work === undefined) {
-    const state = events.reduce(evolve, initialState)
-    const failure = yield* decide(
-      {
-        _tag: "Fail",
-        reason: "no_provider",
-        permanent: true,
-        detail: `none of the providers [${command.providers?.join(", ") ?? ""}] is configured`,
-        at: now
-      },
-      state
-    )
-    events.push(...failure)
+    events.push(...(yield* decide(refusal ?? noProvider, events.reduce(evolve, initialState))))
   }
 
   const appended = yield* store
-    .append(messageStream(messageId), events.map(toStored), ExpectedRevision.NoStream())
+    .append(messageStream(messageId), toStoredFrom(events, 0), ExpectedRevision.NoStream())
     .pipe(
       Effect.as(true),
       Effect.catchTag("WrongExpectedRevision", () => Effect.succeed(false))
     )
   if (appended) {
-    if (work !== undefined) yield* publishWork(work)
+    if (work !== undefined) yield* publishWork(work, "intake")
     return { messageId, duplicate: false } satisfies Accepted
   }
 
@@ -107,7 +123,7 @@ export const accept = Effect.fnUntraced(function* (command: SendSms) {
   const existing = yield* load(messageId)
   if (existing.state.status === "requested") {
     const retry = yield* firstWorkItem(existing.state.request)
-    if (retry !== undefined) yield* publishWork(retry)
+    if (retry !== undefined) yield* publishWork(retry, "intake")
   }
   return { messageId, duplicate: true } satisfies Accepted
 })
@@ -123,17 +139,23 @@ export const handleCommand = (msg: JsMsg) =>
         ref: `${Streams.commands}:${msg.seq}`
       }).pipe(Effect.as(Verdict.Term({ reason: `invalid SendSms: ${invalid.message}` }))),
     onRight: (command) =>
-      accept(command).pipe(
-        Effect.tap(({ messageId, duplicate }) =>
-          Effect.logInfo(duplicate ? "duplicate SendSms" : "message requested").pipe(
-            Effect.annotateLogs({
-              messageId,
-              to: maskNumber(command.to),
-              trackingId: command.trackingId ?? messageId
-            })
-          )
-        ),
-        Effect.as(ack)
+      // issue 7: charged to the client's daily quota first; over it: rejected (sms.rejects) and Term
+      withinQuota(
+        command,
+        msg.data,
+        `${Streams.commands}:${msg.seq}`,
+        accept(command).pipe(
+          Effect.tap(({ messageId, duplicate }) =>
+            Effect.logInfo(duplicate ? "duplicate SendSms" : "message requested").pipe(
+              Effect.annotateLogs({
+                messageId,
+                to: maskNumber(command.to),
+                trackingId: command.trackingId ?? messageId
+              })
+            )
+          ),
+          Effect.as(ack)
+        )
       )
   })
 

@@ -19,7 +19,7 @@ export type Verdict = Data.TaggedEnum<{
 export const Verdict = Data.taggedEnum<Verdict>()
 export const ack: Verdict = Verdict.Ack()
 
-export interface WorkerOptions {
+export interface WorkerOptions<R = never> {
   readonly stream: string
   readonly durable: string
   readonly filterSubject: string
@@ -28,6 +28,8 @@ export interface WorkerOptions {
   readonly ackWait?: Duration.DurationInput
   /** -1 for unlimited */
   readonly maxDeliver?: number
+  /** runs when the handler failed on the last allowed delivery, before the message is terminated */
+  readonly onGiveUp?: (msg: JsMsg) => Effect.Effect<void, unknown, R>
   /** how long a message whose handler failed waits before it comes back (default 2 s) */
   readonly failureDelay?: Duration.DurationInput
 }
@@ -44,7 +46,7 @@ const shutdownGrace = Duration.seconds(15)
 /** Backs off a failed handler: the message comes back later rather than spinning hot. */
 const defaultFailureDelay = Duration.seconds(2)
 
-const ensureConsumer = (options: WorkerOptions) =>
+const ensureConsumer = <R>(options: WorkerOptions<R>) =>
   Effect.flatMap(Nats, ({ jsm }) =>
     Effect.tryPromise({
       try: async () => {
@@ -83,9 +85,11 @@ const settle = (msg: JsMsg, verdict: Verdict) => {
 
 /** Runs until interrupted; meant to be forked into an actor layer's scope. */
 export const runWorker = <R>(
-  options: WorkerOptions,
+  options: WorkerOptions<R>,
   handle: (msg: JsMsg) => Effect.Effect<Verdict, unknown, R>
 ): Effect.Effect<never, never, Nats | R> => {
+  const isLastDelivery = (msg: JsMsg) =>
+    options.maxDeliver !== undefined && options.maxDeliver > 0 && msg.info.deliveryCount >= options.maxDeliver
   const handleSafely = (msg: JsMsg) =>
     handle(msg).pipe(
       Effect.tap((verdict) =>
@@ -95,12 +99,30 @@ export const runWorker = <R>(
             )
           : Effect.void
       ),
-      Effect.catchAllCause((cause) =>
-        Effect.logError("handler failed; message will be redelivered", Cause.pretty(cause)).pipe(
-          Effect.annotateLogs({ subject: msg.subject, seq: msg.seq }),
-          Effect.as(Verdict.Nak({ delay: Duration.decode(options.failureDelay ?? defaultFailureDelay) }))
-        )
+      Effect.catchAllCause(
+        (cause): Effect.Effect<Verdict, never, R> =>
+          isLastDelivery(msg) && options.onGiveUp !== undefined
+            ? Effect.logError(
+                "handler failed on the last delivery; giving the message up",
+                Cause.pretty(cause)
+              ).pipe(
+                Effect.zipRight(options.onGiveUp(msg)),
+                Effect.as<Verdict>(Verdict.Term({ reason: "max deliveries reached" })),
+                // if even that fails, the message stays in the stream for an operator (nothing deletes it)
+                Effect.catchAllCause((again) =>
+                  Effect.as(
+                    Effect.logError("giving up failed", Cause.pretty(again)),
+                    Verdict.Term({ reason: "give-up failed" }) as Verdict
+                  )
+                )
+              )
+            : Effect.logError("handler failed; message will be redelivered", Cause.pretty(cause)).pipe(
+                Effect.as<Verdict>(
+                  Verdict.Nak({ delay: Duration.decode(options.failureDelay ?? defaultFailureDelay) })
+                )
+              )
       ),
+      Effect.annotateLogs({ subject: msg.subject, seq: msg.seq }),
       Effect.map((verdict) => settle(msg, verdict))
     )
 

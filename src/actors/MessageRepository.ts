@@ -15,7 +15,7 @@ import {
 } from "../domain/Message.js"
 import { messageStream } from "../domain/StreamName.js"
 import { EventStore, ExpectedRevision } from "../eventstore/EventStore.js"
-import { fromStored, toStored } from "../eventstore/MessageEvents.js"
+import { fromStored, toStoredFrom } from "../eventstore/MessageEvents.js"
 
 export interface LoadedMessage {
   readonly state: MessageState
@@ -55,7 +55,7 @@ export const execute = (
     if (events.length > 0) {
       yield* store.append(
         messageStream(messageId),
-        events.map(toStored),
+        toStoredFrom(events, revision + 1),
         revision < 0 ? ExpectedRevision.NoStream() : ExpectedRevision.Exact({ revision })
       )
     }

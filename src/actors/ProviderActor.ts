@@ -1,40 +1,66 @@
 /**
- * One actor per provider: consumes `sms.work.<provider>`, calls the provider once per delivery of
- * a work item, and records the outcome in the message stream before settling the work item.
+ * One actor per provider: consumes `sms.work.<provider>`, calls the provider, and records the
+ * outcome in the message stream before settling the work item.
  *
- * Dispatch is idempotent: the stream is read first, and a message already dispatched or finished
- * is acked without a call. Only a crash between the provider's answer and the append of
- * `SmsDispatched` can cause a second submission.
+ * - Dispatch is idempotent: the stream is read first; a message already dispatched or finished is
+ *   acked without a call. Only a crash between the provider's answer and the append of
+ *   `SmsDispatched` can cause a second submission, and the history shows it (two attempts).
+ * - A transient failure moves the message to another healthy provider at once (failover: a new
+ *   work item, the hop recorded as `SmsRetried` naming `nextProvider`); with no other provider it
+ *   waits on this one, the delay carried by JetStream (`nak(delay)`).
+ * - A 429 pauses this provider as a whole for its `Retry-After`; an open circuit sends work elsewhere.
+ * - When the provider's schedule runs out: `SmsFailed(retries_exhausted)` and a dead letter.
  */
 import type { JsMsg } from "@nats-io/jetstream"
 import { Clock, Duration, Effect, Layer, Option } from "effect"
-import type { MessageCommand } from "../domain/Message.js"
+import type { MessageCommand, MessageState } from "../domain/Message.js"
 import { deliveryReportUrl, PublicUrl } from "../http/PublicUrl.js"
 import { Streams, Subjects } from "../nats/Topology.js"
 import { recordProviderMessage } from "../projections/ProviderIndex.js"
+import type { SubmitResult } from "../providers/ProviderAdapter.js"
 import type { ConfiguredProvider } from "../providers/Providers.js"
 import { Providers } from "../providers/Providers.js"
+import { DeadLetter, publishDeadLetter } from "./DeadLetters.js"
 import { ack, runWorker, Verdict } from "./JetStreamWorker.js"
-import { execute, load } from "./MessageRepository.js"
-import { delayBeforeRetry, providerDefault } from "./RetrySchedules.js"
-import { decodeWorkItem } from "./WorkItem.js"
+import { execute, type LoadedMessage, load } from "./MessageRepository.js"
+import { ProviderHealth } from "./ProviderHealth.js"
+import { delayBeforeRetry, scheduleFor } from "./RetrySchedules.js"
+import { routeFailover } from "./Router.js"
+import { decodeWorkItem, publishWork, WorkItem } from "./WorkItem.js"
+
+/** Deliveries of one work item before it is given up as poison (handler failures, not retries). */
+export const MAX_DELIVERIES = 30
+
+type Open = Exclude<MessageState, { status: "none" }>
+type Recorder = (command: MessageCommand) => ReturnType<typeof execute>
 
 const handleWork = (provider: ConfiguredProvider) => (msg: JsMsg) =>
   Effect.gen(function* () {
     const work = yield* decodeWorkItem(msg.string()).pipe(Effect.option)
     if (Option.isNone(work)) return Verdict.Term({ reason: "malformed work item" })
-    const { messageId } = work.value
-    const loaded = yield* load(messageId)
+    const loaded = yield* load(work.value.messageId)
     const { state } = loaded
-    if (state.status === "none") return Verdict.Term({ reason: `work item for unknown message ${messageId}` })
+    if (state.status === "none")
+      return Verdict.Term({ reason: `work item for unknown message ${work.value.messageId}` })
     if (state.status !== "requested" && state.status !== "retrying") return ack
+    return yield* attempt(provider, msg, work.value, { ...loaded, state })
+  }).pipe(Effect.annotateLogs({ provider: provider.config.id }))
 
-    const now = new Date(yield* Clock.currentTimeMillis)
-    const request = state.request
+const attempt = (
+  provider: ConfiguredProvider,
+  msg: JsMsg,
+  work: WorkItem,
+  loaded: LoadedMessage & { state: Open }
+) =>
+  Effect.gen(function* () {
+    const { state } = loaded
     const providerId = provider.config.id
+    const messageId = state.request.messageId
+    const health = yield* ProviderHealth
     const record = (command: MessageCommand) => execute(messageId, () => command, loaded)
+    const now = new Date(yield* Clock.currentTimeMillis)
 
-    if (request.validUntil !== undefined && request.validUntil.getTime() <= now.getTime()) {
+    if (state.request.validUntil !== undefined && state.request.validUntil.getTime() <= now.getTime()) {
       yield* record({
         _tag: "Fail",
         reason: "expired",
@@ -45,30 +71,71 @@ const handleWork = (provider: ConfiguredProvider) => (msg: JsMsg) =>
       return ack
     }
 
-    const attempt = work.value.priorAttempts + msg.info.deliveryCount
+    const number = state.attempts + 1
+    if (!(yield* health.admit(providerId))) {
+      // circuit open: another provider now, or this one when it lets a probe through
+      const next = yield* routeFailover(providerId, state.request.providers)
+      if (next !== providerId)
+        return yield* hop(
+          msg.seq,
+          work,
+          state,
+          next,
+          number - 1,
+          "provider_unavailable",
+          "circuit open",
+          record
+        )
+      const reopens = yield* health.reopensAt(providerId)
+      return Verdict.Nak({ delay: Duration.millis(Math.max(100, reopens - now.getTime())) })
+    }
+
+    yield* health.acquire(
+      providerId,
+      Effect.sync(() => msg.working())
+    )
     const publicUrl = yield* PublicUrl
     const result = yield* provider.adapter.submit({
       messageId,
-      to: request.to,
-      from: request.from,
-      body: request.body,
+      to: state.request.to,
+      from: state.request.from,
+      body: state.request.body,
       callbackUrl: deliveryReportUrl(publicUrl, providerId)
     })
     const answeredAt = new Date(yield* Clock.currentTimeMillis)
+    return yield* settle(msg.seq, provider, work, state, number, result, answeredAt, record)
+  })
 
+const settle = (
+  sourceSeq: number,
+  provider: ConfiguredProvider,
+  work: WorkItem,
+  state: Open,
+  number: number,
+  result: SubmitResult,
+  at: Date,
+  record: Recorder
+) =>
+  Effect.gen(function* () {
+    const providerId = provider.config.id
+    const messageId = state.request.messageId
+    const health = yield* ProviderHealth
     switch (result._tag) {
       case "Accepted": {
+        yield* health.succeeded(providerId)
         yield* record({
           _tag: "RecordDispatch",
           provider: providerId,
           providerMessageId: result.providerMessageId,
-          attempt,
-          at: answeredAt
+          attempt: number,
+          at
         })
         yield* recordProviderMessage(providerId, result.providerMessageId, messageId)
         return ack
       }
       case "Permanent": {
+        // the provider answered: it is healthy, the message is not
+        yield* health.succeeded(providerId)
         yield* record({
           _tag: "Fail",
           reason: result.reason,
@@ -76,42 +143,132 @@ const handleWork = (provider: ConfiguredProvider) => (msg: JsMsg) =>
           provider: providerId,
           code: result.code,
           detail: result.detail,
-          at: answeredAt
+          at
         })
         return ack
       }
       case "Transient": {
-        const scheduled = yield* delayBeforeRetry(providerDefault, attempt)
+        const scheduled = yield* delayBeforeRetry(scheduleFor(provider.config.retry), number)
         if (Option.isNone(scheduled)) {
           yield* record({
             _tag: "Fail",
             reason: "retries_exhausted",
             permanent: true,
             provider: providerId,
-            detail: `${attempt} attempts, last: ${result.reason} ${result.detail}`,
-            at: answeredAt
+            detail: `${number} attempts, last: ${result.reason} ${result.detail}`,
+            at
           })
+          yield* publishDeadLetter(
+            new DeadLetter({
+              messageId,
+              provider: providerId,
+              cause: "retries_exhausted",
+              attempts: number,
+              detail: `${result.reason}: ${result.detail}`,
+              deadAt: at
+            })
+          )
           return ack
         }
+        if (result.reason === "throttled") {
+          // a 429 is about the provider, not the message: pause it as a whole, retry here afterwards
+          const pause = Duration.millis(result.retryAfterMs ?? 1000)
+          yield* health.throttle(providerId, pause)
+          yield* record(
+            retryCommand(providerId, number, result, new Date(at.getTime() + Duration.toMillis(pause)))
+          )
+          return Verdict.Nak({ delay: pause })
+        }
+        yield* health.failed(providerId)
+        const next = yield* routeFailover(providerId, state.request.providers)
+        if (next !== providerId)
+          return yield* hop(sourceSeq, work, state, next, number, result.reason, result.detail, record, at)
         const delay =
           result.retryAfterMs === undefined
             ? scheduled.value
             : Duration.max(scheduled.value, Duration.millis(result.retryAfterMs))
-        yield* record({
-          _tag: "ScheduleRetry",
-          provider: providerId,
-          attempt,
-          reason: result.reason,
-          detail: result.detail,
-          nextAttemptAt: new Date(answeredAt.getTime() + Duration.toMillis(delay))
-        })
+        yield* record(
+          retryCommand(providerId, number, result, new Date(at.getTime() + Duration.toMillis(delay)))
+        )
         return Verdict.Nak({ delay })
       }
     }
-  }).pipe(
-    Effect.tap((verdict) => Effect.logDebug("work item settled", verdict._tag)),
-    Effect.annotateLogs({ provider: provider.config.id })
-  )
+  })
+
+const retryCommand = (
+  provider: string,
+  attempt: number,
+  result: Extract<SubmitResult, { _tag: "Transient" }>,
+  nextAttemptAt: Date,
+  nextProvider?: string
+): MessageCommand => ({
+  _tag: "ScheduleRetry",
+  provider,
+  attempt,
+  reason: result.reason,
+  detail: result.detail,
+  nextAttemptAt,
+  nextProvider
+})
+
+/** Failover: record the hop, queue the message on `next`, and let this work item go. */
+const hop = (
+  sourceSeq: number,
+  work: WorkItem,
+  state: Open,
+  next: string,
+  attempts: number,
+  reason: Extract<SubmitResult, { _tag: "Transient" }>["reason"],
+  detail: string,
+  record: Recorder,
+  at?: Date
+) =>
+  Effect.gen(function* () {
+    const now = at ?? new Date(yield* Clock.currentTimeMillis)
+    // a hop without a call (circuit open) is not an attempt: the retry event needs a fresh number
+    if (attempts > state.attempts) {
+      yield* record(retryCommand(work.provider, attempts, { _tag: "Transient", reason, detail }, now, next))
+    }
+    yield* publishWork(
+      new WorkItem({
+        messageId: work.messageId,
+        provider: next,
+        priorAttempts: attempts,
+        trackingId: work.trackingId
+      }),
+      sourceSeq
+    )
+    yield* Effect.logInfo("failover").pipe(
+      Effect.annotateLogs({ messageId: work.messageId, from: work.provider, to: next })
+    )
+    return ack
+  })
+
+/** The handler kept failing on this work item: record the failure and dead-letter it. */
+const giveUp = (provider: ConfiguredProvider) => (msg: JsMsg) =>
+  Effect.gen(function* () {
+    const work = yield* decodeWorkItem(msg.string())
+    const at = new Date(yield* Clock.currentTimeMillis)
+    const detail = `the handler failed on ${msg.info.deliveryCount} deliveries`
+    const { state } = yield* execute(work.messageId, () => ({
+      _tag: "Fail",
+      reason: "retries_exhausted",
+      permanent: true,
+      provider: provider.config.id,
+      detail,
+      at
+    }))
+    yield* publishDeadLetter(
+      new DeadLetter({
+        messageId: work.messageId,
+        provider: provider.config.id,
+        cause: "max_deliveries",
+        attempts: state.status === "none" ? 0 : state.attempts,
+        detail,
+        deadAt: at
+      })
+    )
+  })
 
 export const layer = Layer.scopedDiscard(
   Effect.gen(function* () {
@@ -124,7 +281,9 @@ export const layer = Layer.scopedDiscard(
             durable: `provider-${provider.config.id}`,
             filterSubject: Subjects.work(provider.config.id),
             concurrency: provider.config.concurrency,
-            ackWait: Duration.millis(provider.config.timeoutMs + 20_000)
+            ackWait: Duration.millis(provider.config.timeoutMs + 20_000),
+            maxDeliver: MAX_DELIVERIES,
+            onGiveUp: giveUp(provider)
           },
           handleWork(provider)
         )

@@ -3,14 +3,19 @@
  * JetStream (`nak(delay)`), so a crash during the wait loses nothing.
  */
 import { Chunk, Duration, Effect, Option, Schedule } from "effect"
+import type { RetryPolicy } from "../providers/ProviderConfig.js"
+
+/** Exponential from `initialDelayMs`, jittered (±20 %), each delay capped, `maxRetries` retries. */
+export const scheduleFor = (policy: RetryPolicy) =>
+  Schedule.exponential(Duration.millis(policy.initialDelayMs), 2).pipe(
+    Schedule.jittered,
+    // the second argument is the (jittered) delay; the first is only the exponential's output
+    Schedule.modifyDelay((_, delay) => Duration.min(delay, Duration.millis(policy.maxDelayMs))),
+    Schedule.intersect(Schedule.recurs(policy.maxRetries))
+  )
 
 /** Seed 000's Celery policy: exponential from 5 s, jittered, 11 retries, each delay capped at 10 min. */
-export const providerDefault = Schedule.exponential("5 seconds", 2).pipe(
-  Schedule.jittered,
-  // the second argument is the (jittered) delay; the first is only the exponential's output
-  Schedule.modifyDelay((_, delay) => Duration.min(delay, Duration.minutes(10))),
-  Schedule.intersect(Schedule.recurs(11))
-)
+export const providerDefault = scheduleFor({ initialDelayMs: 5_000, maxRetries: 11, maxDelayMs: 600_000 })
 
 /** The delay before retry number `retry` (1-based), or none when the schedule is exhausted. */
 export const delayBeforeRetry = <Out>(

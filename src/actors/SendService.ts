@@ -18,7 +18,11 @@ import { publishReject } from "./Rejects.js"
 export const commandMsgId = (command: Pick<SendSms, "clientId" | "idempotencyKey">) =>
   `${command.clientId}:${command.idempotencyKey}`
 
-const storeCommand = Effect.fn("SendService.storeCommand")(function* (command: SendSms, raw: Uint8Array) {
+/** Stores a validated command in `SMS_COMMANDS` (also the HTTP ingress's path) and answers its id. */
+export const storeCommand = Effect.fn("SendService.storeCommand")(function* (
+  command: SendSms,
+  raw: Uint8Array
+) {
   const { js } = yield* Nats
   const store = yield* EventStore
   const messageId = messageIdFor(command.clientId, command.idempotencyKey)

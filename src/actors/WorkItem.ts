@@ -15,13 +15,17 @@ export class WorkItem extends Schema.Class<WorkItem>("WorkItem")({
 export const decodeWorkItem = Schema.decodeUnknown(Schema.parseJson(WorkItem))
 const encodeWorkItem = Schema.encodeSync(Schema.parseJson(WorkItem))
 
-/** Publishes a work item; JetStream drops a re-publish of the same hop within its dedupe window. */
-export const publishWork = (item: WorkItem) =>
+/**
+ * Publishes a work item. `origin` names what caused this hop (the work item's own JetStream sequence
+ * for a failover, a label for intake or a resubmission), so a re-run of the same step is dropped by
+ * JetStream's dedupe window while two different hops never share an id.
+ */
+export const publishWork = (item: WorkItem, origin: string | number) =>
   Effect.flatMap(Nats, ({ js }) =>
     Effect.tryPromise({
       try: () =>
         js.publish(Subjects.work(item.provider), encodeWorkItem(item), {
-          msgID: `${item.messageId}:${item.provider}:${item.priorAttempts}`
+          msgID: `${item.messageId}:${item.provider}:${item.priorAttempts}:${origin}`
         }),
       catch: (cause) => new NatsError({ reason: "RequestFailed", message: "cannot publish work item", cause })
     })

@@ -9,8 +9,9 @@ import { createServer } from "node:net"
 import { join, resolve } from "node:path"
 import { Effect, Layer } from "effect"
 import { gateway, type Role } from "../main.js"
+import { STATE_FILE } from "./Connect.js"
 import { startNatsServer } from "../nats/NatsServer.js"
-import { loadProvidersFile, type ProvidersFile } from "../providers/ProviderConfig.js"
+import { decodeProvidersFile, loadProvidersFile } from "../providers/ProviderConfig.js"
 import * as Simulator from "../providers/Simulator.js"
 
 export interface StartOptions {
@@ -20,8 +21,6 @@ export interface StartOptions {
   readonly httpPort: number
   readonly dataDir: string
 }
-
-export const STATE_FILE = "gateway.json"
 
 const freePort = (host: string) =>
   Effect.async<number, Error>((resume) => {
@@ -46,21 +45,20 @@ const embeddedProviders = Effect.gen(function* () {
   const webhookSecret = simulatorSecret("SIM_WEBHOOK_SECRET")
   const simulator = yield* Simulator.start({ apiKey, webhookSecret, dlr: { delayMs: { min: 50, max: 500 } } })
   yield* Effect.logInfo(`provider simulator at ${simulator.url}`)
-  const file: ProvidersFile = {
-    providers: [
-      {
-        id: "sim" as ProvidersFile["providers"][number]["id"],
-        type: "generic-http",
-        baseUrl: simulator.url,
-        apiKeyEnv: "SIM_API_KEY",
-        webhookSecretEnv: "SIM_WEBHOOK_SECRET",
-        priority: 0,
-        concurrency: 64,
-        timeoutMs: 10_000
-      }
-    ]
-  }
-  return file
+  return yield* decodeProvidersFile(
+    {
+      providers: [
+        {
+          id: "sim",
+          type: "generic-http",
+          baseUrl: simulator.url,
+          apiKeyEnv: "SIM_API_KEY",
+          webhookSecretEnv: "SIM_WEBHOOK_SECRET"
+        }
+      ]
+    },
+    "the embedded providers"
+  )
 })
 
 export const start = (options: StartOptions) =>

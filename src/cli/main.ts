@@ -1,6 +1,4 @@
 /** The `sms-gateway` command: start | send | status | history | simulator. */
-import { existsSync, readFileSync } from "node:fs"
-import { join } from "node:path"
 import { Args, Command, Options } from "@effect/cli"
 import { HttpApiClient } from "@effect/platform"
 import { NodeContext, NodeHttpClient, NodeRuntime } from "@effect/platform-node"
@@ -11,21 +9,13 @@ import { GatewayApi, MessageNotFound } from "../http/Api.js"
 import { ROLES, type Role } from "../main.js"
 import { Subjects } from "../nats/Topology.js"
 import * as Simulator from "../providers/Simulator.js"
-import { STATE_FILE, start } from "./Embedded.js"
+import { deadLettersCommand } from "./DeadLetterCommands.js"
+import { rebuildCommand, replay } from "./AuditCommands.js"
+import { dataDirOption, runningGateway } from "./Connect.js"
+import { start } from "./Embedded.js"
+import { migrateCommand } from "./Migrate.js"
 
-const dataDir = Options.text("data-dir").pipe(
-  Options.withDefault(process.env.DATA_DIR ?? "./data"),
-  Options.withDescription("where the embedded nats-server keeps its store")
-)
-
-/** A running gateway's addresses: flags, then environment, then the embedded gateway's state file. */
-const running = (dir: string) => {
-  const file = join(dir, STATE_FILE)
-  const state = existsSync(file)
-    ? (JSON.parse(readFileSync(file, "utf8")) as { natsUrl?: string; httpUrl?: string })
-    : {}
-  return { natsUrl: process.env.NATS_URL ?? state.natsUrl, httpUrl: process.env.GATEWAY_URL ?? state.httpUrl }
-}
+const dataDir = dataDirOption
 
 const failExit = Effect.sync(() => {
   process.exitCode = 1
@@ -85,7 +75,7 @@ const sendCommand = Command.make(
   },
   (args) =>
     Effect.gen(function* () {
-      const natsUrl = yield* required(running(args.dataDir).natsUrl, "NATS_URL")
+      const natsUrl = yield* required(runningGateway(args.dataDir).natsUrl, "NATS_URL")
       const command = {
         clientId: args.clientId,
         idempotencyKey: Option.getOrElse(args.idempotencyKey, () => crypto.randomUUID()),
@@ -110,7 +100,7 @@ const sendCommand = Command.make(
 const messageArg = Args.text({ name: "messageId" }).pipe(Args.withSchema(MessageId))
 
 const apiClient = (dir: string) =>
-  Effect.flatMap(required(running(dir).httpUrl, "GATEWAY_URL"), (baseUrl) =>
+  Effect.flatMap(required(runningGateway(dir).httpUrl, "GATEWAY_URL"), (baseUrl) =>
     HttpApiClient.make(GatewayApi, { baseUrl })
   )
 
@@ -168,7 +158,17 @@ const simulatorCommand = Command.make(
 ).pipe(Command.withDescription("run the provider simulator (generic-http wire format) on its own"))
 
 const cli = Command.make("sms-gateway").pipe(
-  Command.withSubcommands([startCommand, sendCommand, statusCommand, historyCommand, simulatorCommand])
+  Command.withSubcommands([
+    startCommand,
+    sendCommand,
+    statusCommand,
+    historyCommand,
+    simulatorCommand,
+    deadLettersCommand,
+    replay,
+    rebuildCommand,
+    migrateCommand
+  ])
 )
 
 const logLevel = LogLevel.fromLiteral((process.env.LOG_LEVEL as LogLevel.Literal | undefined) ?? "Info")

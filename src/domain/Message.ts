@@ -84,14 +84,45 @@ export class SmsFailed extends Schema.TaggedClass<SmsFailed>()("SmsFailed", {
   failedAt: Schema.Date
 }) {}
 
-export const MessageEvent = Schema.Union(SmsRequested, SmsDispatched, SmsRetried, SmsDelivered, SmsFailed)
+/**
+ * An operator sent a dead-lettered message (failed with `retries_exhausted`) back to the providers.
+ * The one event that leaves a terminal state, deliberately and on the record.
+ */
+export class SmsResubmitted extends Schema.TaggedClass<SmsResubmitted>()("SmsResubmitted", {
+  messageId: MessageId,
+  by: Schema.String,
+  reason: Schema.optional(Schema.String),
+  provider: Schema.optional(Schema.String),
+  resubmittedAt: Schema.Date
+}) {}
+
+/** An intermediate status a provider reported (queued, sent, ...): on the record, never a status change. */
+export class SmsStatusReported extends Schema.TaggedClass<SmsStatusReported>()("SmsStatusReported", {
+  messageId: MessageId,
+  provider: Schema.String,
+  providerMessageId: Schema.String,
+  rawStatus: Schema.String,
+  reportedAt: Schema.Date
+}) {}
+
+export const MessageEvent = Schema.Union(
+  SmsRequested,
+  SmsStatusReported,
+  SmsDispatched,
+  SmsRetried,
+  SmsDelivered,
+  SmsFailed,
+  SmsResubmitted
+)
 export type MessageEvent = typeof MessageEvent.Type
 export const messageEventTypes: ReadonlyArray<MessageEvent["_tag"]> = [
   "SmsRequested",
   "SmsDispatched",
   "SmsRetried",
   "SmsDelivered",
-  "SmsFailed"
+  "SmsFailed",
+  "SmsResubmitted",
+  "SmsStatusReported"
 ]
 
 // ---------------------------------------------------------------------------------------------
@@ -114,12 +145,21 @@ export type MessageState =
       readonly final?: SmsDelivered | SmsFailed
       /** a later terminal report that disagreed with `final`: recorded once, for the audit trail */
       readonly contradictedBy?: SmsDelivered | SmsFailed
+      /** intermediate statuses the provider reported, each recorded once */
+      readonly reported?: ReadonlyArray<string>
     }
 
 export const initialState: MessageState = { status: "none" }
 
 export const isTerminal = (state: MessageState): boolean =>
   state.status === "delivered" || state.status === "failed"
+
+/** Only a message that ran out of retries (dead-lettered) can be sent again, by an operator. */
+export const canResubmit = (state: MessageState): boolean =>
+  state.status === "failed" &&
+  state.final?._tag === "SmsFailed" &&
+  state.final.reason === "retries_exhausted" &&
+  state.contradictedBy === undefined
 
 /**
  * Precedence: the first terminal event wins. A later, contradicting report (a `failed` DLR after
@@ -130,6 +170,20 @@ export const evolve = (state: MessageState, event: MessageEvent): MessageState =
     return state.status === "none" ? { status: "requested", request: event, attempts: 0 } : state
   }
   if (state.status === "none") return state
+  if (event._tag === "SmsStatusReported") {
+    return { ...state, reported: [...(state.reported ?? []), event.rawStatus] }
+  }
+  if (event._tag === "SmsResubmitted") {
+    return canResubmit(state)
+      ? {
+          request: state.request,
+          attempts: state.attempts,
+          status: "requested",
+          provider: event.provider ?? state.provider,
+          lastError: state.lastError
+        }
+      : state
+  }
   if (isTerminal(state)) {
     const contradicts =
       (event._tag === "SmsDelivered" || event._tag === "SmsFailed") && event._tag !== state.final?._tag
@@ -203,6 +257,7 @@ export interface RecordDeliveryReport {
   readonly outcome:
     | { readonly _tag: "Delivered" }
     | { readonly _tag: "Failed"; readonly reason: FailureReason; readonly code?: string }
+    | { readonly _tag: "Pending" }
   readonly rawStatus: string
   readonly at: Date
 }
@@ -216,7 +271,15 @@ export interface Fail {
   readonly at: Date
 }
 
-export type MessageCommand = Request | RecordDispatch | ScheduleRetry | RecordDeliveryReport | Fail
+export interface Resubmit {
+  readonly _tag: "Resubmit"
+  readonly by: string
+  readonly reason?: string
+  readonly provider?: string
+  readonly at: Date
+}
+
+export type MessageCommand = Request | RecordDispatch | ScheduleRetry | RecordDeliveryReport | Fail | Resubmit
 
 // ---------------------------------------------------------------------------------------------
 // Rule violations
@@ -241,7 +304,17 @@ export class NotYetDispatched extends Schema.TaggedError<NotYetDispatched>()("No
   messageId: Schema.String
 }) {}
 
+export class CannotResubmit extends Schema.TaggedError<CannotResubmit>()("CannotResubmit", {
+  messageId: Schema.String,
+  status: Schema.String
+}) {
+  override get message() {
+    return `message ${this.messageId} is ${this.status}: only a message that failed with retries_exhausted can be resubmitted`
+  }
+}
+
 export type MessageRuleViolation =
+  | CannotResubmit
   | MessageAlreadyRequested
   | MessageNotRequested
   | ProviderMessageMismatch
@@ -317,6 +390,20 @@ export const decide = (
           trusted
         )
       ])
+    case "Resubmit":
+      if (!canResubmit(state)) return Either.left(new CannotResubmit({ messageId, status: state.status }))
+      return Either.right([
+        new SmsResubmitted(
+          {
+            messageId,
+            by: command.by,
+            reason: command.reason,
+            provider: command.provider,
+            resubmittedAt: command.at
+          },
+          trusted
+        )
+      ])
     default:
       return absurd(command)
   }
@@ -335,6 +422,24 @@ const decideReport = (
         expected: state.providerMessageId,
         received: command.providerMessageId
       })
+    )
+  }
+  if (command.outcome._tag === "Pending") {
+    return Either.right(
+      state.reported?.includes(command.rawStatus)
+        ? none
+        : [
+            new SmsStatusReported(
+              {
+                messageId,
+                provider: command.provider,
+                providerMessageId: command.providerMessageId,
+                rawStatus: command.rawStatus,
+                reportedAt: command.at
+              },
+              trusted
+            )
+          ]
     )
   }
   const event =

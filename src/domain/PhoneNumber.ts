@@ -16,7 +16,7 @@ export const E164 = Schema.String.pipe(
 export type E164 = typeof E164.Type
 
 /** The digits of a number, used in its `phone-<digits>` stream name. */
-export const digitsOf = (number: E164): string => number.slice(1)
+export const digitsOf = (number: string): string => number.slice(1)
 
 /**
  * For logs: the last two digits and at most the country prefix stay, at least four digits are hidden,

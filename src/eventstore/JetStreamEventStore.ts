@@ -452,7 +452,16 @@ const make = (js: JetStreamClient, jsm: JetStreamManager) => {
               const next = await iterator.next()
               if (next.done) break
               batch.push(next.value)
-              if (messages.getPending() === 0 || batch.length >= BATCH_LIMIT) break
+              // `getPending()` stays at 1 with nothing buffered once the consumer queued its next
+              // pull (a callback it counts as in flight): without `info.pending === 0` (the server
+              // had nothing more) the last batch waited for a message that might never come.
+              if (
+                messages.getPending() === 0 ||
+                next.value.info.pending === 0 ||
+                batch.length >= BATCH_LIMIT
+              ) {
+                break
+              }
             }
             return batch
           },

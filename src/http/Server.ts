@@ -1,23 +1,176 @@
-/** The HTTP role: the API on a Node HTTP server, with its OpenAPI document at /docs. */
+/**
+ * The HTTP role: the API on a Node HTTP server, its OpenAPI document at `/openapi.json` and a UI at
+ * `/docs`.
+ *
+ * Around every request: the error shape (request decoding errors become `InvalidRequest` naming the
+ * field, unknown routes a JSON 404), metrics (`sms_http_requests_total`, durations), an access log
+ * line with the tracking id, and refusal of new work while draining (see `Readiness.ts`).
+ */
 import { createServer } from "node:http"
-import { HttpApiBuilder, HttpApiSwagger, HttpServer } from "@effect/platform"
+import {
+  HttpApiBuilder,
+  type HttpApiError,
+  HttpApiSwagger,
+  type HttpApp,
+  HttpServer,
+  HttpServerRequest,
+  HttpServerResponse
+} from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Layer } from "effect"
+import { Cause, Clock, Effect, Layer, Option } from "effect"
+import { httpRequest } from "../observability/Metrics.js"
 import { GatewayApi } from "./Api.js"
-import { DeliveryReportsLive, HealthLive, MessagesLive } from "./Handlers.js"
+import { AuthenticationLive } from "./Auth.js"
+import { ClientsLive, DeliveryReportsLive, HealthLive, MessagesLive, MetricsLive } from "./Handlers.js"
+import { drainWindow, HttpLifecycle } from "./Readiness.js"
 
 export const ApiLive = HttpApiBuilder.api(GatewayApi).pipe(
-  Layer.provide([MessagesLive, DeliveryReportsLive, HealthLive])
+  Layer.provide([MessagesLive, ClientsLive, DeliveryReportsLive, HealthLive, MetricsLive]),
+  Layer.provide(AuthenticationLive)
+)
+
+const errorResponse = (status: number, body: Record<string, string>) =>
+  HttpServerResponse.unsafeJson(body, { status })
+
+const invalidRequest = (field: string, reason: string) =>
+  errorResponse(400, { _tag: "InvalidRequest", message: `${field}: ${reason}`, field, reason })
+
+const isDecodeError = (error: unknown): error is HttpApiError.HttpApiDecodeError =>
+  typeof error === "object" && error !== null && "_tag" in error && error._tag === "HttpApiDecodeError"
+
+const isBodyDecodeDefect = (defect: unknown) =>
+  typeof defect === "object" &&
+  defect !== null &&
+  "_tag" in defect &&
+  defect._tag === "RequestError" &&
+  "reason" in defect &&
+  defect.reason === "Decode"
+
+/**
+ * Request decoding fails with `HttpApiDecodeError` (its own shape) or, for a body that is not JSON,
+ * a defect: both become the one 400 shape, `{_tag: "InvalidRequest", message, field, reason}`. An
+ * unknown route becomes a JSON 404 (`RouteNotFound`) instead of an empty one.
+ */
+const uniformErrors = (app: HttpApp.Default): HttpApp.Default =>
+  Effect.catchAllCause(app, (cause) => {
+    const failure: unknown = Option.getOrUndefined(Cause.failureOption(cause))
+    if (isDecodeError(failure)) {
+      const [issue] = failure.issues
+      const field = issue !== undefined && issue.path.length > 0 ? issue.path.join(".") : "$"
+      return Effect.succeed(invalidRequest(field, issue?.message ?? "is invalid"))
+    }
+    if (
+      typeof failure === "object" &&
+      failure !== null &&
+      "_tag" in failure &&
+      failure._tag === "RouteNotFound"
+    ) {
+      return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+        Effect.succeed(
+          errorResponse(404, {
+            _tag: "RouteNotFound",
+            message: `no route ${request.method} ${request.url.split("?")[0]}`
+          })
+        )
+      )
+    }
+    const defect = Cause.dieOption(cause)
+    if (Option.isSome(defect) && isBodyDecodeDefect(defect.value)) {
+      return Effect.succeed(invalidRequest("$", "is not valid JSON"))
+    }
+    return Effect.failCause(cause)
+  })
+
+const ROUTES: ReadonlyArray<readonly [RegExp, string]> = [
+  [/^\/v1\/messages\/?$/, "/v1/messages"],
+  [/^\/v1\/messages\/[^/]+\/events\/?$/, "/v1/messages/:id/events"],
+  [/^\/v1\/messages\/[^/]+\/?$/, "/v1/messages/:id"],
+  [/^\/v1\/providers\/[^/]+\/delivery-reports\/?$/, "/v1/providers/:provider/delivery-reports"],
+  [/^\/v1\/clients\/?$/, "/v1/clients"],
+  [/^\/v1\/clients\/keys\/[^/]+\/?$/, "/v1/clients/keys/:keyId"],
+  [/^\/v1\/clients\/[^/]+\/usage\/?$/, "/v1/clients/:clientId/usage"],
+  [/^\/health$/, "/health"],
+  [/^\/ready$/, "/ready"],
+  [/^\/metrics$/, "/metrics"],
+  [/^\/openapi\.json$/, "/openapi.json"],
+  [/^\/docs(\/.*)?$/, "/docs"]
+]
+
+/** The route template of a path, for metric labels (never the raw path: ids would explode them). */
+export const routeOf = (url: string): string => {
+  const path = url.split("?")[0] ?? url
+  return ROUTES.find(([pattern]) => pattern.test(path))?.[1] ?? "other"
+}
+
+const OPERATIONS = new Set(["/health", "/ready", "/metrics"])
+
+/** Metrics, access log and draining around the whole app (after errors became responses). */
+const observe = (app: HttpApp.Default): HttpApp.Default<never, HttpLifecycle> =>
+  Effect.gen(function* () {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const lifecycle = yield* HttpLifecycle
+    const route = routeOf(request.url)
+    const operations = OPERATIONS.has(route)
+    if (lifecycle.isDraining() && !operations) {
+      return errorResponse(503, {
+        _tag: "ServiceUnavailable",
+        message: "the gateway is shutting down, retry"
+      })
+    }
+    const trackingId = request.headers["x-tracking-id"]
+    const started = yield* Clock.currentTimeMillis
+    lifecycle.started()
+    // errors were turned into responses (and sent) inside `app`; a failure here is a defect already answered 500
+    const response = yield* app.pipe(
+      Effect.tapErrorCause(() =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          httpRequest(request.method, route, 500, (now - started) / 1000)
+        )
+      ),
+      Effect.ensuring(Effect.sync(lifecycle.finished))
+    )
+    const seconds = ((yield* Clock.currentTimeMillis) - started) / 1000
+    yield* httpRequest(request.method, route, response.status, seconds)
+    const log = operations ? Effect.logDebug : Effect.logInfo
+    yield* log("http request").pipe(
+      Effect.annotateLogs({
+        method: request.method,
+        route,
+        status: response.status,
+        ms: Math.round(seconds * 1000),
+        ...(trackingId ? { trackingId } : {})
+      })
+    )
+    return response
+  })
+
+const ServeWithLifecycle = HttpApiBuilder.serve(observe).pipe(
+  Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
+  Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
+  Layer.provide(HttpApiBuilder.middleware(uniformErrors)),
+  Layer.provide(ApiLive)
 )
 
 /** Serves the API; provide an `HttpServer` (e.g. `listen`, or `NodeHttpServer.layerTest`). */
-export const serveApi = HttpApiBuilder.serve().pipe(
-  Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
-  Layer.provide(ApiLive)
-)
+export const serveApi = ServeWithLifecycle.pipe(Layer.provide(HttpLifecycle.layer))
 
 export const listen = (options: { readonly port: number; readonly host: string }) =>
   NodeHttpServer.layer(createServer, options)
 
+/** Before the server closes: refuse new work and let requests in flight finish (`HTTP_DRAIN_MS`). */
+const drainOnShutdown = Layer.scopedDiscard(
+  Effect.flatMap(HttpLifecycle, (lifecycle) =>
+    Effect.addFinalizer(() =>
+      Effect.logInfo("HTTP draining", { inFlight: lifecycle.inFlight() }).pipe(
+        Effect.zipRight(lifecycle.drain(drainWindow()))
+      )
+    )
+  )
+)
+
+/** The HTTP role on `host:port`, draining on shutdown before the server closes. */
 export const layer = (options: { readonly port: number; readonly host: string }) =>
-  serveApi.pipe(HttpServer.withLogAddress, Layer.provide(listen(options)))
+  drainOnShutdown.pipe(
+    Layer.provide(ServeWithLifecycle.pipe(HttpServer.withLogAddress, Layer.provide(listen(options)))),
+    Layer.provide(HttpLifecycle.layer)
+  )

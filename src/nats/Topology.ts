@@ -11,14 +11,20 @@ export const Subjects = {
   sendRequest: "sms.requests.send",
   rejects: "sms.rejects",
   work: (provider: string) => `sms.work.${provider}`,
-  dlr: (provider: string) => `sms.dlr.${provider}`
+  dlr: (provider: string) => `sms.dlr.${provider}`,
+  /** messages given up on (retries exhausted, or redelivered until max deliveries) */
+  dead: (provider: string) => `sms.dead.${provider}`,
+  /** for other services: `dispatched`, `delivered`, `failed` (seed 003's "SmsSent" event bus) */
+  notification: (status: string) => `sms.notifications.${status}`
 } as const
 
 export const Streams = {
   commands: "SMS_COMMANDS",
   work: "SMS_WORK",
   dlr: "SMS_DLR",
-  rejects: "SMS_REJECTS"
+  rejects: "SMS_REJECTS",
+  dead: "SMS_DEAD",
+  notifications: "SMS_NOTIFICATIONS"
 } as const
 
 export const Buckets = {
@@ -26,6 +32,12 @@ export const Buckets = {
   messages: "sms_messages",
   /** `<provider>.<provider message id>` -> message id, for delivery reports */
   providerIndex: "sms_provider_ids",
+  /** phone numbers' lifecycle read model, key = E.164 digits */
+  phones: "sms_phones",
+  /** counts of events by type and provider, one document */
+  stats: "sms_stats",
+  /** delivery reports that never matched a dispatch, key = `<provider>.<provider message id>` */
+  parkedReports: "sms_parked_dlrs",
   /** projection checkpoints, key = projection name */
   checkpoints: "sms_checkpoints"
 } as const
@@ -48,6 +60,14 @@ const streamConfigs: ReadonlyArray<Partial<StreamConfig> & { name: string; subje
     subjects: [Subjects.rejects],
     retention: RetentionPolicy.Limits,
     max_age: 30 * DAY_NS
+  },
+  { name: Streams.dead, subjects: ["sms.dead.>"], retention: RetentionPolicy.Limits, max_age: 90 * DAY_NS },
+  {
+    name: Streams.notifications,
+    subjects: ["sms.notifications.>"],
+    retention: RetentionPolicy.Limits,
+    max_age: 7 * DAY_NS,
+    duplicate_window: TWO_MINUTES_NS
   }
 ]
 

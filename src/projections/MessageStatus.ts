@@ -3,13 +3,10 @@
  * answers. Each document remembers the position of the last event it applied, so replaying events
  * (a redelivered batch, a rebuild racing live processing) changes nothing.
  */
-import type { KV } from "@nats-io/kv"
 import { Effect, Option, Schema } from "effect"
-import type { MessageEvent } from "../domain/Message.js"
-import type { RecordedEvent } from "../eventstore/EventStore.js"
+import { type MessageEvent, messageEventTypes } from "../domain/Message.js"
 import { fromStored } from "../eventstore/MessageEvents.js"
-import { NatsError } from "../nats/Nats.js"
-import type { Projection } from "./ProjectionRunner.js"
+import { kvDocuments, readDocument } from "./KvDocuments.js"
 import { ReadModels } from "./ReadModels.js"
 
 export const MessageStatusView = Schema.Struct({
@@ -31,6 +28,10 @@ export const MessageStatusView = Schema.Struct({
   nextAttemptAt: Schema.optional(Schema.String),
   deliveredAt: Schema.optional(Schema.String),
   failedAt: Schema.optional(Schema.String),
+  resubmittedAt: Schema.optional(Schema.String),
+  /** the provider's latest intermediate status (queued, sent...), which never changes `status` */
+  providerStatus: Schema.optional(Schema.String),
+  providerStatusAt: Schema.optional(Schema.String),
   /** position of the last event applied */
   position: Schema.Number,
   /** revision of the message stream at that event */
@@ -108,94 +109,45 @@ export const applyEvent = (
         failedAt: event.failedAt.toISOString(),
         nextAttemptAt: undefined
       }
+    case "SmsStatusReported":
+      return moved === undefined
+        ? moved
+        : { ...moved, providerStatus: event.rawStatus, providerStatusAt: event.reportedAt.toISOString() }
+    case "SmsResubmitted":
+      if (moved === undefined || moved.status !== "failed") return moved
+      return {
+        ...moved,
+        status: "requested",
+        failureReason: undefined,
+        failedAt: undefined,
+        resubmittedAt: event.resubmittedAt.toISOString()
+      }
+    default:
+      return unhandled(event)
   }
 }
 
-const decodeView = Schema.decodeUnknownOption(Schema.parseJson(MessageStatusView))
-const encodeView = Schema.encodeSync(Schema.parseJson(MessageStatusView))
-
-const kvRequest = <A>(what: string, run: () => Promise<A>) =>
-  Effect.tryPromise({
-    try: run,
-    catch: (cause) => new NatsError({ reason: "RequestFailed", message: what, cause })
-  })
+const unhandled = (event: never): never => {
+  throw new Error(`status projection does not handle ${JSON.stringify(event)}`)
+}
 
 export const getStatus = (messageId: string) =>
   Effect.flatMap(ReadModels, ({ messages }) =>
-    kvRequest("cannot read message status", () => messages.get(messageId)).pipe(
-      Effect.map((entry) =>
-        entry === null || entry.operation !== "PUT" ? Option.none() : decodeView(entry.string())
-      )
+    Effect.map(
+      readDocument(messages, MessageStatusView, messageId),
+      Option.map(({ view }) => view)
     )
   )
 
-interface CachedView {
-  readonly view: MessageStatusView
-  readonly revision: number
-}
-
-/** Documents this process wrote last, so an update usually needs no read first. */
-const CACHE_LIMIT = 50_000
-
-const applyToDocument = (
-  kv: KV,
-  cache: Map<string, CachedView>,
-  messageId: string,
-  events: ReadonlyArray<readonly [MessageEvent, RecordedEvent]>
-) =>
-  Effect.gen(function* () {
-    // a batch that starts the message's history creates the document without reading it first
-    const startsHistory = events[0]?.[0]._tag === "SmsRequested"
-    for (let attempt = 0; ; attempt++) {
-      let known = attempt === 0 ? cache.get(messageId) : undefined
-      if (known === undefined && !(attempt === 0 && startsHistory)) {
-        const entry = yield* kvRequest("cannot read message status", () => kv.get(messageId))
-        const view = entry === null || entry.operation !== "PUT" ? Option.none() : decodeView(entry.string())
-        known = Option.isSome(view) && entry ? { view: view.value, revision: entry.revision } : undefined
-      }
-      let view = known?.view
-      for (const [event, recorded] of events) view = applyEvent(view, event, recorded)
-      if (view === undefined || view === known?.view) return
-      const next = view
-      const written = yield* kvRequest("cannot write message status", () =>
-        known === undefined
-          ? kv.create(messageId, encodeView(next))
-          : kv.update(messageId, encodeView(next), known.revision)
-      ).pipe(Effect.option)
-      if (Option.isSome(written)) {
-        cache.delete(messageId)
-        cache.set(messageId, { view: next, revision: written.value })
-        if (cache.size > CACHE_LIMIT) cache.delete(cache.keys().next().value ?? "")
-        return
-      }
-      // another writer moved the document: read it again and re-apply (idempotent by position)
-      cache.delete(messageId)
-      if (attempt >= 5)
-        return yield* new NatsError({
-          reason: "RequestFailed",
-          message: `status of ${messageId} keeps conflicting`
-        })
-    }
-  })
-
-export const projection = Effect.map(ReadModels, ({ messages }): Projection<unknown, never> => {
-  const cache = new Map<string, CachedView>()
-  return {
+export const projection = Effect.map(ReadModels, ({ messages }) =>
+  kvDocuments({
     name: "message-status",
-    handles: new Set(["SmsRequested", "SmsDispatched", "SmsRetried", "SmsDelivered", "SmsFailed"]),
-    applyBatch: (recorded) =>
-      Effect.gen(function* () {
-        const byMessage = new Map<string, Array<readonly [MessageEvent, RecordedEvent]>>()
-        for (const record of recorded) {
-          const event = yield* fromStored(record)
-          const list = byMessage.get(event.messageId)
-          if (list) list.push([event, record])
-          else byMessage.set(event.messageId, [[event, record]])
-        }
-        yield* Effect.forEach(byMessage, ([id, events]) => applyToDocument(messages, cache, id, events), {
-          concurrency: 64,
-          discard: true
-        })
-      })
-  }
-})
+    kv: messages,
+    handles: new Set(messageEventTypes),
+    schema: MessageStatusView,
+    decodeEvent: fromStored,
+    keyOf: (event) => event.messageId,
+    applyEvent,
+    startsDocument: (event) => event._tag === "SmsRequested"
+  })
+)

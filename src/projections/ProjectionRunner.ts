@@ -13,6 +13,8 @@ export interface Projection<E, R> {
   /** event types this projection reads; others only move its checkpoint */
   readonly handles: ReadonlySet<string>
   readonly applyBatch: (events: ReadonlyArray<RecordedEvent>) => Effect.Effect<void, E, R>
+  /** forgets what it cached of its read model, which has just been emptied (see `Rebuild`) */
+  readonly reset?: Effect.Effect<void>
 }
 
 export interface ProjectionProgress {

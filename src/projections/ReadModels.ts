@@ -6,6 +6,9 @@ import { Buckets, openBucket } from "../nats/Topology.js"
 export interface ReadModelsService {
   readonly messages: KV
   readonly providerIndex: KV
+  readonly phones: KV
+  readonly stats: KV
+  readonly parkedReports: KV
   readonly checkpoints: KV
 }
 
@@ -15,6 +18,9 @@ export class ReadModels extends Context.Tag("sms-gateway/ReadModels")<ReadModels
     Effect.all({
       messages: openBucket(Buckets.messages),
       providerIndex: openBucket(Buckets.providerIndex),
+      phones: openBucket(Buckets.phones),
+      stats: openBucket(Buckets.stats),
+      parkedReports: openBucket(Buckets.parkedReports),
       checkpoints: openBucket(Buckets.checkpoints)
     })
   )

@@ -2,10 +2,11 @@
  * The `generic-http` provider adapter: our own JSON wire format, for providers (and the simulator)
  * integrated through a thin HTTP bridge.
  *
- * Submit: `POST {baseUrl}/messages`
+ * Submit: `POST {baseUrl}{path}` (path default `/messages`)
  *   headers  `Authorization: Bearer <apiKey>`, `Content-Type: application/json`
  *   body     `{ "to", "from"?, "body", "reference": <our message id>, "callbackUrl" }`
- *   answers  2xx `{ "messageId" }`                       -> Accepted
+ *   answers  2xx `{ "messageId" }`                       -> Accepted (`idField` names another field,
+ *                                                           or a dotted path such as `data.id`)
  *            2xx without a messageId                     -> Transient provider_unavailable
  *            400/422 `{ "error": { "code", "message" } }` -> Permanent invalid_number (code
  *                                                           "invalid_number") or rejected (code = error code)
@@ -26,6 +27,9 @@
  *   status delivered -> delivered; failed/undelivered/expired -> failed undeliverable;
  *   rejected -> failed rejected; status "invalid" or a failure with code "invalid_number" ->
  *   failed invalid_number; anything else (accepted, queued, sent, ...) -> pending.
+ *   `statusMap` adds or overrides entries (status compared in lower case), e.g.
+ *   `{ "DELIVRD": "delivered", "UNDELIV": "undeliverable", "REJECTD": "rejected" }` for a
+ *   Digital Virgo-style bridge that forwards SMPP-like statuses.
  */
 import { createHmac, timingSafeEqual } from "node:crypto"
 import { Agent, request } from "undici"
@@ -41,6 +45,28 @@ import {
   type SubmitResult
 } from "./ProviderAdapter.js"
 
+/** What a DLR status means: delivered, still pending, or failed for this reason. */
+export const DlrOutcome = Schema.Literal(
+  "delivered",
+  "pending",
+  "undeliverable",
+  "rejected",
+  "invalid_number",
+  "recipient_inactive",
+  "expired"
+)
+export type DlrOutcome = typeof DlrOutcome.Type
+
+/** The statuses our own wire format (and the simulator) uses; anything else is pending. */
+export const defaultStatusMap: Readonly<Record<string, DlrOutcome>> = {
+  delivered: "delivered",
+  failed: "undeliverable",
+  undelivered: "undeliverable",
+  expired: "undeliverable",
+  rejected: "rejected",
+  invalid: "invalid_number"
+}
+
 export const GenericHttpConfig = Schema.Struct({
   id: Schema.String.pipe(Schema.pattern(/^[a-z0-9][a-z0-9_-]{0,31}$/)),
   baseUrl: Schema.String.pipe(
@@ -49,7 +75,21 @@ export const GenericHttpConfig = Schema.Struct({
   apiKey: Schema.NonEmptyString,
   webhookSecret: Schema.NonEmptyString,
   /** default 10000 */
-  timeoutMs: Schema.optional(Schema.Int.pipe(Schema.positive()))
+  timeoutMs: Schema.optional(Schema.Int.pipe(Schema.positive())),
+  /** the submit path under `baseUrl`; default `/messages` */
+  path: Schema.optional(
+    Schema.String.pipe(Schema.pattern(/^\/[^\s?#]*$/, { message: () => "must be a path starting with /" }))
+  ),
+  /** the provider message id in a 2xx answer: a field name or a dotted path; default `messageId` */
+  idField: Schema.optional(
+    Schema.String.pipe(
+      Schema.pattern(/^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$/, {
+        message: () => "must be a field name or a dotted path"
+      })
+    )
+  ),
+  /** DLR status (any case) -> outcome, merged over `defaultStatusMap` */
+  statusMap: Schema.optional(Schema.Record({ key: Schema.String, value: DlrOutcome }))
 })
 export type GenericHttpConfig = typeof GenericHttpConfig.Type
 
@@ -71,7 +111,9 @@ export const make = (
     const clock = yield* Effect.clock
     const now = options.now ?? (() => clock.unsafeCurrentTimeMillis())
     const timeout = Duration.millis(config.timeoutMs ?? defaultTimeoutMs)
-    const url = `${config.baseUrl.replace(/\/+$/, "")}/messages`
+    const url = `${config.baseUrl.replace(/\/+$/, "")}${config.path ?? "/messages"}`
+    const idPath = (config.idField ?? "messageId").split(".")
+    const statusMap = lowerKeys({ ...defaultStatusMap, ...lowerKeys(config.statusMap ?? {}) })
     // undici directly, with kept-alive connections: an HTTP call per message is the hot path, and
     // it cost about four times the CPU through the Effect HttpClient wrapper
     const agent = yield* Effect.acquireRelease(
@@ -102,7 +144,7 @@ export const make = (
         catch: (cause): Unreachable => ({ _tag: "Unreachable", cause })
       }).pipe(
         Effect.timeoutFail({ duration: timeout, onTimeout: () => timedOut }),
-        Effect.map((answer) => classifyResponse(answer.status, answer.headers, answer.text, now())),
+        Effect.map((answer) => classifyResponse(answer.status, answer.headers, answer.text, now(), idPath)),
         Effect.catchAll((error) => Effect.succeed(classifyError(error, timeout))),
         Effect.catchAllDefect((defect) =>
           Effect.as(
@@ -117,11 +159,17 @@ export const make = (
       id: config.id,
       type: "generic-http",
       submit,
-      parseDeliveryReport: (webhook) => parseDeliveryReport(config.webhookSecret, webhook, now())
+      parseDeliveryReport: (webhook) => parseDeliveryReport(config.webhookSecret, webhook, now(), statusMap)
     } satisfies ProviderAdapter
   })
 
-const flattenHeaders = (raw: Record<string, string | Array<string> | undefined>) => {
+const lowerKeys = <A>(record: Readonly<Record<string, A>>): Record<string, A> =>
+  Object.fromEntries(Object.entries(record).map(([key, value]) => [key.toLowerCase(), value]))
+
+// The helpers below are shared with the Twilio and Vonage adapters: one classification of
+// network failures and one scrubbing rule for every provider.
+
+export const flattenHeaders = (raw: Record<string, string | Array<string> | undefined>) => {
   const flat: Record<string, string | undefined> = {}
   for (const [name, value] of Object.entries(raw))
     flat[name] = Array.isArray(value) ? value.join(", ") : value
@@ -131,26 +179,33 @@ const flattenHeaders = (raw: Record<string, string | Array<string> | undefined>)
 // ---------------------------------------------------------------------------------------------
 // Submit classification
 
-const timedOut = { _tag: "TimedOut" } as const
+export const timedOut = { _tag: "TimedOut" } as const
 
-const transient = (reason: RetryReason, detail: string, retryAfterMs?: number): SubmitResult =>
+export const transient = (reason: RetryReason, detail: string, retryAfterMs?: number): SubmitResult =>
   retryAfterMs === undefined
     ? { _tag: "Transient", reason, detail }
     : { _tag: "Transient", reason, detail, retryAfterMs }
 
-const permanent = (reason: "invalid_number" | "rejected", code: string, detail: string): SubmitResult => ({
+export const permanent = (
+  reason: "invalid_number" | "rejected",
+  code: string,
+  detail: string
+): SubmitResult => ({
   _tag: "Permanent",
   reason,
   code,
   detail
 })
 
-interface Unreachable {
+export interface Unreachable {
   readonly _tag: "Unreachable"
   readonly cause: unknown
 }
 
-const classifyError = (error: typeof timedOut | Unreachable, timeout: Duration.Duration): SubmitResult => {
+export const classifyError = (
+  error: typeof timedOut | Unreachable,
+  timeout: Duration.Duration
+): SubmitResult => {
   if (error._tag === "TimedOut") return transient("timeout", `no answer within ${Duration.format(timeout)}`)
   const code = socketCode(error.cause)
   // a malformed URL or header is a configuration fault: retrying lets the circuit breaker move on
@@ -167,29 +222,36 @@ const socketCode = (cause: unknown): string => {
   return cause instanceof Error ? cause.message : "unknown"
 }
 
-const ProviderAnswer = Schema.Struct({
-  messageId: Schema.optional(Schema.Unknown),
-  error: Schema.optional(
-    Schema.Struct({ code: Schema.optional(Schema.Unknown), message: Schema.optional(Schema.Unknown) })
-  )
-})
-const decodeAnswer = Schema.decodeUnknownOption(Schema.parseJson(ProviderAnswer))
+const decodeJson = Schema.decodeUnknownOption(Schema.parseJson())
+
+/** The value at a path of own object keys, or undefined. */
+export const fieldAt = (value: unknown, path: ReadonlyArray<string>): unknown => {
+  let at = value
+  for (const key of path) {
+    if (typeof at !== "object" || at === null || Array.isArray(at) || !Object.hasOwn(at, key))
+      return undefined
+    at = (at as Record<string, unknown>)[key]
+  }
+  return at
+}
 
 export const classifyResponse = (
   status: number,
   headers: Readonly<Record<string, string | undefined>>,
   text: string,
-  nowMs: number
+  nowMs: number,
+  idPath: ReadonlyArray<string> = ["messageId"]
 ): SubmitResult => {
-  const answer = decodeAnswer(text)
-  const errorCode = answer._tag === "Some" ? nonEmpty(answer.value.error?.code) : undefined
-  const errorMessage = answer._tag === "Some" ? nonEmpty(answer.value.error?.message) : undefined
+  const answer = decodeJson(text)
+  const json = answer._tag === "Some" ? answer.value : undefined
+  const errorCode = nonEmpty(fieldAt(json, ["error", "code"]))
+  const errorMessage = nonEmpty(fieldAt(json, ["error", "message"]))
   const detail = `HTTP ${status}${errorMessage !== undefined ? `: ${errorMessage}` : errorCode !== undefined ? `: ${errorCode}` : ""}`
 
   if (status >= 200 && status < 300) {
-    const providerMessageId = answer._tag === "Some" ? nonEmpty(answer.value.messageId) : undefined
+    const providerMessageId = nonEmpty(fieldAt(json, idPath))
     return providerMessageId === undefined
-      ? transient("provider_unavailable", `HTTP ${status} without a messageId`)
+      ? transient("provider_unavailable", `HTTP ${status} without a ${idPath.join(".")}`)
       : { _tag: "Accepted", providerMessageId }
   }
   if (status === 400 || status === 422) {
@@ -207,7 +269,7 @@ export const classifyResponse = (
   return transient("provider_unavailable", detail)
 }
 
-const nonEmpty = (value: unknown): string | undefined =>
+export const nonEmpty = (value: unknown): string | undefined =>
   typeof value === "string" && value.length > 0
     ? value
     : typeof value === "number"
@@ -227,7 +289,7 @@ export const parseRetryAfter = (value: string | undefined, nowMs: number): numbe
  * Details end up in events and logs: a provider echoing the number must not leak it, and a
  * chatty error page must not bloat the stream.
  */
-const scrub = (result: SubmitResult, to: string): SubmitResult => {
+export const scrub = (result: SubmitResult, to: string): SubmitResult => {
   if (result._tag === "Accepted") return result
   const masked = (to.length > 0 ? result.detail.replaceAll(to, maskNumber(to)) : result.detail).replace(
     /\+?\d{8,15}/g,
@@ -247,7 +309,7 @@ export const signDeliveryReport = (secret: string, body: string, timestampSecond
 const hmac = (secret: string, timestamp: string, body: string): Buffer =>
   createHmac("sha256", secret).update(`${timestamp}.${body}`).digest()
 
-const header = (headers: InboundWebhook["headers"], name: string): string | undefined => {
+export const header = (headers: InboundWebhook["headers"], name: string): string | undefined => {
   const direct = headers[name]
   if (direct !== undefined) return direct
   for (const [key, value] of Object.entries(headers)) if (key.toLowerCase() === name) return value
@@ -270,7 +332,8 @@ const decodeReport = Schema.decodeUnknownEither(Schema.parseJson(WireReport), { 
 export const parseDeliveryReport = (
   webhookSecret: string,
   webhook: InboundWebhook,
-  nowMs: number
+  nowMs: number,
+  statusMap: Readonly<Record<string, DlrOutcome>> = defaultStatusMap
 ): Either.Either<DeliveryReport, InvalidDeliveryReport> => {
   const timestamp = header(webhook.headers, "x-signature-timestamp")
   const signature = header(webhook.headers, "x-signature")
@@ -296,28 +359,24 @@ export const parseDeliveryReport = (
         })
       )
     },
-    onRight: (wire) => Either.right(toDeliveryReport(wire))
+    onRight: (wire) => Either.right(toDeliveryReport(wire, statusMap))
   })
 }
 
-const undeliverable = new Set(["failed", "undelivered", "expired"])
-
-const toDeliveryReport = (wire: typeof WireReport.Type): DeliveryReport => {
+const toDeliveryReport = (
+  wire: typeof WireReport.Type,
+  statusMap: Readonly<Record<string, DlrOutcome>>
+): DeliveryReport => {
   const status = wire.status.toLowerCase()
+  // own keys only: a status such as "constructor" must not reach Object.prototype
+  const outcome = Object.hasOwn(statusMap, status) ? (statusMap[status] ?? "pending") : "pending"
   const base = {
     providerMessageId: wire.messageId,
     rawStatus: wire.status,
     ...(wire.reference !== undefined && wire.reference.length > 0 ? { reference: wire.reference } : {}),
     ...(wire.code !== undefined ? { code: wire.code } : {})
   }
-  if (status === "delivered") return { ...base, outcome: "delivered" }
-  const failed = status === "invalid" || status === "rejected" || undeliverable.has(status)
-  if (!failed) return { ...base, outcome: "pending" }
-  const failureReason =
-    status === "invalid" || wire.code === "invalid_number"
-      ? "invalid_number"
-      : status === "rejected"
-        ? "rejected"
-        : "undeliverable"
+  if (outcome === "delivered" || outcome === "pending") return { ...base, outcome }
+  const failureReason = wire.code === "invalid_number" ? "invalid_number" : outcome
   return { ...base, outcome: "failed", failureReason }
 }

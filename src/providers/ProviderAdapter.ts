@@ -54,7 +54,7 @@ export class InvalidDeliveryReport extends Schema.TaggedError<InvalidDeliveryRep
 
 export interface ProviderAdapter {
   readonly id: string
-  readonly type: "generic-http"
+  readonly type: "generic-http" | "twilio" | "vonage"
   /** one HTTP call; never fails: every outcome, including network errors and timeouts, is classified */
   readonly submit: (sms: OutboundSms) => Effect.Effect<SubmitResult>
   /** checks the webhook's signature, then parses it */

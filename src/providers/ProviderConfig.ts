@@ -4,24 +4,82 @@
  *
  * { "providers": [ { "id": "sim", "type": "generic-http", "baseUrl": "http://127.0.0.1:9100",
  *     "apiKeyEnv": "SIM_API_KEY", "webhookSecretEnv": "SIM_WEBHOOK_SECRET",
- *     "priority": 0, "concurrency": 64 } ] }
+ *     "priority": 0, "weight": 1, "concurrency": 64, "messagesPerSecond": 100,
+ *     "retry": { "initialDelayMs": 5000, "maxRetries": 11, "maxDelayMs": 600000 },
+ *     "circuitBreaker": { "failureThreshold": 5, "openForMs": 30000 } } ] }
  */
 import { readFileSync } from "node:fs"
 import { Data, Effect, Either, ParseResult, Schema } from "effect"
 import { ProviderId } from "../domain/SendSms.js"
+import { GenericHttpConfig } from "./GenericHttp.js"
+import { TwilioConfig } from "./Twilio.js"
+import { VonageConfig } from "./Vonage.js"
 
-export const ProviderEntry = Schema.Struct({
+/** Retries on this provider: exponential from `initialDelayMs`, jittered, capped at `maxDelayMs`. */
+export const RetryPolicy = Schema.Struct({
+  initialDelayMs: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 5_000 }),
+  maxRetries: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 100)), { default: () => 11 }),
+  maxDelayMs: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 600_000 })
+})
+export type RetryPolicy = typeof RetryPolicy.Type
+
+/** Opens after `failureThreshold` consecutive transient failures; probes again after `openForMs`. */
+export const BreakerPolicy = Schema.Struct({
+  failureThreshold: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 5 }),
+  openForMs: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 30_000 })
+})
+export type BreakerPolicy = typeof BreakerPolicy.Type
+
+/** What every provider has, whatever its wire format. */
+const common = {
   id: ProviderId,
-  type: Schema.Literal("generic-http"),
-  baseUrl: Schema.String.pipe(Schema.pattern(/^https?:\/\//, { message: () => "must be an http(s) URL" })),
-  apiKeyEnv: Schema.String,
-  webhookSecretEnv: Schema.String,
   /** lower is preferred when no provider list is given */
   priority: Schema.optionalWith(Schema.Int, { default: () => 0 }),
+  /** share of traffic among providers of the same priority */
+  weight: Schema.optionalWith(Schema.Number.pipe(Schema.positive()), { default: () => 1 }),
   /** provider calls in flight at once (JetStream `max_ack_pending`) */
   concurrency: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 10_000)), { default: () => 64 }),
-  timeoutMs: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 10_000 })
+  /** submissions per second, per gateway process (token bucket); none = unlimited */
+  messagesPerSecond: Schema.optional(Schema.Number.pipe(Schema.positive())),
+  timeoutMs: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 10_000 }),
+  retry: Schema.optionalWith(RetryPolicy, { default: () => RetryPolicy.make({}) }),
+  circuitBreaker: Schema.optionalWith(BreakerPolicy, { default: () => BreakerPolicy.make({}) })
+}
+
+/** Every `...Env` field names the environment variable holding a secret. */
+export const GenericHttpEntry = Schema.Struct({
+  ...common,
+  type: Schema.Literal("generic-http"),
+  baseUrl: GenericHttpConfig.fields.baseUrl,
+  apiKeyEnv: Schema.String,
+  webhookSecretEnv: Schema.String,
+  path: GenericHttpConfig.fields.path,
+  idField: GenericHttpConfig.fields.idField,
+  statusMap: GenericHttpConfig.fields.statusMap
 })
+
+export const TwilioEntry = Schema.Struct({
+  ...common,
+  type: Schema.Literal("twilio"),
+  baseUrl: TwilioConfig.fields.baseUrl,
+  accountSid: TwilioConfig.fields.accountSid,
+  authTokenEnv: Schema.String,
+  from: TwilioConfig.fields.from,
+  messagingServiceSid: TwilioConfig.fields.messagingServiceSid
+})
+
+export const VonageEntry = Schema.Struct({
+  ...common,
+  type: Schema.Literal("vonage"),
+  baseUrl: VonageConfig.fields.baseUrl,
+  apiKeyEnv: Schema.String,
+  apiSecretEnv: Schema.String,
+  signatureSecretEnv: Schema.String,
+  signatureMethod: VonageConfig.fields.signatureMethod,
+  from: VonageConfig.fields.from
+})
+
+export const ProviderEntry = Schema.Union(GenericHttpEntry, TwilioEntry, VonageEntry)
 export type ProviderEntry = typeof ProviderEntry.Type
 
 export const ProvidersFile = Schema.Struct({

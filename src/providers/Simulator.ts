@@ -1,16 +1,36 @@
 /**
- * The provider simulator: a real HTTP server speaking the `generic-http` wire format (see
- * GenericHttp.ts), with configurable latency, 503s, 429s, invalid-number prefixes and signed DLR
- * callbacks (random delay, hence shuffled; duplicates), and a log of every submission received.
+ * The provider simulator: a real HTTP server speaking one provider's wire format (`format`:
+ * `generic-http`, the default, see GenericHttp.ts; `twilio`, see Twilio.ts; `vonage`, see
+ * Vonage.ts), with configurable latency (uniform, with an optional long tail), 503s, 429s,
+ * requests that never get an answer, connection resets, invalid-number prefixes and signed DLR
+ * callbacks (random delay, hence shuffled; duplicates; a report before the submit answer), and a
+ * log of every submission received.
  *
  * Plain node:http with callbacks and timers: the benchmark runs it beside the gateway on two
  * cores, so it must cost next to nothing per message. Every random decision comes from one
  * injectable RNG and a fixed number of draws per submission, so a seed replays the same run.
  *
- *   POST /messages        the provider API (Bearer api key)
+ *   POST /messages                                      generic-http (Bearer api key)
+ *   POST /2010-04-01/Accounts/{sid}/Messages.json       twilio (Basic sid:auth token)
+ *   POST /sms/json                                      vonage (api_key, api_secret in the body)
  *   GET  /_submissions    the log as a JSON array; `?reference=<our message id>` filters
  *   GET  /_stats          counters
  *   POST /_reset          clears the log and the counters (DLRs in flight still settle)
+ *
+ * Credentials per format: `apiKey` is the secret the client authenticates with (generic-http: the
+ * bearer key; twilio: the auth token; vonage: the `api_secret`). `account`, when set, is the
+ * identity it must go with (twilio: the account sid in the path and the Basic user; vonage: the
+ * `api_key`); unset, any identity is accepted. DLRs are signed as the real provider signs them:
+ * generic-http with `webhookSecret` (`X-Signature`), twilio with the auth token, that is `apiKey`
+ * (`X-Twilio-Signature`, `webhookSecret` unused), vonage with `webhookSecret` as the signature
+ * secret and `signatureMethod` (default sha256).
+ *
+ * DLRs as each format sends them: generic-http JSON; twilio a form POST to the `StatusCallback`
+ * URL; vonage a POST with a JSON body (Vonage's "POST-JSON" webhook method) to the `callback` URL.
+ * The simulator's DLR statuses become: twilio delivered -> delivered, undelivered -> undelivered
+ * 30003, failed -> failed 30008, rejected -> failed 30007, expired -> undelivered 30003 (Twilio has
+ * no expired status), invalid -> undelivered 30005; vonage delivered -> delivered 0, undelivered ->
+ * failed 2, failed -> failed 1, rejected -> rejected 6, expired -> expired 1, invalid -> failed 3.
  */
 import { randomUUID } from "node:crypto"
 import http from "node:http"
@@ -18,11 +38,23 @@ import https from "node:https"
 import type { AddressInfo } from "node:net"
 import { Effect, Schema, type Scope } from "effect"
 import { signDeliveryReport } from "./GenericHttp.js"
+import * as Twilio from "./Twilio.js"
+import * as Vonage from "./Vonage.js"
 
 export interface Range {
   readonly min: number
   readonly max: number
 }
+
+/**
+ * Uniform between min and max; with `p99` (> max), 98% are uniform between min and max and the
+ * slowest 2% follow an exponential tail beyond max whose median is p99, so 1% take longer than p99.
+ */
+export interface LatencyRange extends Range {
+  readonly p99?: number
+}
+
+export type SimulatorFormat = "generic-http" | "twilio" | "vonage"
 
 /** The DLR statuses the simulator reports; "invalid" carries code "invalid_number". */
 export type DlrStatus = "delivered" | "failed" | "undelivered" | "rejected" | "expired" | "invalid"
@@ -38,25 +70,45 @@ export interface DlrOptions {
   readonly failRate?: number
   /** share of reports sent twice (the copy with its own delay) */
   readonly duplicateRate?: number
+  /**
+   * share of accepted submissions whose report is sent before the submit answer: the answer waits
+   * until the receiver has answered the report's first post (and for the drawn latency)
+   */
+  readonly earlyRate?: number
 }
 
 export interface SimulatorOptions {
+  /** the wire format this instance speaks; default generic-http */
+  readonly format?: SimulatorFormat
   /** 0 (default) picks a free port */
   readonly port?: number
   /** default 127.0.0.1 */
   readonly host?: string
+  /** the client's secret: generic-http bearer key, twilio auth token, vonage api_secret */
   readonly apiKey: string
+  /** signs DLRs: generic-http webhook secret, vonage signature secret (twilio signs with apiKey) */
   readonly webhookSecret: string
-  /** answer delay, drawn uniformly; default 0..0 */
-  readonly latencyMs?: Range
+  /** twilio account sid / vonage api_key the client must present; default: any */
+  readonly account?: string
+  /** vonage DLR signature method; default sha256 */
+  readonly signatureMethod?: Vonage.SignatureMethod
+  /** answer delay; default 0..0 */
+  readonly latencyMs?: LatencyRange
   /** share of submissions answered 503 */
   readonly errorRate?: number
-  /** share of submissions answered 429 with `Retry-After: 1` */
+  /**
+   * share of submissions throttled: generic-http and twilio 429 (generic-http with
+   * `Retry-After: 1`), vonage status "1" (Throttled) in a 200 answer
+   */
   readonly throttleRate?: number
-  /** numbers starting with one of these are answered 400 invalid_number */
+  /** share of submissions never answered: the request hangs until the client gives up */
+  readonly timeoutRate?: number
+  /** share of submissions whose connection is destroyed instead of answered (after the latency) */
+  readonly resetRate?: number
+  /** numbers (E.164) starting with one of these are refused as invalid numbers */
   readonly invalidPrefixes?: ReadonlyArray<string>
   readonly dlr?: DlrOptions
-  /** where DLRs go; default: each submission's callbackUrl */
+  /** where DLRs go; default: each submission's callback URL (twilio keeps its `ref` query) */
   readonly dlrUrl?: string
   /** seeds the RNG (ignored when `random` is given); default: a random seed */
   readonly seed?: number
@@ -73,12 +125,15 @@ export type SubmissionOutcome =
   | "invalid_number"
   | "unauthorized"
   | "malformed"
+  | "timeout"
+  | "reset"
 
 export interface Submission {
   readonly seq: number
   /** the provider message id, for accepted submissions */
   readonly messageId?: string
   readonly reference?: string
+  /** E.164 (vonage's plus-less `to` gets its plus back) */
   readonly to?: string
   readonly body?: string
   readonly receivedAt: string
@@ -93,6 +148,10 @@ export interface SimulatorStats {
   readonly invalid: number
   readonly unauthorized: number
   readonly malformed: number
+  /** submissions left unanswered */
+  readonly timeouts: number
+  /** submissions whose connection was destroyed */
+  readonly resets: number
   /** DLR posts answered 2xx (duplicates included) */
   readonly dlrSent: number
   /** DLR posts given up after the last retry */
@@ -101,16 +160,19 @@ export interface SimulatorStats {
   readonly dlrPending: number
   readonly dlrRetried: number
   readonly dlrDuplicates: number
+  /** reports sent before their submit answer */
+  readonly dlrEarly: number
 }
 
 export interface RunningSimulator {
-  /** base URL, e.g. `http://127.0.0.1:40123` (the generic-http `baseUrl`) */
+  /** base URL, e.g. `http://127.0.0.1:40123` (the adapter's `baseUrl`) */
   readonly url: string
   readonly port: number
+  readonly format: SimulatorFormat
   readonly stats: () => SimulatorStats
   readonly submissions: (reference?: string) => ReadonlyArray<Submission>
   readonly reset: () => void
-  /** completes when no submission awaits its answer and no DLR is pending */
+  /** completes when no submission awaits its answer and no DLR is pending (hung requests excepted) */
   readonly awaitIdle: Effect.Effect<void>
 }
 
@@ -145,6 +207,7 @@ export const start = (
     return {
       url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
       port,
+      format: options.format ?? "generic-http",
       stats: () => ({ ...sim.counters }),
       submissions: (reference?: string) => sim.list(reference),
       reset: () => sim.reset(),
@@ -158,6 +221,8 @@ const maxBodyBytes = 64 * 1024
 const dlrRetries = 5
 const dlrRetryBaseMs = 50
 const dlrPostTimeoutMs = 10_000
+const formats: ReadonlyArray<SimulatorFormat> = ["generic-http", "twilio", "vonage"]
+const signatureMethods: ReadonlyArray<Vonage.SignatureMethod> = ["md5hash", "md5", "sha1", "sha256", "sha512"]
 
 const isRate = (value: number | undefined) => value === undefined || (value >= 0 && value <= 1)
 const isRange = (range: Range | undefined) =>
@@ -166,13 +231,31 @@ const isRange = (range: Range | undefined) =>
 const optionsProblem = (options: SimulatorOptions): string | undefined => {
   const port = options.port ?? 0
   if (!Number.isInteger(port) || port < 0 || port > 65535) return "port must be an integer in 0..65535"
+  if (options.format !== undefined && !formats.includes(options.format)) {
+    return `format must be one of ${formats.join(", ")}`
+  }
   if (options.apiKey.length === 0 || options.webhookSecret.length === 0) {
     return "apiKey and webhookSecret must not be empty"
   }
-  if (!isRate(options.errorRate) || !isRate(options.throttleRate)) return "rates must be within 0..1"
-  if (!isRate(options.dlr?.failRate) || !isRate(options.dlr?.duplicateRate))
-    return "rates must be within 0..1"
+  if (options.account !== undefined && options.account.length === 0) return "account must not be empty"
+  if (options.signatureMethod !== undefined && !signatureMethods.includes(options.signatureMethod)) {
+    return `signatureMethod must be one of ${signatureMethods.join(", ")}`
+  }
+  const rates = [
+    options.errorRate,
+    options.throttleRate,
+    options.timeoutRate,
+    options.resetRate,
+    options.dlr?.failRate,
+    options.dlr?.duplicateRate,
+    options.dlr?.earlyRate
+  ]
+  if (!rates.every(isRate)) return "rates must be within 0..1"
   if (!isRange(options.latencyMs) || !isRange(options.dlr?.delayMs)) return "ranges need 0 <= min <= max"
+  const p99 = options.latencyMs?.p99
+  if (p99 !== undefined && !(Number.isFinite(p99) && p99 >= (options.latencyMs?.max ?? 0))) {
+    return "latencyMs.p99 must be a number >= latencyMs.max"
+  }
   const weights = Object.values(options.dlr?.outcomes ?? {})
   if (weights.some((w) => w === undefined || !(w >= 0))) return "outcome weights must be >= 0"
   if (weights.length > 0 && weights.reduce((a, b) => a + (b ?? 0), 0) <= 0) return "outcome weights sum to 0"
@@ -199,31 +282,425 @@ const emptyCounters = (): Counters => ({
   invalid: 0,
   unauthorized: 0,
   malformed: 0,
+  timeouts: 0,
+  resets: 0,
   dlrSent: 0,
   dlrFailed: 0,
   dlrPending: 0,
   dlrRetried: 0,
-  dlrDuplicates: 0
+  dlrDuplicates: 0,
+  dlrEarly: 0
 })
 
 type Counters = { -readonly [K in keyof SimulatorStats]: SimulatorStats[K] }
 
 interface ValidSubmission {
+  /** E.164 */
   readonly to: string
   readonly from?: string
   readonly body: string
   readonly reference?: string
   readonly callbackUrl?: string
+  /** the identity the client presented (twilio account sid, vonage api_key) */
+  readonly account?: string
 }
+
+type Decoded =
+  | { readonly _tag: "Valid"; readonly sms: ValidSubmission }
+  | { readonly _tag: "Unauthorized" }
+  | { readonly _tag: "Malformed"; readonly status: number; readonly code: string; readonly problem: string }
 
 type Answer = { readonly status: number; readonly body: unknown; readonly headers?: Record<string, string> }
 
+/** One DLR post: rendered per attempt, so a retry is signed afresh. */
+interface DlrPost {
+  readonly url: string
+  readonly render: () => { readonly body: string; readonly headers: Record<string, string> }
+}
+
+/** What makes one provider's wire format: its route, its answers and its DLRs. */
+interface Wire {
+  readonly isSubmit: (method: string | undefined, path: string) => boolean
+  readonly decode: (req: http.IncomingMessage, path: string, text: string | undefined) => Decoded
+  readonly unauthorized: Answer
+  readonly malformed: (status: number, code: string, problem: string) => Answer
+  readonly error: Answer
+  readonly throttled: Answer
+  readonly invalid: (sms: ValidSubmission) => Answer
+  readonly accepted: (messageId: string, sms: ValidSubmission) => Answer
+  readonly messageId: () => string
+  readonly dlrUrl: (sms: ValidSubmission, override: string | undefined) => string | undefined
+  readonly report: (url: string, messageId: string, sms: ValidSubmission, status: DlrStatus) => DlrPost
+}
+
+const malformed = (status: number, code: string, problem: string): Decoded => ({
+  _tag: "Malformed",
+  status,
+  code,
+  problem
+})
+const tooLarge = malformed(413, "too_large", "body too large")
+
+// ---------------------------------------------------------------------------------------------
+// generic-http
+
 const errorBody = (code: string, message: string) => ({ error: { code, message } })
+
+const genericWire = (options: SimulatorOptions): Wire => ({
+  isSubmit: (method, path) => method === "POST" && path === "/messages",
+  decode: (req, _path, text) => {
+    if (req.headers.authorization !== `Bearer ${options.apiKey}`) return { _tag: "Unauthorized" }
+    if (text === undefined) return tooLarge
+    const parsed = validateGeneric(text)
+    return typeof parsed === "string"
+      ? malformed(400, "invalid_request", parsed)
+      : { _tag: "Valid", sms: parsed }
+  },
+  unauthorized: { status: 401, body: errorBody("unauthorized", "missing or wrong api key") },
+  malformed: (status, _code, problem) => ({ status, body: errorBody("invalid_request", problem) }),
+  error: { status: 503, body: errorBody("unavailable", "simulated provider error") },
+  throttled: { status: 429, body: errorBody("throttled", "slow down"), headers: { "retry-after": "1" } },
+  invalid: () => ({ status: 400, body: errorBody("invalid_number", "the number is not valid") }),
+  accepted: (messageId) => ({ status: 200, body: { messageId } }),
+  messageId: () => `sim-${randomUUID()}`,
+  dlrUrl: (sms, override) => override ?? sms.callbackUrl,
+  report: (url, messageId, sms, status) => {
+    const payload = JSON.stringify({
+      messageId,
+      reference: sms.reference,
+      status,
+      ...(status === "invalid" ? { code: "invalid_number" } : {}),
+      timestamp: new Date().toISOString()
+    })
+    return {
+      url,
+      render: () => {
+        const timestamp = Math.floor(Date.now() / 1000)
+        return {
+          body: payload,
+          headers: {
+            "content-type": "application/json",
+            "x-signature-timestamp": String(timestamp),
+            "x-signature": signDeliveryReport(options.webhookSecret, payload, timestamp)
+          }
+        }
+      }
+    }
+  }
+})
+
+const validateGeneric = (text: string): ValidSubmission | string => {
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch {
+    return "body is not valid JSON"
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) return "body must be a JSON object"
+  const fields = json as Record<string, unknown>
+  const { to, from, body, reference, callbackUrl } = fields
+  if (typeof to !== "string" || to.length === 0) return "to: must be a non-empty string"
+  if (typeof body !== "string") return "body: must be a string"
+  if (from !== undefined && typeof from !== "string") return "from: must be a string"
+  if (reference !== undefined && typeof reference !== "string") return "reference: must be a string"
+  if (callbackUrl !== undefined && (typeof callbackUrl !== "string" || !isHttpUrl(callbackUrl))) {
+    return "callbackUrl: must be an http(s) URL"
+  }
+  return { to, from, body, reference, callbackUrl }
+}
+
+// ---------------------------------------------------------------------------------------------
+// twilio
+
+const twilioRoute = /^\/2010-04-01\/Accounts\/([^/]+)\/Messages\.json$/
+
+const twilioError = (status: number, code: number, message: string): Answer => ({
+  status,
+  body: { code, message, more_info: `errors/${code}`, status }
+})
+
+const basicCredentials = (value: string | undefined): { user: string; password: string } | undefined => {
+  const match = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(value ?? "")
+  if (match === null) return undefined
+  const decoded = Buffer.from(match[1] ?? "", "base64").toString("utf8")
+  const colon = decoded.indexOf(":")
+  return colon === -1 ? undefined : { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) }
+}
+
+const safeDecode = (value: string): string | undefined => {
+  try {
+    return decodeURIComponent(value)
+  } catch {
+    return undefined
+  }
+}
+
+const refOf = (url: string): string | undefined => {
+  const query = url.indexOf("?")
+  const ref = query === -1 ? null : new URLSearchParams(url.slice(query + 1)).get("ref")
+  return ref !== null && ref.length > 0 ? ref : undefined
+}
+
+const twilioStatuses: Record<DlrStatus, readonly [string, string | undefined]> = {
+  delivered: ["delivered", undefined],
+  undelivered: ["undelivered", "30003"],
+  failed: ["failed", "30008"],
+  rejected: ["failed", "30007"],
+  expired: ["undelivered", "30003"],
+  invalid: ["undelivered", "30005"]
+}
+
+const twilioWire = (options: SimulatorOptions): Wire => ({
+  isSubmit: (method, path) => method === "POST" && twilioRoute.test(path),
+  decode: (req, path, text) => {
+    const sid = safeDecode(twilioRoute.exec(path)?.[1] ?? "")
+    const credentials = basicCredentials(req.headers.authorization)
+    if (
+      sid === undefined ||
+      credentials === undefined ||
+      credentials.user !== sid ||
+      credentials.password !== options.apiKey ||
+      (options.account !== undefined && sid !== options.account)
+    ) {
+      return { _tag: "Unauthorized" }
+    }
+    if (text === undefined) return tooLarge
+    const form = new URLSearchParams(text)
+    const to = form.get("To")
+    const from = form.get("From")
+    const body = form.get("Body")
+    const callbackUrl = form.get("StatusCallback")
+    if (to === null || to.length === 0) return malformed(400, "21604", "A 'To' phone number is required.")
+    if (body === null) return malformed(400, "21602", "Message body is required.")
+    if ((from === null || from.length === 0) && !form.get("MessagingServiceSid")) {
+      return malformed(400, "21603", "A 'From' phone number is required.")
+    }
+    if (callbackUrl !== null && !isHttpUrl(callbackUrl)) {
+      return malformed(400, "21609", "Invalid StatusCallback url")
+    }
+    const reference = callbackUrl === null ? undefined : refOf(callbackUrl)
+    return {
+      _tag: "Valid",
+      sms: {
+        to,
+        body,
+        account: sid,
+        ...(from !== null && from.length > 0 ? { from } : {}),
+        ...(reference !== undefined ? { reference } : {}),
+        ...(callbackUrl !== null ? { callbackUrl } : {})
+      }
+    }
+  },
+  unauthorized: twilioError(401, 20003, "Authenticate"),
+  malformed: (status, code, problem) => twilioError(status, Number(code) || 21600, problem),
+  error: twilioError(503, 20503, "Service Unavailable"),
+  throttled: twilioError(429, 20429, "Too Many Requests"),
+  invalid: (sms) => twilioError(400, 21211, `The 'To' number ${sms.to} is not a valid phone number.`),
+  accepted: (sid, sms) => ({
+    status: 201,
+    body: {
+      sid,
+      account_sid: sms.account,
+      to: sms.to,
+      from: sms.from ?? null,
+      body: sms.body,
+      status: "queued",
+      direction: "outbound-api",
+      api_version: "2010-04-01",
+      num_segments: "1",
+      date_created: new Date().toUTCString(),
+      error_code: null,
+      error_message: null,
+      uri: `/2010-04-01/Accounts/${sms.account}/Messages/${sid}.json`
+    }
+  }),
+  messageId: () => `SM${randomUUID().replaceAll("-", "")}`,
+  // the ref travels in the callback URL: an overriding dlrUrl keeps it
+  dlrUrl: (sms, override) =>
+    override === undefined
+      ? sms.callbackUrl
+      : sms.reference === undefined
+        ? override
+        : Twilio.statusCallbackUrl(override, sms.reference),
+  report: (url, sid, sms, status) => {
+    const [messageStatus, errorCode] = twilioStatuses[status]
+    const params: Record<string, string> = {
+      AccountSid: sms.account ?? "",
+      ApiVersion: "2010-04-01",
+      From: sms.from ?? "",
+      MessageSid: sid,
+      MessageStatus: messageStatus,
+      SmsSid: sid,
+      SmsStatus: messageStatus,
+      To: sms.to,
+      ...(errorCode !== undefined ? { ErrorCode: errorCode } : {})
+    }
+    const body = new URLSearchParams(params).toString()
+    const signature = Twilio.signStatusCallback(options.apiKey, url, params)
+    return {
+      url,
+      render: () => ({
+        body,
+        headers: { "content-type": "application/x-www-form-urlencoded", "x-twilio-signature": signature }
+      })
+    }
+  }
+})
+
+// ---------------------------------------------------------------------------------------------
+// vonage
+
+const vonageAnswer = (httpStatus: number, part: Record<string, string>): Answer => ({
+  status: httpStatus,
+  body: { "message-count": "1", messages: [part] }
+})
+
+const vonageStatuses: Record<DlrStatus, readonly [string, string]> = {
+  delivered: ["delivered", "0"],
+  undelivered: ["failed", "2"],
+  failed: ["failed", "1"],
+  rejected: ["rejected", "6"],
+  expired: ["expired", "1"],
+  invalid: ["failed", "3"]
+}
+
+/** A Vonage request's parameters: a JSON object or a form. */
+const vonageParams = (req: http.IncomingMessage, text: string): Map<string, string> | undefined => {
+  const params = new Map<string, string>()
+  if ((req.headers["content-type"] ?? "").includes("json") || text.trimStart().startsWith("{")) {
+    let json: unknown
+    try {
+      json = JSON.parse(text)
+    } catch {
+      return undefined
+    }
+    if (typeof json !== "object" || json === null || Array.isArray(json)) return undefined
+    for (const [name, value] of Object.entries(json)) {
+      if (typeof value === "string" || typeof value === "number") params.set(name, String(value))
+    }
+    return params
+  }
+  for (const [name, value] of new URLSearchParams(text)) params.set(name, value)
+  return params
+}
+
+const two = (n: number) => String(n).padStart(2, "0")
+
+const vonageWire = (options: SimulatorOptions): Wire => ({
+  isSubmit: (method, path) => method === "POST" && path === "/sms/json",
+  decode: (req, _path, text) => {
+    if (text === undefined) return tooLarge
+    const params = vonageParams(req, text)
+    if (params === undefined) return malformed(400, "3", "Invalid JSON body")
+    const apiKey = params.get("api_key")
+    if (
+      apiKey === undefined ||
+      apiKey.length === 0 ||
+      params.get("api_secret") !== options.apiKey ||
+      (options.account !== undefined && apiKey !== options.account)
+    ) {
+      return { _tag: "Unauthorized" }
+    }
+    const to = params.get("to")
+    const from = params.get("from")
+    const body = params.get("text")
+    const callbackUrl = params.get("callback")
+    const reference = params.get("client-ref")
+    if (to === undefined || to.length === 0) return malformed(200, "2", "Missing to param")
+    if (!/^\d{6,15}$/.test(to)) return malformed(200, "3", "Invalid to address")
+    if (from === undefined || from.length === 0) return malformed(200, "2", "Missing from param")
+    if (body === undefined) return malformed(200, "2", "Missing text param")
+    if (callbackUrl !== undefined && !isHttpUrl(callbackUrl))
+      return malformed(200, "23", "Invalid Callback Url")
+    return {
+      _tag: "Valid",
+      sms: {
+        to: `+${to}`,
+        from,
+        body,
+        account: apiKey,
+        ...(reference !== undefined && reference.length > 0 ? { reference } : {}),
+        ...(callbackUrl !== undefined ? { callbackUrl } : {})
+      }
+    }
+  },
+  unauthorized: vonageAnswer(200, { status: "4", "error-text": "Bad Credentials" }),
+  malformed: (status, code, problem) => vonageAnswer(status, { status: code, "error-text": problem }),
+  error: { status: 503, body: { type: "about:blank", title: "Service Unavailable" } },
+  throttled: vonageAnswer(200, {
+    status: "1",
+    "error-text": "Throughput Rate Exceeded - please wait [ 1000 ] and retry"
+  }),
+  invalid: () => vonageAnswer(200, { status: "6", "error-text": "Unroutable message - rejected" }),
+  accepted: (messageId, sms) =>
+    vonageAnswer(200, {
+      to: sms.to.slice(1),
+      "message-id": messageId,
+      status: "0",
+      "remaining-balance": "100.00000000",
+      "message-price": "0.03330000",
+      network: "23410",
+      ...(sms.reference !== undefined ? { "client-ref": sms.reference } : {})
+    }),
+  messageId: () => randomUUID().replaceAll("-", "").slice(0, 16).toUpperCase(),
+  dlrUrl: (sms, override) => override ?? sms.callbackUrl,
+  report: (url, messageId, sms, status) => {
+    const [vonageStatus, errCode] = vonageStatuses[status]
+    const method = options.signatureMethod ?? "sha256"
+    return {
+      url,
+      render: () => {
+        const now = new Date()
+        const params: Record<string, string> = {
+          msisdn: sms.to.slice(1),
+          to: sms.from ?? "",
+          "network-code": "23410",
+          messageId,
+          price: "0.03330000",
+          status: vonageStatus,
+          scts: `${two(now.getUTCFullYear() % 100)}${two(now.getUTCMonth() + 1)}${two(now.getUTCDate())}${two(now.getUTCHours())}${two(now.getUTCMinutes())}`,
+          "err-code": errCode,
+          "api-key": sms.account ?? "",
+          ...(sms.reference !== undefined ? { "client-ref": sms.reference } : {}),
+          "message-timestamp": now.toISOString().slice(0, 19).replace("T", " "),
+          timestamp: String(Math.floor(now.getTime() / 1000)),
+          nonce: randomUUID()
+        }
+        const sig = Vonage.signParams(options.webhookSecret, method, params)
+        return { body: JSON.stringify({ ...params, sig }), headers: { "content-type": "application/json" } }
+      }
+    }
+  }
+})
+
+const wireFor = (options: SimulatorOptions): Wire => {
+  switch (options.format ?? "generic-http") {
+    case "generic-http":
+      return genericWire(options)
+    case "twilio":
+      return twilioWire(options)
+    case "vonage":
+      return vonageWire(options)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 
 /** Always consumes one value, configured or not, so the draw sequence does not depend on options. */
 const draw = (random: () => number, range: Range | undefined): number => {
   const value = random()
   return range === undefined ? 0 : range.min + value * (range.max - range.min)
+}
+
+/** One draw, like `draw`; see `LatencyRange` for the tail. */
+export const drawLatency = (random: () => number, range: LatencyRange | undefined): number => {
+  const value = random()
+  if (range === undefined) return 0
+  const { min, max, p99 } = range
+  if (p99 === undefined || p99 <= max) return min + value * (max - min)
+  if (value < 0.98) return min + (value / 0.98) * (max - min)
+  const tail = (value - 0.98) / 0.02
+  return max + ((p99 - max) * -Math.log(1 - tail)) / Math.LN2
 }
 
 class Sim {
@@ -238,6 +715,7 @@ class Sim {
   private readonly random: () => number
   private readonly outcomes: ReadonlyArray<readonly [DlrStatus, number]>
   private readonly maxLog: number
+  private readonly wire: Wire
   private readonly agents = {
     http: new http.Agent({ keepAlive: true, maxSockets: 64 }),
     https: new https.Agent({ keepAlive: true, maxSockets: 64 })
@@ -247,6 +725,7 @@ class Sim {
   constructor(private readonly options: SimulatorOptions) {
     this.random = options.random ?? seededRandom(options.seed ?? Math.floor(Math.random() * 2 ** 32))
     this.maxLog = options.maxLogEntries ?? 1_000_000
+    this.wire = wireFor(options)
     const dlr = options.dlr ?? {}
     const weights: Partial<Record<DlrStatus, number>> = dlr.outcomes ?? {
       delivered: 1 - (dlr.failRate ?? 0),
@@ -286,6 +765,7 @@ class Sim {
       this.agents.http.destroy()
       this.agents.https.destroy()
       this.wakeIdle()
+      // hung requests (timeoutRate) hold their connections: closing them all ends those too
       this.server.closeAllConnections()
       this.server.close(() => resume(Effect.void))
     })
@@ -315,8 +795,8 @@ class Sim {
   private route(req: http.IncomingMessage, res: http.ServerResponse): void {
     req.on("error", () => res.destroy())
     const [path = "", query = ""] = (req.url ?? "").split("?", 2)
-    if (req.method === "POST" && path === "/messages") {
-      this.readBody(req, res)
+    if (this.wire.isSubmit(req.method, path)) {
+      this.readBody(req, res, path)
       return
     }
     req.resume()
@@ -336,7 +816,7 @@ class Sim {
     return { status: 404, body: errorBody("not_found", "no such endpoint") }
   }
 
-  private readBody(req: http.IncomingMessage, res: http.ServerResponse): void {
+  private readBody(req: http.IncomingMessage, res: http.ServerResponse, path: string): void {
     const chunks: Array<Buffer> = []
     let size = 0
     req.on("data", (chunk: Buffer) => {
@@ -344,98 +824,117 @@ class Sim {
       if (size <= maxBodyBytes) chunks.push(chunk)
     })
     req.on("end", () => {
-      const authorized = req.headers.authorization === `Bearer ${this.options.apiKey}`
       const text = size <= maxBodyBytes ? Buffer.concat(chunks).toString("utf8") : undefined
-      this.submit(authorized, text, res)
+      this.submit(this.wire.decode(req, path, text), res)
     })
   }
 
-  private submit(authorized: boolean, text: string | undefined, res: http.ServerResponse): void {
+  private submit(decoded: Decoded, res: http.ServerResponse): void {
     this.counters.submissions++
     const receivedAt = new Date().toISOString()
-    if (!authorized) {
+    if (decoded._tag === "Unauthorized") {
       this.counters.unauthorized++
       this.record({ receivedAt, outcome: "unauthorized" })
-      send(res, { status: 401, body: errorBody("unauthorized", "missing or wrong api key") })
+      send(res, this.wire.unauthorized)
       return
     }
-    const parsed = text === undefined ? "body too large" : validate(text)
-    if (typeof parsed === "string") {
+    if (decoded._tag === "Malformed") {
       this.counters.malformed++
       this.record({ receivedAt, outcome: "malformed" })
-      send(res, { status: text === undefined ? 413 : 400, body: errorBody("invalid_request", parsed) })
+      send(res, this.wire.malformed(decoded.status, decoded.code, decoded.problem))
       return
     }
+    const sms = decoded.sms
 
     // a fixed number of draws per submission keeps runs comparable when one rate changes
-    const latency = draw(this.random, this.options.latencyMs)
+    const latency = drawLatency(this.random, this.options.latencyMs)
     const errorDraw = this.random()
     const throttleDraw = this.random()
-    const common = { receivedAt, to: parsed.to, body: parsed.body, reference: parsed.reference }
+    const timeoutDraw = this.random()
+    const resetDraw = this.random()
+    const common = { receivedAt, to: sms.to, body: sms.body, reference: sms.reference }
 
+    if (resetDraw < (this.options.resetRate ?? 0)) {
+      this.counters.resets++
+      this.record({ ...common, outcome: "reset" })
+      this.answerLater(latency, () => res.destroy())
+      return
+    }
+    if (timeoutDraw < (this.options.timeoutRate ?? 0)) {
+      // never answered, and not awaited by awaitIdle: the client gives up, or close() ends it
+      this.counters.timeouts++
+      this.record({ ...common, outcome: "timeout" })
+      return
+    }
     let answer: Answer
     let accepted: string | undefined
     if (errorDraw < (this.options.errorRate ?? 0)) {
       this.counters.errors++
       this.record({ ...common, outcome: "error_503" })
-      answer = { status: 503, body: errorBody("unavailable", "simulated provider error") }
+      answer = this.wire.error
     } else if (throttleDraw < (this.options.throttleRate ?? 0)) {
       this.counters.throttled++
       this.record({ ...common, outcome: "throttled" })
-      answer = { status: 429, body: errorBody("throttled", "slow down"), headers: { "retry-after": "1" } }
-    } else if ((this.options.invalidPrefixes ?? []).some((prefix) => parsed.to.startsWith(prefix))) {
+      answer = this.wire.throttled
+    } else if ((this.options.invalidPrefixes ?? []).some((prefix) => sms.to.startsWith(prefix))) {
       this.counters.invalid++
       this.record({ ...common, outcome: "invalid_number" })
-      answer = { status: 400, body: errorBody("invalid_number", "the number is not valid") }
+      answer = this.wire.invalid(sms)
     } else {
-      accepted = `sim-${randomUUID()}`
+      accepted = this.wire.messageId()
       this.counters.accepted++
       this.record({ ...common, messageId: accepted, outcome: "accepted" })
-      answer = { status: 200, body: { messageId: accepted } }
+      answer = this.wire.accepted(accepted, sms)
     }
-    const dlr = accepted === undefined ? undefined : this.planDlr(accepted, parsed)
-
+    const dlr = accepted === undefined ? undefined : this.planDlr(accepted, sms)
     const respond = () => {
-      this.answering--
       send(res, answer)
       // the provider accepted it even when the client gave up waiting: the report still comes
-      if (dlr !== undefined)
-        for (const [delay, payload] of dlr.posts) this.scheduleDlr(dlr.url, payload, delay)
+      if (dlr !== undefined) for (const [delay, post] of dlr.later) this.scheduleDlr(post, delay)
+    }
+    if (dlr?.early === undefined) {
+      this.answerLater(latency, respond)
+      return
+    }
+    // the report goes out first; the answer waits for the receiver's reply to it, and the latency
+    this.counters.dlrEarly++
+    let waiting = 2
+    const oneDone = () => {
+      if (--waiting === 0) respond()
+    }
+    this.counters.dlrPending++
+    this.postDlr(dlr.early, 0, oneDone)
+    this.answerLater(latency, oneDone)
+  }
+
+  /** Runs `answer` after `latency` ms, counted as an answer in flight meanwhile. */
+  private answerLater(latency: number, answer: () => void): void {
+    this.answering++
+    const run = () => {
+      this.answering--
+      answer()
       if (this.isIdle()) this.wakeIdle()
     }
-    this.answering++
-    if (latency > 0) this.later(respond, latency)
-    else respond()
+    if (latency > 0) this.later(run, latency)
+    else run()
   }
 
   private planDlr(
     providerMessageId: string,
     sms: ValidSubmission
-  ): { readonly url: string; readonly posts: ReadonlyArray<readonly [number, string]> } | undefined {
+  ): { readonly early?: DlrPost; readonly later: ReadonlyArray<readonly [number, DlrPost]> } | undefined {
     const dlr = this.options.dlr ?? {}
     const delay = draw(this.random, dlr.delayMs)
     const status = this.pickStatus(this.random())
     const duplicate = this.random() < (dlr.duplicateRate ?? 0)
     const duplicateDelay = draw(this.random, dlr.delayMs)
-    const url = this.options.dlrUrl ?? sms.callbackUrl
+    const early = this.random() < (dlr.earlyRate ?? 0)
+    const url = this.wire.dlrUrl(sms, this.options.dlrUrl)
     if (dlr.enabled === false || url === undefined) return undefined
-    const payload = JSON.stringify({
-      messageId: providerMessageId,
-      reference: sms.reference,
-      status,
-      ...(status === "invalid" ? { code: "invalid_number" } : {}),
-      timestamp: new Date().toISOString()
-    })
+    const post = this.wire.report(url, providerMessageId, sms, status)
     if (duplicate) this.counters.dlrDuplicates++
-    return {
-      url,
-      posts: duplicate
-        ? [
-            [delay, payload],
-            [duplicateDelay, payload]
-          ]
-        : [[delay, payload]]
-    }
+    const copies: Array<readonly [number, DlrPost]> = duplicate ? [[duplicateDelay, post]] : []
+    return early ? { early: post, later: copies } : { later: [[delay, post], ...copies] }
   }
 
   private pickStatus(value: number): DlrStatus {
@@ -446,38 +945,35 @@ class Sim {
   // -------------------------------------------------------------------------------------------
   // DLR delivery
 
-  private scheduleDlr(url: string, payload: string, delay: number): void {
+  private scheduleDlr(post: DlrPost, delay: number): void {
     if (this.closed) return
     this.counters.dlrPending++
-    this.later(() => this.postDlr(url, payload, 0), delay)
+    this.later(() => this.postDlr(post, 0), delay)
   }
 
-  private postDlr(url: string, payload: string, attempt: number): void {
+  /** `firstSettled` runs once the first attempt has an answer (or failed), whatever the retries. */
+  private postDlr(post: DlrPost, attempt: number, firstSettled?: () => void): void {
     let settled = false
     const settle = (ok: boolean) => {
       if (settled || this.closed) return
       settled = true
+      firstSettled?.()
       if (ok) return this.dlrDone("dlrSent")
       if (attempt >= dlrRetries) return this.dlrDone("dlrFailed")
       this.counters.dlrRetried++
-      this.later(() => this.postDlr(url, payload, attempt + 1), dlrRetryBaseMs * 2 ** attempt)
+      this.later(() => this.postDlr(post, attempt + 1), dlrRetryBaseMs * 2 ** attempt)
     }
-    // signed per attempt: a retry hours later must still pass the receiver's freshness check
-    const timestamp = Math.floor(Date.now() / 1000)
-    const secure = url.startsWith("https:")
+    // rendered per attempt: a retry hours later must still pass the receiver's freshness check
+    const { body, headers } = post.render()
+    const secure = post.url.startsWith("https:")
     try {
       const request = (secure ? https : http).request(
-        url,
+        post.url,
         {
           method: "POST",
           agent: secure ? this.agents.https : this.agents.http,
           timeout: dlrPostTimeoutMs,
-          headers: {
-            "content-type": "application/json",
-            "content-length": Buffer.byteLength(payload),
-            "x-signature-timestamp": String(timestamp),
-            "x-signature": signDeliveryReport(this.options.webhookSecret, payload, timestamp)
-          }
+          headers: { ...headers, "content-length": Buffer.byteLength(body) }
         },
         (response) => {
           response.resume()
@@ -490,7 +986,7 @@ class Sim {
       )
       request.on("timeout", () => request.destroy(new Error("DLR post timed out")))
       request.on("error", () => settle(false))
-      request.end(payload)
+      request.end(body)
     } catch {
       settle(false)
     }
@@ -544,26 +1040,6 @@ class Sim {
     this.idleWaiters.clear()
     for (const wake of waiters) wake()
   }
-}
-
-const validate = (text: string): ValidSubmission | string => {
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch {
-    return "body is not valid JSON"
-  }
-  if (typeof json !== "object" || json === null || Array.isArray(json)) return "body must be a JSON object"
-  const fields = json as Record<string, unknown>
-  const { to, from, body, reference, callbackUrl } = fields
-  if (typeof to !== "string" || to.length === 0) return "to: must be a non-empty string"
-  if (typeof body !== "string") return "body: must be a string"
-  if (from !== undefined && typeof from !== "string") return "from: must be a string"
-  if (reference !== undefined && typeof reference !== "string") return "reference: must be a string"
-  if (callbackUrl !== undefined && (typeof callbackUrl !== "string" || !isHttpUrl(callbackUrl))) {
-    return "callbackUrl: must be an http(s) URL"
-  }
-  return { to, from, body, reference, callbackUrl }
 }
 
 const send = (res: http.ServerResponse, answer: Answer): void => {

@@ -66,6 +66,38 @@ describe("JetStreamWorker", () => {
         })
     )
 
+    it.scoped("a message whose handler fails on every delivery is given up at max deliveries, once", () =>
+      Effect.gen(function* () {
+        yield* setUp("GIVEUP")
+        const tries = yield* Ref.make(0)
+        const givenUp = yield* Ref.make<ReadonlyArray<string>>([])
+        yield* Effect.forkScoped(
+          runWorker(
+            {
+              stream: "GIVEUP",
+              durable: "w",
+              filterSubject: "GIVEUP.>",
+              concurrency: 2,
+              failureDelay: "20 millis",
+              maxDeliver: 3,
+              onGiveUp: (msg) => Ref.update(givenUp, (all) => [...all, msg.string()])
+            },
+            () =>
+              Effect.zipRight(
+                Ref.update(tries, (n) => n + 1),
+                Effect.die(new Error("always"))
+              )
+          )
+        )
+        yield* publish("GIVEUP.x", "poison")
+        yield* eventually(
+          Effect.flatMap(Ref.get(givenUp), (all) => (all.length > 0 ? Effect.void : Effect.fail(all)))
+        )
+        expect(yield* Ref.get(tries)).toBe(3)
+        expect(yield* Ref.get(givenUp)).toEqual(["poison"])
+      })
+    )
+
     it.scoped("term is final: the message is not delivered again", () =>
       Effect.gen(function* () {
         yield* setUp("TERM")

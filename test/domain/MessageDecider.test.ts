@@ -18,6 +18,8 @@ import {
   SmsDispatched,
   SmsFailed,
   SmsRequested,
+  SmsResubmitted,
+  SmsStatusReported,
   SmsRetried
 } from "../../src/domain/Message.js"
 import { E164 } from "../../src/domain/PhoneNumber.js"
@@ -426,5 +428,63 @@ describe("evolve", () => {
     const failed = stateAfter(requested, failedByRetries)
     expect(evolve(failed, delivered)).toEqual({ ...failed, contradictedBy: delivered })
     expect(failed.final).toEqual(failedByRetries)
+  })
+})
+
+describe("Resubmit", () => {
+  const resubmit = { _tag: "Resubmit", by: "ops@acme", reason: "provider fixed", at: t5 } as const
+  const resubmitted = new SmsResubmitted({
+    messageId,
+    by: "ops@acme",
+    reason: "provider fixed",
+    resubmittedAt: t5
+  })
+
+  it("sends a message that ran out of retries back, on the record", () => {
+    const state = given(requested, retried(1), failedByRetries).when(resubmit).thenEmits(resubmitted)
+    expect(state.status).toBe("requested")
+    expect(state.status !== "none" && state.attempts).toBe(1)
+  })
+
+  it("is refused for any other final or open state", () => {
+    given(requested, dispatched(), delivered)
+      .when(resubmit)
+      .thenFails("CannotResubmit", { messageId, status: "delivered" })
+    given(requested, dispatched(), failedByDlr)
+      .when(resubmit)
+      .thenFails("CannotResubmit", { messageId, status: "failed" })
+    given(requested).when(resubmit).thenFails("CannotResubmit", { messageId, status: "requested" })
+  })
+
+  it("after a resubmission the message can be dispatched and delivered again", () => {
+    given(requested, failedByRetries, resubmitted)
+      .when(dispatch({ attempt: 2, providerMessageId: "SM-2" }))
+      .thenEmits(dispatched(2, "SM-2"))
+  })
+})
+
+describe("intermediate provider statuses", () => {
+  const sent = report({ outcome: { _tag: "Pending" }, rawStatus: "sent" })
+  const sentEvent = new SmsStatusReported({
+    messageId,
+    provider: "twilio",
+    providerMessageId: "SM-1",
+    rawStatus: "sent",
+    reportedAt: t4
+  })
+
+  it("are recorded once each, and never change the status", () => {
+    const state = given(requested, dispatched()).when(sent).thenEmits(sentEvent)
+    expect(state.status).toBe("dispatched")
+    given(requested, dispatched(), sentEvent).when(sent).thenNothing()
+  })
+
+  it("after a final status are still recorded, and the status stays final", () => {
+    const state = given(requested, dispatched(), delivered).when(sent).thenEmits(sentEvent)
+    expect(state.status).toBe("delivered")
+  })
+
+  it("need the dispatch like any report", () => {
+    given(requested).when(sent).thenFails("NotYetDispatched", { messageId })
   })
 })

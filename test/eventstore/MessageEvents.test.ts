@@ -8,6 +8,8 @@ import {
   SmsDispatched,
   SmsFailed,
   SmsRequested,
+  SmsResubmitted,
+  SmsStatusReported,
   SmsRetried
 } from "../../src/domain/Message.js"
 import { E164 } from "../../src/domain/PhoneNumber.js"
@@ -69,7 +71,30 @@ const failed = (reason: SmsFailed["reason"] = "undeliverable", code: string | un
     failedAt: new Date("2025-03-01T10:05:00.000Z")
   })
 
-const oneOfEach: ReadonlyArray<MessageEvent> = [requested, retried(1), dispatched(2), delivered, failed()]
+const resubmitted = new SmsResubmitted({
+  messageId,
+  by: "ops",
+  provider: "sim",
+  resubmittedAt: new Date("2025-03-01T11:00:00.000Z")
+})
+
+const reported = new SmsStatusReported({
+  messageId,
+  provider: "sim",
+  providerMessageId: "SM-2",
+  rawStatus: "sent",
+  reportedAt: new Date("2025-03-01T10:00:03.000Z")
+})
+
+const oneOfEach: ReadonlyArray<MessageEvent> = [
+  requested,
+  retried(1),
+  dispatched(2),
+  reported,
+  delivered,
+  failed(),
+  resubmitted
+]
 
 /** what a store hands back for an appended event: the payload went through JSON */
 const recorded = (stored: EventToAppend, revision = 0): RecordedEvent => ({
@@ -83,21 +108,21 @@ const recorded = (stored: EventToAppend, revision = 0): RecordedEvent => ({
 })
 
 const dataOf = (event: MessageEvent): Record<string, unknown> => {
-  const { data } = toStored(event)
+  const { data } = toStored(event, 0)
   if (typeof data !== "object" || data === null) return expect.fail("stored data is not an object")
   return { ...data }
 }
 
 describe("MessageEvents", () => {
-  it("covers all five event types", () => {
+  it("covers every event type", () => {
     expect(new Set(oneOfEach.map((event) => event._tag))).toEqual(new Set(messageEventTypes))
-    expect(messageEventTypes).toHaveLength(5)
+    expect(messageEventTypes).toHaveLength(7)
   })
 
   it.effect("round-trips every event type through toStored, JSON and fromStored, dates included", () =>
     Effect.gen(function* () {
       for (const [revision, event] of oneOfEach.entries()) {
-        const back = yield* fromStored(recorded(toStored(event), revision))
+        const back = yield* fromStored(recorded(toStored(event, 0), revision))
         expect(back._tag).toBe(event._tag)
         expect(back).toBeInstanceOf(event.constructor)
         expect(back).toEqual(event)
@@ -124,16 +149,16 @@ describe("MessageEvents", () => {
         failedAt: new Date("2025-03-01T10:00:00.000Z")
       })
       for (const event of [minimal, bare]) {
-        const back = yield* fromStored(recorded(toStored(event)))
+        const back = yield* fromStored(recorded(toStored(event, 0)))
         expect(back).toEqual(event)
       }
-      const back = yield* fromStored(recorded(toStored(minimal)))
+      const back = yield* fromStored(recorded(toStored(minimal, 0)))
       expect(back._tag === "SmsRequested" && back.requestedAt).toBeInstanceOf(Date)
     })
   )
 
   it("stores the tag as the type, data without _tag and dates as ISO strings", () => {
-    const stored = toStored(requested)
+    const stored = toStored(requested, 0)
     expect(stored.type).toBe("SmsRequested")
     const data = dataOf(requested)
     expect(data).not.toHaveProperty("_tag")
@@ -150,40 +175,45 @@ describe("MessageEvents", () => {
 
   describe("event ids", () => {
     it("are deterministic for the same event content", () => {
-      for (const event of oneOfEach) expect(toStored(event).id).toBe(toStored(event).id)
+      for (const event of oneOfEach) expect(toStored(event, 0).id).toBe(toStored(event, 0).id)
       const copy = new SmsDispatched({ ...dispatched(1) })
-      expect(toStored(copy).id).toBe(toStored(dispatched(1)).id)
+      expect(toStored(copy, 0).id).toBe(toStored(dispatched(1), 0).id)
     })
 
     it("do not depend on the time, so a decision re-run after a crash appends the same id", () => {
       const later = dispatched(1, new Date("2025-03-01T10:09:00.000Z"))
-      expect(toStored(later).id).toBe(toStored(dispatched(1)).id)
+      expect(toStored(later, 0).id).toBe(toStored(dispatched(1), 0).id)
     })
 
     it("differ for different attempts, reports and types", () => {
       const ids = [
-        toStored(requested).id,
-        toStored(dispatched(1)).id,
-        toStored(dispatched(2)).id,
-        toStored(retried(1)).id,
-        toStored(retried(2)).id,
-        toStored(delivered).id,
-        toStored(failed()).id,
-        toStored(failed("undeliverable", "30005")).id,
-        toStored(failed("expired", undefined)).id
+        toStored(requested, 0).id,
+        toStored(dispatched(1), 0).id,
+        toStored(dispatched(2), 0).id,
+        toStored(retried(1), 0).id,
+        toStored(retried(2), 0).id,
+        toStored(delivered, 0).id,
+        toStored(failed(), 0).id,
+        toStored(failed("undeliverable", "30005"), 0).id,
+        toStored(failed("expired", undefined), 0).id
       ]
       expect(new Set(ids).size).toBe(ids.length)
     })
 
+    it("differ by the revision they are written at, so a fact recorded again later is not a duplicate", () => {
+      expect(toStored(failed(), 3).id).not.toBe(toStored(failed(), 7).id)
+      expect(toStored(failed(), 3).id).toBe(toStored(failed(), 3).id)
+    })
+
     it("differ per message", () => {
       const other = new SmsDispatched({ ...dispatched(1), messageId: messageIdFor("acme", "order-43") })
-      expect(toStored(other).id).not.toBe(toStored(dispatched(1)).id)
+      expect(toStored(other, 0).id).not.toBe(toStored(dispatched(1), 0).id)
     })
   })
 
   it("recognises message events by their type", () => {
-    expect(isMessageEvent(recorded(toStored(delivered)))).toBe(true)
-    expect(isMessageEvent({ ...recorded(toStored(delivered)), type: "CheckpointMoved" })).toBe(false)
+    expect(isMessageEvent(recorded(toStored(delivered, 0)))).toBe(true)
+    expect(isMessageEvent({ ...recorded(toStored(delivered, 0)), type: "CheckpointMoved" })).toBe(false)
   })
 
   describe("fromStored refuses garbage with EventStoreError InvalidData", () => {
@@ -198,7 +228,7 @@ describe("MessageEvents", () => {
     for (const [what, change] of garbage) {
       it.effect(what, () =>
         Effect.gen(function* () {
-          const event = { ...recorded(toStored(delivered), 4), ...change }
+          const event = { ...recorded(toStored(delivered, 0), 4), ...change }
           const error = yield* Effect.flip(fromStored(event))
           expect(error._tag).toBe("EventStoreError")
           expect(error.reason).toBe("InvalidData")

@@ -1,12 +1,13 @@
 /**
  * The HTTP API through its typed client (`HttpApiClient`) on `NodeHttpServer.layerTest`, over the
- * real read models in a real nats-server and the memory event store.
+ * real read models and client registry in a real nats-server and the memory event store.
  */
 import { randomUUID } from "node:crypto"
 import { HttpApiClient, HttpClient, HttpClientRequest } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { describe, expect, layer } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Schema } from "effect"
+import { Clients, type Scope } from "../../src/clients/Clients.js"
 import { messageIdFor } from "../../src/domain/Ids.js"
 import { SmsRequested } from "../../src/domain/Message.js"
 import { messageStream } from "../../src/domain/StreamName.js"
@@ -19,6 +20,7 @@ import { serveApi } from "../../src/http/Server.js"
 import { Nats } from "../../src/nats/Nats.js"
 import { ensureStreams } from "../../src/nats/Topology.js"
 import { signDeliveryReport } from "../../src/providers/GenericHttp.js"
+import { ProvidersFile } from "../../src/providers/ProviderConfig.js"
 import { Providers } from "../../src/providers/Providers.js"
 import { ReadModels } from "../../src/projections/ReadModels.js"
 import { NatsTest } from "../support/nats.js"
@@ -27,20 +29,22 @@ const SECRET = "api-test-secret"
 process.env.API_TEST_KEY = "k"
 process.env.API_TEST_SECRET = SECRET
 
-const providers = Providers.layer({
-  providers: [
-    {
-      id: "sim" as never,
-      type: "generic-http",
-      baseUrl: "http://127.0.0.1:9",
-      apiKeyEnv: "API_TEST_KEY",
-      webhookSecretEnv: "API_TEST_SECRET",
-      priority: 0,
-      concurrency: 1,
-      timeoutMs: 1000
-    }
-  ]
-})
+const decodeProvidersFileSync = Schema.decodeUnknownSync(ProvidersFile)
+
+const providers = Providers.layer(
+  decodeProvidersFileSync({
+    providers: [
+      {
+        id: "sim",
+        type: "generic-http",
+        baseUrl: "http://127.0.0.1:9",
+        apiKeyEnv: "API_TEST_KEY",
+        webhookSecretEnv: "API_TEST_SECRET",
+        timeoutMs: 1000
+      }
+    ]
+  })
+)
 
 const Gateway = serveApi.pipe(
   Layer.provideMerge(NodeHttpServer.layerTest),
@@ -50,19 +54,33 @@ const Gateway = serveApi.pipe(
       providers,
       Layer.succeed(PublicUrl, "http://127.0.0.1"),
       ReadModels.layer,
+      Clients.layer,
       Layer.effectDiscard(ensureStreams)
     )
   ),
   Layer.provideMerge(NatsTest)
 )
 
-const client = HttpApiClient.make(GatewayApi)
+/** A new key of `scope` for `clientId`. */
+const keyFor = (clientId: string, scope: Scope = "client") =>
+  Effect.flatMap(Clients, (clients) => clients.issueKey({ clientId, scope })).pipe(
+    Effect.map(({ apiKey }) => apiKey)
+  )
+
+const withKey = (apiKey: string) => HttpClient.mapRequest(HttpClientRequest.setHeader("x-api-key", apiKey))
+
+/** The typed client, sending an auditor's key (or `apiKey`). */
+const client = (apiKey?: string) =>
+  Effect.gen(function* () {
+    const key = apiKey ?? (yield* keyFor("api-auditor", "auditor"))
+    return yield* HttpApiClient.make(GatewayApi, { transformClient: withKey(key) })
+  })
 
 describe("HTTP API", () => {
   layer(Gateway, { excludeTestServices: true })("typed client", (it) => {
     it.effect("GET /v1/messages/:id of an unknown id fails with MessageNotFound (404)", () =>
       Effect.gen(function* () {
-        const api = yield* client
+        const api = yield* client()
         const id = messageIdFor("api", randomUUID())
         const error = yield* api.messages.getMessage({ path: { id } }).pipe(Effect.flip)
         expect(error._tag).toBe("MessageNotFound")
@@ -71,7 +89,7 @@ describe("HTTP API", () => {
 
     it.effect("GET /v1/messages/:id/events answers the stream in order", () =>
       Effect.gen(function* () {
-        const api = yield* client
+        const api = yield* client()
         const store = yield* EventStore
         const id = messageIdFor("api", randomUUID())
         const requested = new SmsRequested({
@@ -84,24 +102,149 @@ describe("HTTP API", () => {
           segments: 1,
           requestedAt: new Date("2026-11-22T10:00:00Z")
         })
-        yield* store.append(messageStream(id), [toStored(requested)], ExpectedRevision.NoStream())
+        yield* store.append(messageStream(id), [toStored(requested, 0)], ExpectedRevision.NoStream())
         const { events } = yield* api.messages.getMessageEvents({ path: { id } })
         expect(events.map((e) => [e.type, e.revision])).toEqual([["SmsRequested", 0]])
         expect(events[0]?.data).toMatchObject({ clientId: "api", requestedAt: "2026-11-22T10:00:00.000Z" })
       })
     )
 
-    it.effect("a malformed id is a 400 naming the path field", () =>
+    it.effect("a malformed id is a 400 naming the path field, in the one error shape", () =>
       Effect.gen(function* () {
-        const http = yield* HttpClient.HttpClient
+        const http = (yield* HttpClient.HttpClient).pipe(withKey(yield* keyFor("api-auditor", "auditor")))
         const response = yield* http.execute(HttpClientRequest.get("/v1/messages/not-a-uuid"))
         expect(response.status).toBe(400)
-        const body = (yield* response.json) as {
-          _tag: string
-          issues: ReadonlyArray<{ path: ReadonlyArray<string> }>
+        const body = (yield* response.json) as Record<string, unknown>
+        expect(body).toMatchObject({ _tag: "InvalidRequest", field: "id" })
+        expect(Object.keys(body).sort()).toEqual(["_tag", "field", "message", "reason"])
+      })
+    )
+
+    it.effect("read endpoints need a key: none or a wrong one is a 401", () =>
+      Effect.gen(function* () {
+        const http = yield* HttpClient.HttpClient
+        const path = `/v1/messages/${messageIdFor("api", randomUUID())}`
+        const none = yield* http.execute(HttpClientRequest.get(path))
+        expect(none.status).toBe(401)
+        expect(yield* none.json).toMatchObject({ _tag: "Unauthorized" })
+        const wrong = yield* http.execute(
+          HttpClientRequest.get(path).pipe(
+            HttpClientRequest.setHeader("x-api-key", `smsgw_0123456789abcdef.${"x".repeat(43)}`)
+          )
+        )
+        expect(wrong.status).toBe(401)
+        const bearer = yield* http.execute(
+          HttpClientRequest.get(path).pipe(
+            HttpClientRequest.bearerToken(yield* keyFor("api-auditor", "auditor"))
+          )
+        )
+        expect(bearer.status).toBe(404)
+      })
+    )
+
+    it.effect("a client key reads only its own messages: another client's is a 404, an auditor's a 200", () =>
+      Effect.gen(function* () {
+        const store = yield* EventStore
+        const id = messageIdFor("owner", randomUUID())
+        const requested = new SmsRequested({
+          messageId: id,
+          clientId: "owner",
+          idempotencyKey: "k",
+          to: "+447911123456",
+          body: "hi",
+          encoding: "GSM-7",
+          segments: 1,
+          requestedAt: new Date("2026-11-22T10:00:00Z")
+        })
+        yield* store.append(messageStream(id), [toStored(requested, 0)], ExpectedRevision.NoStream())
+        const owner = yield* client(yield* keyFor("owner"))
+        const other = yield* client(yield* keyFor("other"))
+        expect((yield* owner.messages.getMessageEvents({ path: { id } })).events).toHaveLength(1)
+        const hidden = yield* other.messages.getMessageEvents({ path: { id } }).pipe(Effect.flip)
+        expect(hidden._tag).toBe("MessageNotFound")
+        expect((yield* (yield* client()).messages.getMessageEvents({ path: { id } })).events).toHaveLength(1)
+      })
+    )
+
+    it.effect("only an admin key manages clients (403 otherwise); a revoked key is refused at once", () =>
+      Effect.gen(function* () {
+        const admin = yield* client(yield* keyFor("api-admin", "admin"))
+        const auditor = yield* client()
+        const refused = yield* auditor.clients.list().pipe(Effect.flip)
+        expect(refused._tag).toBe("Forbidden")
+        const issued = yield* admin.clients.add({
+          payload: { clientId: "api-new", scope: "client", dailyQuota: 5 }
+        })
+        expect(issued.key).toMatchObject({ clientId: "api-new", scope: "client", dailyQuota: 5 })
+        const { keys } = yield* admin.clients.list()
+        expect(keys.map((k) => k.keyId)).toContain(issued.key.keyId)
+        expect(JSON.stringify(keys)).not.toContain(issued.apiKey.split(".")[1])
+        const fresh = yield* client(issued.apiKey)
+        expect(yield* fresh.clients.usage({ path: { clientId: "api-new" } })).toMatchObject({
+          used: 0,
+          dailyQuota: 5
+        })
+        yield* admin.clients.revoke({ path: { keyId: issued.key.keyId } })
+        const after = yield* fresh.clients.usage({ path: { clientId: "api-new" } }).pipe(Effect.flip)
+        expect(after._tag).toBe("Unauthorized")
+        const http = (yield* HttpClient.HttpClient).pipe(withKey(yield* keyFor("api-admin", "admin")))
+        const bad = yield* http.execute(
+          HttpClientRequest.post("/v1/clients").pipe(
+            HttpClientRequest.bodyText(
+              JSON.stringify({ clientId: "no spaces", scope: "client" }),
+              "application/json"
+            )
+          )
+        )
+        expect(bad.status).toBe(400)
+        expect(yield* bad.json).toMatchObject({ _tag: "InvalidRequest", field: "clientId" })
+      })
+    )
+
+    it.effect("a malformed body is a 400 naming the field; a body that is not JSON names `$`", () =>
+      Effect.gen(function* () {
+        const http = (yield* HttpClient.HttpClient).pipe(withKey(yield* keyFor("api-sender")))
+        const post = (body: string, headers: Record<string, string> = { "idempotency-key": randomUUID() }) =>
+          http.execute(
+            HttpClientRequest.post("/v1/messages").pipe(
+              HttpClientRequest.setHeaders(headers),
+              HttpClientRequest.bodyText(body, "application/json")
+            )
+          )
+        const badNumber = yield* post(JSON.stringify({ to: "07911 123456", body: "hi" }))
+        expect(badNumber.status).toBe(400)
+        expect(yield* badNumber.json).toMatchObject({ _tag: "InvalidRequest", field: "to" })
+        const noBody = yield* post(JSON.stringify({ to: "+447911123456" }))
+        expect(yield* noBody.json).toMatchObject({
+          _tag: "InvalidRequest",
+          field: "body",
+          reason: "is missing"
+        })
+        const notJson = yield* post("{nope")
+        expect(notJson.status).toBe(400)
+        expect(yield* notJson.json).toMatchObject({ _tag: "InvalidRequest", field: "$" })
+        const noKey = yield* post(JSON.stringify({ to: "+447911123456", body: "hi" }), {})
+        expect(noKey.status).toBe(400)
+        expect(yield* noKey.json).toMatchObject({ _tag: "InvalidRequest", field: "idempotency-key" })
+      })
+    )
+
+    it.effect("an unknown route is a JSON 404; the OpenAPI document lists the API and its key scheme", () =>
+      Effect.gen(function* () {
+        const http = yield* HttpClient.HttpClient
+        const missing = yield* http.execute(HttpClientRequest.get("/v2/nothing"))
+        expect(missing.status).toBe(404)
+        expect(yield* missing.json).toMatchObject({ _tag: "RouteNotFound" })
+        const spec = (yield* (yield* http.execute(HttpClientRequest.get("/openapi.json"))).json) as {
+          paths: Record<string, unknown>
+          components: { securitySchemes: Record<string, unknown> }
         }
-        expect(body._tag).toBe("HttpApiDecodeError")
-        expect(body.issues[0]?.path).toEqual(["id"])
+        expect(Object.keys(spec.paths)).toEqual(
+          expect.arrayContaining(["/v1/messages", "/v1/messages/{id}", "/v1/clients", "/ready", "/metrics"])
+        )
+        expect(JSON.stringify(spec.components.securitySchemes)).toContain("X-API-Key")
+        const docs = yield* http.execute(HttpClientRequest.get("/docs"))
+        expect(docs.status).toBe(200)
       })
     )
 
@@ -141,10 +284,14 @@ describe("HTTP API", () => {
       })
     )
 
-    it.effect("GET /health", () =>
+    it.effect("GET /health, and GET /ready reports NATS and the store reachable (no key needed)", () =>
       Effect.gen(function* () {
-        const api = yield* client
+        const api = yield* HttpApiClient.make(GatewayApi)
         expect(yield* api.health.health()).toEqual({ status: "ok" })
+        const ready = yield* api.health.ready()
+        expect(ready.status).toBe("ready")
+        expect(ready.checks.nats.ok).toBe(true)
+        expect(ready.checks.eventStore.ok).toBe(true)
       })
     )
   })

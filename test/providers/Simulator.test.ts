@@ -2,7 +2,7 @@ import { createServer as createHttpServer } from "node:http"
 import { connect } from "node:net"
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
-import { expect, layer } from "@effect/vitest"
+import { describe, expect, it, layer } from "@effect/vitest"
 import { Effect, Either, Queue } from "effect"
 import * as GenericHttp from "../../src/providers/GenericHttp.js"
 import type {
@@ -12,6 +12,7 @@ import type {
   ProviderAdapter
 } from "../../src/providers/ProviderAdapter.js"
 import * as Simulator from "../../src/providers/Simulator.js"
+import * as Twilio from "../../src/providers/Twilio.js"
 
 const apiKey = "sim-api-key"
 const webhookSecret = "sim-webhook-secret"
@@ -276,8 +277,208 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Simulator", (i
 
   it.scoped("refuses invalid options", () =>
     Effect.gen(function* () {
-      const error = yield* Effect.flip(Simulator.start({ apiKey, webhookSecret, errorRate: 2 }))
-      expect(error).toMatchObject({ _tag: "SimulatorError", reason: "InvalidOptions" })
+      const invalid = [
+        { errorRate: 2 },
+        { timeoutRate: -0.1 },
+        { resetRate: 1.5 },
+        { dlr: { earlyRate: 2 } },
+        { latencyMs: { min: 10, max: 20, p99: 15 } },
+        { format: "smpp" as Simulator.SimulatorFormat },
+        { signatureMethod: "crc32" as "sha256" }
+      ]
+      for (const options of invalid) {
+        const error = yield* Effect.flip(Simulator.start({ apiKey, webhookSecret, ...options }))
+        expect(error).toMatchObject({ _tag: "SimulatorError", reason: "InvalidOptions" })
+      }
     })
   )
+
+  it.scoped("timeoutRate leaves the request unanswered until the client gives up", () =>
+    Effect.gen(function* () {
+      const sim = yield* Simulator.start({ apiKey, webhookSecret, seed: 3, timeoutRate: 1 })
+      const adapter = yield* GenericHttp.make({
+        id: "sim",
+        baseUrl: sim.url,
+        apiKey,
+        webhookSecret,
+        timeoutMs: 100
+      })
+      const result = yield* adapter.submit(outbound("msg-1", "http://127.0.0.1:9/dlr"))
+      expect(result).toMatchObject({ _tag: "Transient", reason: "timeout" })
+      // a hung request is not an answer in flight: awaitIdle does not wait for it
+      yield* sim.awaitIdle
+      expect(sim.submissions().map((s) => [s.reference, s.outcome])).toEqual([["msg-1", "timeout"]])
+      expect(sim.stats()).toMatchObject({
+        submissions: 1,
+        timeouts: 1,
+        accepted: 0,
+        dlrPending: 0,
+        dlrSent: 0
+      })
+    })
+  )
+
+  it.scoped("resetRate destroys the connection instead of answering", () =>
+    Effect.gen(function* () {
+      const sim = yield* Simulator.start({
+        apiKey,
+        webhookSecret,
+        seed: 3,
+        resetRate: 1,
+        latencyMs: { min: 5, max: 5 }
+      })
+      const adapter = yield* GenericHttp.make({ id: "sim", baseUrl: sim.url, apiKey, webhookSecret })
+      const result = yield* adapter.submit(outbound("msg-1", "http://127.0.0.1:9/dlr"))
+      expect(result).toMatchObject({ _tag: "Transient", reason: "network" })
+      yield* sim.awaitIdle
+      expect(sim.submissions().map((s) => s.outcome)).toEqual(["reset"])
+      expect(sim.stats()).toMatchObject({ submissions: 1, resets: 1, accepted: 0 })
+      // the server keeps serving on new connections
+      expect(yield* getJson(`${sim.url}/_stats`)).toMatchObject({ resets: 1 })
+    })
+  )
+
+  it.scoped("earlyRate delivers the report before the submit answer", () =>
+    Effect.gen(function* () {
+      const { sim, adapter, received, callbackUrl } = yield* setup({
+        latencyMs: { min: 0, max: 5 },
+        dlr: { earlyRate: 1, duplicateRate: 1 }
+      })
+      for (const id of ["msg-1", "msg-2", "msg-3"]) {
+        const before = yield* Queue.size(received)
+        const providerMessageId = yield* accepted(adapter, outbound(id, callbackUrl))
+        // the receiver has already answered the report when the submit answer arrives
+        expect(yield* Queue.size(received)).toBeGreaterThan(before)
+        const reports = yield* Effect.forEach(yield* Queue.takeAll(received), (r) => r)
+        // duplicates may be among them too: this message's report is there already
+        expect(reports.find((r) => r.reference === id)).toEqual({
+          providerMessageId,
+          reference: id,
+          outcome: "delivered",
+          rawStatus: "delivered"
+        })
+      }
+      yield* sim.awaitIdle
+      expect(sim.stats()).toMatchObject({
+        accepted: 3,
+        dlrEarly: 3,
+        dlrDuplicates: 3,
+        dlrSent: 6,
+        dlrPending: 0
+      })
+    })
+  )
+
+  it.scoped(
+    "speaks Twilio: signed form callbacks to the StatusCallback URL, or to dlrUrl with the ref kept",
+    () =>
+      Effect.gen(function* () {
+        const token = "twilio-auth-token"
+        const accountSid = `AC${"1".repeat(32)}`
+        const twilioConfig = { id: "tw", accountSid, authToken: token, from: "+15005550006" }
+        const probe = yield* Twilio.make({ ...twilioConfig, baseUrl: "http://127.0.0.1:9" })
+        // the receiver hands over the path; Twilio signs the full URL it called
+        let origin = ""
+        const verifying = yield* startReceiver({
+          ...probe,
+          parseDeliveryReport: (webhook) =>
+            probe.parseDeliveryReport({ ...webhook, url: `${origin}${webhook.url}` })
+        })
+        origin = new URL(verifying.callbackUrl).origin
+
+        for (const dlrUrl of [undefined, verifying.callbackUrl]) {
+          const sim = yield* Simulator.start({
+            format: "twilio",
+            apiKey: token,
+            webhookSecret,
+            seed: 5,
+            ...(dlrUrl !== undefined ? { dlrUrl } : {})
+          })
+          expect(sim.format).toBe("twilio")
+          const adapter = yield* Twilio.make({ ...twilioConfig, baseUrl: sim.url })
+          const target = dlrUrl === undefined ? verifying.callbackUrl : "http://127.0.0.1:9/nobody-listens"
+          const sid = yield* accepted(adapter, outbound("msg-tw", target))
+          const report = yield* Effect.flatMap(Queue.take(verifying.received), (r) => r)
+          expect(report).toEqual({
+            providerMessageId: sid,
+            reference: "msg-tw",
+            outcome: "delivered",
+            rawStatus: "delivered"
+          })
+          expect(yield* getJson(`${sim.url}/_submissions?reference=msg-tw`)).toMatchObject([
+            { reference: "msg-tw", messageId: sid, outcome: "accepted" }
+          ])
+        }
+      })
+  )
+})
+
+describe("Simulator.drawLatency", () => {
+  it("is uniform without p99, and puts 1% beyond p99 with one", () => {
+    const at = (value: number, range?: Simulator.LatencyRange) => Simulator.drawLatency(() => value, range)
+    expect(at(0.5)).toBe(0)
+    expect(at(0.5, { min: 10, max: 20 })).toBe(15)
+    expect(at(0, { min: 10, max: 20, p99: 200 })).toBe(10)
+    expect(at(0.49, { min: 10, max: 20, p99: 200 })).toBe(15)
+    expect(at(0.98, { min: 10, max: 20, p99: 200 })).toBe(20)
+    // the tail's median is p99: the draw at 0.99 lands on it, everything above beyond it
+    expect(at(0.99, { min: 10, max: 20, p99: 200 })).toBeCloseTo(200, 6)
+    expect(at(0.999, { min: 10, max: 20, p99: 200 })).toBeGreaterThan(200)
+    expect(Number.isFinite(at(1 - 2 ** -32, { min: 10, max: 20, p99: 200 }))).toBe(true)
+  })
+})
+
+describe("GenericHttp options for Digital Virgo-style bridges", () => {
+  const now = Date.UTC(2025, 0, 1, 12, 0, 0)
+
+  it("idField reads the provider id from another field or a dotted path", () => {
+    const body = JSON.stringify({ data: { id: "dv-1" }, messageId: "ignored" })
+    expect(GenericHttp.classifyResponse(200, {}, body, now, ["data", "id"])).toEqual({
+      _tag: "Accepted",
+      providerMessageId: "dv-1"
+    })
+    expect(GenericHttp.classifyResponse(200, {}, body, now)).toEqual({
+      _tag: "Accepted",
+      providerMessageId: "ignored"
+    })
+    expect(GenericHttp.classifyResponse(200, {}, "{}", now, ["data", "id"])).toMatchObject({
+      _tag: "Transient",
+      detail: "HTTP 200 without a data.id"
+    })
+  })
+
+  it("statusMap adds and overrides DLR statuses, in any case, and nothing from Object.prototype", () => {
+    const nowSeconds = Math.floor(now / 1000)
+    const statusMap = {
+      ...GenericHttp.defaultStatusMap,
+      delivrd: "delivered",
+      undeliv: "undeliverable",
+      expired: "expired"
+    } as const
+    const parse = (status: string, code?: string) => {
+      const body = JSON.stringify({ messageId: "dv-1", status, ...(code !== undefined ? { code } : {}) })
+      return Either.getOrThrow(
+        GenericHttp.parseDeliveryReport(
+          webhookSecret,
+          {
+            url: "/dlr",
+            body,
+            headers: {
+              "x-signature-timestamp": String(nowSeconds),
+              "x-signature": GenericHttp.signDeliveryReport(webhookSecret, body, nowSeconds)
+            }
+          },
+          now,
+          statusMap
+        )
+      )
+    }
+    expect(parse("DELIVRD")).toMatchObject({ outcome: "delivered", rawStatus: "DELIVRD" })
+    expect(parse("UNDELIV")).toMatchObject({ outcome: "failed", failureReason: "undeliverable" })
+    expect(parse("UNDELIV", "invalid_number")).toMatchObject({ failureReason: "invalid_number" })
+    expect(parse("expired")).toMatchObject({ outcome: "failed", failureReason: "expired" })
+    expect(parse("rejected")).toMatchObject({ outcome: "failed", failureReason: "rejected" })
+    expect(parse("constructor")).toMatchObject({ outcome: "pending" })
+    expect(parse("ENROUTE")).toMatchObject({ outcome: "pending" })
+  })
 })

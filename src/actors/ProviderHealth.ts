@@ -1,0 +1,160 @@
+/**
+ * What this process knows of each provider's health, and the gate every provider call passes:
+ * the circuit breaker, a provider-wide pause after a 429 (`Retry-After`), and the
+ * messages-per-second token bucket. A paused or rate-limited call waits with its work item in hand;
+ * once `max_ack_pending` items are held, JetStream stops delivering: consumption pauses as a whole.
+ */
+import { Clock, Context, Duration, Effect, Layer, Random } from "effect"
+import { Providers } from "../providers/Providers.js"
+import * as Breaker from "./CircuitBreaker.js"
+
+interface Bucket {
+  readonly perSecond: number
+  tokens: number
+  refilledAt: number
+}
+
+interface State {
+  breaker: Breaker.BreakerState
+  pausedUntil: number
+  readonly bucket: Bucket | undefined
+}
+
+export interface ProviderSnapshot {
+  readonly provider: string
+  readonly breaker: Breaker.BreakerState["_tag"]
+  readonly pausedForMs: number
+}
+
+export interface ProviderHealthService {
+  readonly isHealthy: (provider: string) => Effect.Effect<boolean>
+  /** true: the call may go out (possibly as the half-open probe); false: the circuit is open */
+  readonly admit: (provider: string) => Effect.Effect<boolean>
+  /** when an open circuit lets a probe through */
+  readonly reopensAt: (provider: string) => Effect.Effect<number>
+  readonly succeeded: (provider: string) => Effect.Effect<void>
+  readonly failed: (provider: string) => Effect.Effect<void>
+  /** stop calling the provider for `pause` (a 429's Retry-After) */
+  readonly throttle: (provider: string, pause: Duration.Duration) => Effect.Effect<void>
+  /** waits out a pause and the rate limit; `keepAlive` runs every 10 s of waiting */
+  readonly acquire: (provider: string, keepAlive: Effect.Effect<void>) => Effect.Effect<void>
+  readonly snapshot: Effect.Effect<ReadonlyArray<ProviderSnapshot>>
+  /** uniform in [0, 1), for weighted routing */
+  readonly random: Effect.Effect<number>
+}
+
+const KEEP_ALIVE_EVERY = 10_000
+
+/** Reserves a token (the count may go negative: queued reservations) and says how long to wait. */
+const reserve = (bucket: Bucket, now: number): number => {
+  const capacity = Math.max(1, bucket.perSecond)
+  bucket.tokens = Math.min(capacity, bucket.tokens + ((now - bucket.refilledAt) * bucket.perSecond) / 1000)
+  bucket.refilledAt = now
+  bucket.tokens -= 1
+  return bucket.tokens >= 0 ? 0 : (-bucket.tokens / bucket.perSecond) * 1000
+}
+
+export class ProviderHealth extends Context.Tag("sms-gateway/ProviderHealth")<
+  ProviderHealth,
+  ProviderHealthService
+>() {
+  static layer = Layer.effect(
+    ProviderHealth,
+    Effect.gen(function* () {
+      const providers = yield* Providers
+      const states = new Map<string, State>(
+        providers.all.map(({ config }) => [
+          config.id,
+          {
+            breaker: Breaker.closed,
+            pausedUntil: 0,
+            bucket:
+              config.messagesPerSecond === undefined
+                ? undefined
+                : {
+                    perSecond: config.messagesPerSecond,
+                    tokens: Math.max(1, config.messagesPerSecond),
+                    refilledAt: 0
+                  }
+          }
+        ])
+      )
+      const policyOf = (provider: string) => providers.get(provider)?.config.circuitBreaker
+      const withState = <A>(provider: string, f: (state: State, now: number) => A, fallback: A) =>
+        Effect.map(Clock.currentTimeMillis, (now) => {
+          const state = states.get(provider)
+          return state === undefined ? fallback : f(state, now)
+        })
+
+      const sleepWithKeepAlive = (ms: number, keepAlive: Effect.Effect<void>): Effect.Effect<void> =>
+        ms <= KEEP_ALIVE_EVERY
+          ? Effect.sleep(Duration.millis(ms))
+          : Effect.sleep(Duration.millis(KEEP_ALIVE_EVERY)).pipe(
+              Effect.zipRight(keepAlive),
+              Effect.zipRight(Effect.suspend(() => sleepWithKeepAlive(ms - KEEP_ALIVE_EVERY, keepAlive)))
+            )
+
+      const acquire = (provider: string, keepAlive: Effect.Effect<void>): Effect.Effect<void> =>
+        Effect.gen(function* () {
+          const now = yield* Clock.currentTimeMillis
+          const state = states.get(provider)
+          if (state === undefined) return
+          if (state.pausedUntil > now) {
+            yield* sleepWithKeepAlive(state.pausedUntil - now, keepAlive)
+            return yield* acquire(provider, keepAlive)
+          }
+          const wait = state.bucket === undefined ? 0 : reserve(state.bucket, now)
+          if (wait > 0) yield* sleepWithKeepAlive(Math.ceil(wait), keepAlive)
+        })
+
+      return ProviderHealth.of({
+        isHealthy: (provider) => withState(provider, (s, now) => Breaker.isAvailable(s.breaker, now), false),
+        admit: (provider) =>
+          withState(
+            provider,
+            (s, now) => {
+              const { allowed, next } = Breaker.tryCall(s.breaker, now)
+              s.breaker = next
+              return allowed
+            },
+            false
+          ),
+        reopensAt: (provider) => withState(provider, (s, now) => Breaker.reopensAt(s.breaker, now), 0),
+        succeeded: (provider) =>
+          withState(
+            provider,
+            (s) => {
+              s.breaker = Breaker.onSuccess(s.breaker)
+            },
+            undefined
+          ),
+        failed: (provider) =>
+          withState(
+            provider,
+            (s, now) => {
+              const policy = policyOf(provider)
+              if (policy) s.breaker = Breaker.onTransientFailure(s.breaker, now, policy)
+            },
+            undefined
+          ),
+        throttle: (provider, pause) =>
+          withState(
+            provider,
+            (s, now) => {
+              s.pausedUntil = Math.max(s.pausedUntil, now + Duration.toMillis(pause))
+            },
+            undefined
+          ),
+        acquire,
+        snapshot: Effect.map(Clock.currentTimeMillis, (now) =>
+          [...states].map(([provider, s]) => ({
+            provider,
+            breaker: s.breaker._tag,
+            pausedForMs: Math.max(0, s.pausedUntil - now)
+          }))
+        ),
+        random: Random.next
+      })
+    })
+  )
+}

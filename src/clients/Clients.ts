@@ -1,0 +1,412 @@
+/**
+ * The client registry (KV `sms_clients`): who may call the HTTP API, with which scope, and each
+ * client's daily quota.
+ *
+ * - `clients.<clientId>`: `{clientId, dailyQuota?, createdAt, updatedAt}`; no `dailyQuota` = unlimited
+ * - `keys.<keyId>`: `{keyId, clientId, scope, salt, hash, createdAt, revokedAt?}`: one client per key,
+ *   a client may hold several keys (rotation). Only the salted hash of a key is stored.
+ *
+ * Scopes: `client` sends and reads its own messages; `auditor` reads everything; `admin` also manages
+ * clients. Lookups are cached per process for `CLIENTS_CACHE_TTL_MS` (default 5 s): a revocation or a
+ * quota change reaches every process within that time (at once in the process that made it).
+ */
+import { Kvm, type KV } from "@nats-io/kv"
+import { StorageType } from "@nats-io/jetstream"
+import { Clock, Context, Data, Effect, Layer, Option, Schema } from "effect"
+import { Nats, NatsError } from "../nats/Nats.js"
+import { generateApiKey, hashSecret, parseApiKey, verifySecret } from "./ApiKeys.js"
+import * as Quotas from "./Quotas.js"
+
+export const CLIENTS_BUCKET = "sms_clients"
+
+export const Scope = Schema.Literal("client", "auditor", "admin")
+export type Scope = typeof Scope.Type
+
+/** Registered client ids: a KV token, so `<clientId>.<yyyy-mm-dd>` stays unambiguous. */
+export const ClientId = Schema.String.pipe(
+  Schema.pattern(/^[A-Za-z0-9_-]{1,64}$/, {
+    message: () => "client ids are 1-64 of letters, digits, '_' and '-'"
+  })
+)
+
+export const DailyQuota = Schema.Int.pipe(
+  Schema.between(0, 1_000_000_000, { message: () => "must be a whole number from 0 to 1000000000" })
+)
+
+export const ClientRecord = Schema.Struct({
+  clientId: Schema.String,
+  dailyQuota: Schema.optional(Schema.Number),
+  createdAt: Schema.String,
+  updatedAt: Schema.String
+})
+export type ClientRecord = typeof ClientRecord.Type
+
+export const KeyRecord = Schema.Struct({
+  keyId: Schema.String,
+  clientId: Schema.String,
+  scope: Scope,
+  salt: Schema.String,
+  hash: Schema.String,
+  createdAt: Schema.String,
+  revokedAt: Schema.optional(Schema.String)
+})
+export type KeyRecord = typeof KeyRecord.Type
+
+/** Who is calling: what the HTTP handlers see of an authenticated key. */
+export interface Principal {
+  readonly keyId: string
+  readonly clientId: string
+  readonly scope: Scope
+}
+
+/** A key as listed: never its hash. */
+export interface KeyView {
+  readonly keyId: string
+  readonly clientId: string
+  readonly scope: Scope
+  readonly dailyQuota: number | undefined
+  readonly createdAt: string
+  readonly revokedAt: string | undefined
+}
+
+export class InvalidClient extends Data.TaggedError("InvalidClient")<{
+  readonly field: string
+  readonly reason: string
+}> {
+  override get message() {
+    return `${this.field}: ${this.reason}`
+  }
+}
+
+export interface IssueKey {
+  readonly clientId: string
+  readonly scope: Scope
+  /** set the client's daily quota; `null` removes it (unlimited); absent keeps what is stored */
+  readonly dailyQuota?: number | null
+}
+
+export interface ClientsService {
+  /** the key's principal, or none for an unknown, malformed or revoked key */
+  readonly authenticate: (apiKey: string) => Effect.Effect<Option.Option<Principal>, NatsError>
+  /** creates the client if needed and a new key for it; the full key is only in this answer */
+  readonly issueKey: (
+    input: IssueKey
+  ) => Effect.Effect<{ readonly apiKey: string; readonly key: KeyView }, NatsError | InvalidClient>
+  /**
+   * Registers a key made elsewhere (e.g. held in a secret store, see `ClientsFile`): only its hash is
+   * stored. Idempotent for the same key; a different key under the same key id is refused.
+   */
+  readonly importKey: (
+    input: IssueKey & { readonly apiKey: string }
+  ) => Effect.Effect<KeyView, NatsError | InvalidClient>
+  readonly list: Effect.Effect<ReadonlyArray<KeyView>, NatsError>
+  /** sets (a number) or removes (`null`/`undefined`: unlimited) a client's daily quota, creating the client */
+  readonly setQuota: (
+    clientId: string,
+    dailyQuota: number | null | undefined
+  ) => Effect.Effect<ClientRecord, NatsError | InvalidClient>
+  /** false when no such key exists; revoking twice keeps the first time */
+  readonly revoke: (keyId: string) => Effect.Effect<boolean, NatsError>
+  readonly client: (clientId: string) => Effect.Effect<Option.Option<ClientRecord>, NatsError>
+  /** true when no key was ever issued */
+  readonly isEmpty: Effect.Effect<boolean, NatsError>
+  /** charges a message to its client's daily quota (see `Quotas.charge`); unregistered clients are unlimited */
+  readonly charge: (clientId: string, messageId: string) => Effect.Effect<Quotas.Charge, NatsError>
+  readonly usage: (clientId: string) => Effect.Effect<number, NatsError>
+}
+
+const request = <A>(what: string, run: () => Promise<A>) =>
+  Effect.tryPromise({
+    try: run,
+    catch: (cause) => new NatsError({ reason: "RequestFailed", message: what, cause })
+  })
+
+const decodeClient = Schema.decodeUnknownOption(Schema.parseJson(ClientRecord))
+const encodeClient = Schema.encodeSync(Schema.parseJson(ClientRecord))
+const decodeKey = Schema.decodeUnknownOption(Schema.parseJson(KeyRecord))
+const encodeKey = Schema.encodeSync(Schema.parseJson(KeyRecord))
+const validClientId = Schema.is(ClientId)
+
+const clientKey = (clientId: string) => `clients.${clientId}`
+const keyKey = (keyId: string) => `keys.${keyId}`
+
+const openBucket = (name: string, ttl?: number) =>
+  Effect.flatMap(Nats, ({ js }) =>
+    request(
+      `cannot open KV bucket ${name}`,
+      (): Promise<KV> =>
+        new Kvm(js).create(name, { history: 1, storage: StorageType.File, ...(ttl ? { ttl } : {}) })
+    )
+  )
+
+const cacheTtlMs = () => {
+  const configured = Number(process.env.CLIENTS_CACHE_TTL_MS ?? 5000)
+  return Number.isFinite(configured) && configured >= 0 ? configured : 5000
+}
+
+interface Cached<A> {
+  readonly value: A
+  readonly until: number
+}
+
+const makeService = (kv: KV, quotas: Quotas.QuotaStores, ttlMs: number): ClientsService => {
+  const clients = new Map<string, Cached<Option.Option<ClientRecord>>>()
+  const keys = new Map<string, Cached<KeyRecord>>()
+
+  const readJson = <A>(key: string, decode: (s: string) => Option.Option<A>) =>
+    request(`cannot read ${key}`, () => kv.get(key)).pipe(
+      Effect.map((entry) =>
+        entry === null || entry.operation !== "PUT"
+          ? Option.none()
+          : Option.map(decode(entry.string()), (value) => ({ value, revision: entry.revision }))
+      )
+    )
+
+  const cached = <A>(
+    map: Map<string, Cached<A>>,
+    key: string,
+    load: Effect.Effect<Option.Option<A>, NatsError>
+  ) =>
+    Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      const hit = map.get(key)
+      if (hit !== undefined && hit.until > now) return Option.some(hit.value)
+      const loaded = yield* load
+      if (Option.isSome(loaded) && ttlMs > 0) {
+        if (map.size > 10_000) map.clear()
+        map.set(key, { value: loaded.value, until: now + ttlMs })
+      }
+      return loaded
+    })
+
+  const client = (clientId: string): Effect.Effect<Option.Option<ClientRecord>, NatsError> =>
+    validClientId(clientId)
+      ? Effect.map(
+          cached(
+            clients,
+            clientId,
+            // an absent client is cached too: the intake asks for every command's client id
+            Effect.map(readJson(clientKey(clientId), decodeClient), (found) =>
+              Option.some(Option.map(found, ({ value }) => value))
+            )
+          ),
+          Option.flatten
+        )
+      : Effect.succeed(Option.none())
+
+  const keyRecord = (keyId: string) =>
+    cached(
+      keys,
+      keyId,
+      Effect.map(
+        readJson(keyKey(keyId), decodeKey),
+        Option.map(({ value }) => value)
+      )
+    )
+
+  const authenticate = (apiKey: string) =>
+    Effect.gen(function* () {
+      const parsed = parseApiKey(apiKey)
+      if (parsed === undefined) return Option.none<Principal>()
+      const record = yield* keyRecord(parsed.keyId)
+      if (Option.isNone(record)) return Option.none<Principal>()
+      const key = record.value
+      if (key.revokedAt !== undefined || !verifySecret(parsed.secret, key)) return Option.none<Principal>()
+      return Option.some<Principal>({ keyId: key.keyId, clientId: key.clientId, scope: key.scope })
+    })
+
+  /** writes the client document, retrying on concurrent changes */
+  const upsertClient = (clientId: string, dailyQuota: number | null | undefined, at: string) =>
+    Effect.gen(function* () {
+      for (let attempt = 0; attempt < 20; attempt++) {
+        const existing = yield* readJson(clientKey(clientId), decodeClient)
+        const before = Option.getOrUndefined(existing)
+        const quota = dailyQuota === undefined ? before?.value.dailyQuota : (dailyQuota ?? undefined)
+        const next: ClientRecord = {
+          clientId,
+          createdAt: before?.value.createdAt ?? at,
+          updatedAt: at,
+          ...(quota === undefined ? {} : { dailyQuota: quota })
+        }
+        const written = yield* request("cannot write client", () =>
+          before === undefined
+            ? kv.create(clientKey(clientId), encodeClient(next))
+            : kv.update(clientKey(clientId), encodeClient(next), before.revision)
+        ).pipe(Effect.option)
+        if (Option.isSome(written)) {
+          clients.delete(clientId)
+          return next
+        }
+      }
+      return yield* new NatsError({
+        reason: "RequestFailed",
+        message: `client ${clientId} keeps conflicting`
+      })
+    })
+
+  const validate = (input: IssueKey) =>
+    Effect.gen(function* () {
+      if (!validClientId(input.clientId)) {
+        return yield* new InvalidClient({
+          field: "clientId",
+          reason: "client ids are 1-64 of letters, digits, '_' and '-'"
+        })
+      }
+      if (!Schema.is(Scope)(input.scope)) {
+        return yield* new InvalidClient({ field: "scope", reason: "must be client, auditor or admin" })
+      }
+      if (
+        input.dailyQuota !== undefined &&
+        input.dailyQuota !== null &&
+        !Schema.is(DailyQuota)(input.dailyQuota)
+      ) {
+        return yield* new InvalidClient({
+          field: "dailyQuota",
+          reason: "must be a whole number from 0 to 1000000000"
+        })
+      }
+    })
+
+  const issueKey = (input: IssueKey) =>
+    Effect.gen(function* () {
+      yield* validate(input)
+      const at = new Date(yield* Clock.currentTimeMillis).toISOString()
+      const stored = yield* upsertClient(input.clientId, input.dailyQuota, at)
+      const generated = generateApiKey()
+      const record: KeyRecord = {
+        keyId: generated.keyId,
+        clientId: input.clientId,
+        scope: input.scope,
+        salt: generated.salt,
+        hash: generated.hash,
+        createdAt: at
+      }
+      yield* request("cannot store key", () => kv.create(keyKey(record.keyId), encodeKey(record)))
+      return { apiKey: generated.apiKey, key: viewOf(record, stored) }
+    })
+
+  const importKey = (input: IssueKey & { readonly apiKey: string }) =>
+    Effect.gen(function* () {
+      yield* validate(input)
+      const parsed = parseApiKey(input.apiKey)
+      if (parsed === undefined) {
+        return yield* new InvalidClient({
+          field: "apiKey",
+          reason: "is not a key made by `sms-gateway clients add`"
+        })
+      }
+      const at = new Date(yield* Clock.currentTimeMillis).toISOString()
+      const stored = yield* upsertClient(input.clientId, input.dailyQuota, at)
+      const existing = yield* readJson(keyKey(parsed.keyId), decodeKey)
+      if (Option.isSome(existing)) {
+        const key = existing.value.value
+        if (
+          !verifySecret(parsed.secret, key) ||
+          key.clientId !== input.clientId ||
+          key.scope !== input.scope
+        ) {
+          return yield* new InvalidClient({
+            field: "apiKey",
+            reason: `key ${parsed.keyId} is registered already with another secret, client or scope`
+          })
+        }
+        return viewOf(key, stored)
+      }
+      const record: KeyRecord = {
+        keyId: parsed.keyId,
+        clientId: input.clientId,
+        scope: input.scope,
+        ...hashSecret(parsed.secret),
+        createdAt: at
+      }
+      yield* request("cannot store key", () => kv.create(keyKey(record.keyId), encodeKey(record)))
+      return viewOf(record, stored)
+    })
+
+  const viewOf = (key: KeyRecord, owner: ClientRecord | undefined): KeyView => ({
+    keyId: key.keyId,
+    clientId: key.clientId,
+    scope: key.scope,
+    dailyQuota: owner?.dailyQuota,
+    createdAt: key.createdAt,
+    revokedAt: key.revokedAt
+  })
+
+  const keyNames = (filter: string) =>
+    request("cannot list clients", async () => {
+      const names: Array<string> = []
+      for await (const name of await kv.keys(filter)) names.push(name)
+      return names.sort()
+    })
+
+  const list = Effect.gen(function* () {
+    const names = yield* keyNames("keys.>")
+    const records = yield* Effect.forEach(names, (name) => readJson(name, decodeKey), { concurrency: 16 })
+    const views: Array<KeyView> = []
+    for (const found of records) {
+      if (Option.isNone(found)) continue
+      const owner = yield* readJson(clientKey(found.value.value.clientId), decodeClient)
+      views.push(viewOf(found.value.value, Option.getOrUndefined(Option.map(owner, ({ value }) => value))))
+    }
+    return views.sort(
+      (a, b) => a.clientId.localeCompare(b.clientId) || a.createdAt.localeCompare(b.createdAt)
+    )
+  })
+
+  const revoke = (keyId: string) =>
+    Effect.gen(function* () {
+      if (!/^[0-9a-f]{16}$/.test(keyId)) return false
+      for (let attempt = 0; attempt < 20; attempt++) {
+        const found = yield* readJson(keyKey(keyId), decodeKey)
+        if (Option.isNone(found)) return false
+        keys.delete(keyId)
+        if (found.value.value.revokedAt !== undefined) return true
+        const at = new Date(yield* Clock.currentTimeMillis).toISOString()
+        const written = yield* request("cannot revoke key", () =>
+          kv.update(keyKey(keyId), encodeKey({ ...found.value.value, revokedAt: at }), found.value.revision)
+        ).pipe(Effect.option)
+        if (Option.isSome(written)) return true
+      }
+      return yield* new NatsError({ reason: "RequestFailed", message: `key ${keyId} keeps conflicting` })
+    })
+
+  const charge = (clientId: string, messageId: string) =>
+    Effect.gen(function* () {
+      const owner = yield* client(clientId)
+      const limit = Option.getOrUndefined(owner)?.dailyQuota
+      if (limit === undefined) return Quotas.Charge.Unlimited()
+      const now = yield* Clock.currentTimeMillis
+      return yield* Quotas.charge(quotas, { clientId, messageId, limit, now })
+    })
+
+  return {
+    authenticate,
+    issueKey,
+    importKey,
+    list,
+    setQuota: (clientId, dailyQuota) =>
+      Effect.gen(function* () {
+        yield* validate({ clientId, scope: "client", dailyQuota })
+        const at = new Date(yield* Clock.currentTimeMillis).toISOString()
+        return yield* upsertClient(clientId, dailyQuota ?? null, at)
+      }),
+    revoke,
+    client,
+    isEmpty: Effect.map(keyNames("keys.>"), (names) => names.length === 0),
+    charge,
+    usage: (clientId) => Effect.flatMap(Clock.currentTimeMillis, (now) => Quotas.usage(quotas, clientId, now))
+  }
+}
+
+export class Clients extends Context.Tag("sms-gateway/Clients")<Clients, ClientsService>() {
+  /** Opens (creating if needed) `sms_clients`, `sms_quotas` and `sms_quota_charges`. */
+  static layer = Layer.effect(
+    Clients,
+    Effect.gen(function* () {
+      const kv = yield* openBucket(CLIENTS_BUCKET)
+      const counters = yield* openBucket(Quotas.QuotaBuckets.counters, Quotas.QUOTA_RETENTION_MS)
+      const charges = yield* openBucket(Quotas.QuotaBuckets.charges, Quotas.QUOTA_RETENTION_MS)
+      return makeService(kv, { counters, charges }, cacheTtlMs())
+    })
+  )
+}

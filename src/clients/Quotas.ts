@@ -1,0 +1,137 @@
+/**
+ * Per-client daily quotas, exact across gateway processes.
+ *
+ * KV `sms_quotas` holds one counter per client and UTC day, key `<clientId>.<yyyy-mm-dd>`, value
+ * the number of messages charged. A charge reads the counter and writes `count + 1` naming the
+ * revision it read (`create` when there is none): when another process charged in between, the
+ * write is refused and the loop reads again. No two charges can both move the counter from the same
+ * value, so the counter never passes the limit, whatever the number of processes.
+ *
+ * KV `sms_quota_charges` remembers which messages were charged (key = message id, written after the
+ * counter moved), so that the HTTP ingress and the intake actor, a redelivered command or a repeated
+ * idempotency key never charge one message twice. The order (counter, then marker) means a crash in
+ * between can only over-count by one, never let a message through uncharged.
+ */
+import type { KV } from "@nats-io/kv"
+import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream"
+import { Data, Effect, Random } from "effect"
+import { NatsError } from "../nats/Nats.js"
+
+export const QuotaBuckets = {
+  /** `<clientId>.<yyyy-mm-dd>` -> messages charged that UTC day */
+  counters: "sms_quotas",
+  /** message id -> `<clientId>.<yyyy-mm-dd>` it was charged to */
+  charges: "sms_quota_charges"
+} as const
+
+/** Counters and markers are kept three days, then expire (KV bucket TTL). */
+export const QUOTA_RETENTION_MS = 3 * 24 * 60 * 60 * 1000
+
+const DAY_MS = 24 * 60 * 60 * 1000
+
+/** The UTC day of `now`, `yyyy-mm-dd`. */
+export const dayOf = (now: number): string => new Date(now).toISOString().slice(0, 10)
+
+/** Whole seconds from `now` to the next UTC midnight (at least 1): the 429's `Retry-After`. */
+export const secondsToNextUtcMidnight = (now: number): number =>
+  Math.max(1, Math.ceil((Math.floor(now / DAY_MS + 1) * DAY_MS - now) / 1000))
+
+export const counterKey = (clientId: string, now: number) => `${clientId}.${dayOf(now)}`
+
+export type Charge = Data.TaggedEnum<{
+  /** the client has no daily quota */
+  Unlimited: {}
+  /** this message was charged before (a retry, a redelivery, the intake after the HTTP ingress) */
+  AlreadyCharged: {}
+  Charged: { readonly used: number; readonly limit: number }
+  Exhausted: { readonly used: number; readonly limit: number; readonly retryAfterSeconds: number }
+}>
+export const Charge = Data.taggedEnum<Charge>()
+
+const isConflict = (cause: unknown) =>
+  cause instanceof JetStreamApiError &&
+  (cause.code === JetStreamApiCodes.StreamWrongLastSequence ||
+    cause.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+
+const request = <A>(what: string, run: () => Promise<A>) =>
+  Effect.tryPromise({
+    try: run,
+    catch: (cause) => new NatsError({ reason: "RequestFailed", message: what, cause })
+  })
+
+/** Each lost race means another charge won: this only bounds pathological contention. */
+const MAX_ATTEMPTS = 200
+
+export interface QuotaStores {
+  readonly counters: KV
+  readonly charges: KV
+}
+
+const readCount = (kv: KV, key: string) =>
+  request(`cannot read quota ${key}`, () => kv.get(key)).pipe(
+    Effect.map((entry) =>
+      entry === null || entry.operation !== "PUT"
+        ? { count: 0, revision: entry?.revision ?? 0, exists: false }
+        : { count: Number(entry.string()) || 0, revision: entry.revision, exists: true }
+    )
+  )
+
+/** How many messages `clientId` was charged on the UTC day of `now`. */
+export const usage = (stores: QuotaStores, clientId: string, now: number) =>
+  Effect.map(readCount(stores.counters, counterKey(clientId, now)), ({ count }) => count)
+
+/**
+ * Charges one message to `clientId`'s counter of the day of `now`, unless it was charged before or
+ * the counter is at `limit`.
+ */
+export const charge = (
+  stores: QuotaStores,
+  input: {
+    readonly clientId: string
+    readonly messageId: string
+    readonly limit: number
+    readonly now: number
+  }
+): Effect.Effect<Charge, NatsError> =>
+  Effect.gen(function* () {
+    const marker = yield* request("cannot read quota charge", () => stores.charges.get(input.messageId))
+    if (marker !== null && marker.operation === "PUT") return Charge.AlreadyCharged()
+    const key = counterKey(input.clientId, input.now)
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      const current = yield* readCount(stores.counters, key)
+      if (current.count >= input.limit) {
+        return Charge.Exhausted({
+          used: current.count,
+          limit: input.limit,
+          retryAfterSeconds: secondsToNextUtcMidnight(input.now)
+        })
+      }
+      const next = String(current.count + 1)
+      const written = yield* Effect.tryPromise({
+        try: () =>
+          current.exists
+            ? stores.counters.update(key, next, current.revision)
+            : stores.counters.create(key, next),
+        catch: (cause) =>
+          isConflict(cause)
+            ? ("conflict" as const)
+            : new NatsError({ reason: "RequestFailed", message: `cannot charge quota ${key}`, cause })
+      }).pipe(
+        Effect.as(true),
+        Effect.catchIf(
+          (error) => error === "conflict",
+          () => Effect.succeed(false)
+        )
+      )
+      if (written) {
+        // a lost race here only means a concurrent retry of the same message charged too
+        yield* request("cannot record quota charge", () => stores.charges.put(input.messageId, key)).pipe(
+          Effect.ignore
+        )
+        return Charge.Charged({ used: current.count + 1, limit: input.limit })
+      }
+      // another process charged in between: read again, after a short jittered pause under contention
+      if (attempt > 3) yield* Effect.sleep(yield* Random.nextIntBetween(0, Math.min(20, attempt)))
+    }
+    return yield* new NatsError({ reason: "RequestFailed", message: `quota ${key} keeps conflicting` })
+  })

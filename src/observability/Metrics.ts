@@ -1,0 +1,148 @@
+/**
+ * The gateway's metrics, as Effect `Metric`s in the process's registry; `/metrics` renders them in
+ * the Prometheus text format (`Prometheus.ts`) together with gauges computed at scrape time
+ * (consumer backlogs, projection lag, circuit breakers, recorded event totals: `Collect.ts`).
+ *
+ * Each helper returns an Effect to run where the thing happens; names follow Prometheus
+ * conventions (`_total` counters, `_seconds` histograms, base units).
+ */
+import { Effect, Metric, MetricBoundaries, MetricLabel } from "effect"
+
+const withTags = <Type, In, Out>(
+  metric: Metric.Metric<Type, In, Out>,
+  tags: Readonly<Record<string, string>>
+) =>
+  Metric.taggedWithLabels(
+    metric,
+    Object.entries(tags).map(([key, value]) => MetricLabel.make(key, value))
+  )
+
+// ---------------------------------------------------------------------------------------------
+// HTTP (incremented by the HTTP role itself)
+
+export const httpRequestsTotal = Metric.counter("sms_http_requests_total", {
+  description: "HTTP requests answered, by method, route and status code"
+})
+
+export const httpRequestDuration = Metric.histogram(
+  "sms_http_request_duration_seconds",
+  MetricBoundaries.fromIterable([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
+  "Time to answer an HTTP request, by method and route"
+)
+
+export const httpRequest = (method: string, route: string, status: number, seconds: number) =>
+  Effect.zipRight(
+    Metric.increment(withTags(httpRequestsTotal, { method: method, route: route, status: String(status) })),
+    Metric.update(withTags(httpRequestDuration, { method: method, route: route }), seconds)
+  )
+
+// ---------------------------------------------------------------------------------------------
+// Ingress and quotas (incremented by the HTTP ingress and the intake's quota gate)
+
+export const messagesAcceptedTotal = Metric.counter("sms_messages_accepted_total", {
+  description: "SendSms commands stored by an ingress (source: http), by duplicate or new"
+})
+
+export const messageAccepted = (source: "http" | "nats", duplicate: boolean) =>
+  Metric.increment(withTags(messagesAcceptedTotal, { source: source, duplicate: String(duplicate) }))
+
+export const quotaRejectionsTotal = Metric.counter("sms_quota_rejections_total", {
+  description: "Messages refused because their client's daily quota was used up, by client and source"
+})
+
+export const quotaRejections = (clientId: string, source: "http" | "nats") =>
+  Metric.increment(withTags(quotaRejectionsTotal, { client: clientId, source: source }))
+
+export const authFailuresTotal = Metric.counter("sms_http_auth_failures_total", {
+  description: "HTTP requests refused for a missing, unknown or revoked API key (401) or a scope (403)"
+})
+
+export const authFailure = (status: 401 | 403) =>
+  Metric.increment(withTags(authFailuresTotal, { status: String(status) }))
+
+// ---------------------------------------------------------------------------------------------
+// Messages by status and provider: incremented where message events are appended (actors)
+
+export const messagesTotal = Metric.counter("sms_messages_total", {
+  description:
+    "Message events appended by this process, by status (requested, dispatched, retrying, delivered, failed, resubmitted) and provider"
+})
+
+const statusOfEvent: Record<string, string> = {
+  SmsRequested: "requested",
+  SmsDispatched: "dispatched",
+  SmsRetried: "retrying",
+  SmsDelivered: "delivered",
+  SmsFailed: "failed",
+  SmsResubmitted: "resubmitted"
+}
+
+/**
+ * Counts appended message events: call right after a successful append with the events appended
+ * (not for a duplicate append). `provider` is the event's, or `none`.
+ */
+export const recordMessageEvents = (
+  events: ReadonlyArray<{ readonly _tag: string; readonly provider?: string | undefined }>
+) =>
+  Effect.forEach(
+    events,
+    (event) =>
+      Metric.increment(
+        withTags(messagesTotal, {
+          status: statusOfEvent[event._tag] ?? event._tag,
+          provider: event.provider ?? "none"
+        })
+      ),
+    { discard: true }
+  )
+
+// ---------------------------------------------------------------------------------------------
+// Provider calls (incremented by the provider actor)
+
+export const providerRequestDuration = Metric.histogram(
+  "sms_provider_request_duration_seconds",
+  MetricBoundaries.fromIterable([0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]),
+  "Duration of provider submit calls, by provider and outcome (accepted, transient, permanent, throttled)"
+)
+
+export const providerCall = (
+  provider: string,
+  outcome: "accepted" | "transient" | "permanent" | "throttled",
+  seconds: number
+) => Metric.update(withTags(providerRequestDuration, { provider: provider, outcome: outcome }), seconds)
+
+export const providerErrorsTotal = Metric.counter("sms_provider_errors_total", {
+  description:
+    "Failed provider calls, by provider and kind (timeout, http_5xx, throttled, network, invalid_number, rejected, ...)"
+})
+
+export const providerError = (provider: string, kind: string) =>
+  Metric.increment(withTags(providerErrorsTotal, { provider: provider, kind: kind }))
+
+export const retriesTotal = Metric.counter("sms_retries_total", {
+  description: "Retries scheduled (SmsRetried), by provider and reason"
+})
+
+export const retried = (provider: string, reason: string) =>
+  Metric.increment(withTags(retriesTotal, { provider: provider, reason: reason }))
+
+export const deadLettersTotal = Metric.counter("sms_dead_letters_total", {
+  description: "Messages given up on (dead letters published), by provider and cause"
+})
+
+export const deadLettered = (provider: string, cause: string) =>
+  Metric.increment(withTags(deadLettersTotal, { provider: provider, cause: cause }))
+
+export const circuitTransitionsTotal = Metric.counter("sms_circuit_breaker_transitions_total", {
+  description: "Circuit breaker state changes, by provider and new state (Closed, Open, HalfOpen)"
+})
+
+export const circuitTransition = (provider: string, state: string) =>
+  Metric.increment(withTags(circuitTransitionsTotal, { provider: provider, state: state }))
+
+export const deliveryReportsTotal = Metric.counter("sms_delivery_reports_total", {
+  description: "Delivery reports taken in, by provider and outcome (stored, bad_signature, malformed)"
+})
+
+export const deliveryReport = (provider: string, outcome: "stored" | "bad_signature" | "malformed") =>
+  Metric.increment(withTags(deliveryReportsTotal, { provider: provider, outcome: outcome }))

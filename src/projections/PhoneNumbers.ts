@@ -1,0 +1,90 @@
+/** The phone numbers read model (KV `sms_phones`, key = digits): status, since when, why, history. */
+import { Effect, Option, Schema } from "effect"
+import { digitsOf, type E164 } from "../domain/PhoneNumber.js"
+import { type PhoneEvent, phoneEventTypes } from "../domain/PhoneNumberLifecycle.js"
+import { phoneCodec } from "../eventstore/PhoneEvents.js"
+import { kvDocuments, readDocument } from "./KvDocuments.js"
+import { ReadModels } from "./ReadModels.js"
+
+const HistoryEntry = Schema.Struct({
+  event: Schema.Literal("PhoneDeactivated", "PhoneReactivated"),
+  at: Schema.String,
+  reason: Schema.String,
+  /** the message whose failure deactivated it, or the operator who reactivated it */
+  messageId: Schema.optional(Schema.String),
+  provider: Schema.optional(Schema.String),
+  code: Schema.optional(Schema.String),
+  by: Schema.optional(Schema.String)
+})
+
+export const PhoneNumberView = Schema.Struct({
+  number: Schema.String,
+  status: Schema.Literal("active", "inactive"),
+  since: Schema.String,
+  reason: Schema.String,
+  history: Schema.Array(HistoryEntry),
+  position: Schema.Number
+})
+export type PhoneNumberView = typeof PhoneNumberView.Type
+
+export const applyPhoneEvent = (
+  view: PhoneNumberView | undefined,
+  event: PhoneEvent,
+  at: { readonly position: number }
+): PhoneNumberView | undefined => {
+  if (view !== undefined && at.position <= view.position) return view
+  const history = view?.history ?? []
+  switch (event._tag) {
+    case "PhoneDeactivated":
+      return {
+        number: event.number,
+        status: "inactive",
+        since: event.deactivatedAt.toISOString(),
+        reason: event.reason,
+        history: [
+          ...history,
+          {
+            event: event._tag,
+            at: event.deactivatedAt.toISOString(),
+            reason: event.reason,
+            messageId: event.source.messageId,
+            provider: event.source.provider,
+            code: event.source.code
+          }
+        ],
+        position: at.position
+      }
+    case "PhoneReactivated":
+      return {
+        number: event.number,
+        status: "active",
+        since: event.reactivatedAt.toISOString(),
+        reason: event.reason,
+        history: [
+          ...history,
+          { event: event._tag, at: event.reactivatedAt.toISOString(), reason: event.reason, by: event.by }
+        ],
+        position: at.position
+      }
+  }
+}
+
+export const getPhoneNumber = (number: E164) =>
+  Effect.flatMap(ReadModels, ({ phones }) =>
+    Effect.map(
+      readDocument(phones, PhoneNumberView, digitsOf(number)),
+      Option.map(({ view }) => view)
+    )
+  )
+
+export const projection = Effect.map(ReadModels, ({ phones }) =>
+  kvDocuments({
+    name: "phone-numbers",
+    kv: phones,
+    handles: new Set(phoneEventTypes),
+    schema: PhoneNumberView,
+    decodeEvent: phoneCodec.fromStored,
+    keyOf: (event) => event.number.slice(1),
+    applyEvent: applyPhoneEvent
+  })
+)
