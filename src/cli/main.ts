@@ -124,11 +124,24 @@ const historyCommand = Command.make("history", { id: messageArg, dataDir }, ({ i
   })
 ).pipe(Command.withDescription("print every event of a message, in order"))
 
+const rate = (name: string, what: string) =>
+  Options.float(name).pipe(
+    Options.withDefault(0),
+    Options.withDescription(`share of submissions ${what} (0..1)`)
+  )
+
 const simulatorCommand = Command.make(
   "simulator",
   {
+    format: Options.choice("format", ["generic-http", "twilio", "vonage"]).pipe(
+      Options.withDefault("generic-http" as const)
+    ),
+    host: Options.text("host").pipe(Options.withDefault("127.0.0.1")),
     port: Options.integer("port").pipe(Options.withDefault(9100)),
     apiKey: Options.text("api-key").pipe(Options.withDefault(process.env.SIM_API_KEY ?? "sim-key")),
+    account: Options.optional(Options.text("account")).pipe(
+      Options.withDescription("the Twilio account SID or Vonage api_key clients must present")
+    ),
     webhookSecret: Options.text("webhook-secret").pipe(
       Options.withDefault(process.env.SIM_WEBHOOK_SECRET ?? "sim-secret")
     ),
@@ -136,26 +149,44 @@ const simulatorCommand = Command.make(
     dlrMinMs: Options.integer("dlr-min-ms").pipe(Options.withDefault(0)),
     dlrMaxMs: Options.integer("dlr-max-ms").pipe(Options.withDefault(5)),
     latencyMs: Options.integer("latency-ms").pipe(Options.withDefault(0)),
-    errorRate: Options.float("error-rate").pipe(Options.withDefault(0)),
-    failRate: Options.float("fail-rate").pipe(Options.withDefault(0)),
+    errorRate: rate("error-rate", "answered 503"),
+    throttleRate: rate("throttle-rate", "answered 429 with Retry-After"),
+    timeoutRate: rate("timeout-rate", "never answered"),
+    resetRate: rate("reset-rate", "whose connection is reset"),
+    failRate: rate("fail-rate", "reported undelivered"),
+    duplicateRate: rate("duplicate-rate", "whose report is sent twice"),
     invalidPrefix: Options.text("invalid-prefix").pipe(Options.repeated)
   },
   (args) =>
     Effect.gen(function* () {
       const sim = yield* Simulator.start({
+        format: args.format,
+        host: args.host,
         port: args.port,
         apiKey: args.apiKey,
+        account: Option.getOrUndefined(args.account),
         webhookSecret: args.webhookSecret,
         dlrUrl: Option.getOrUndefined(args.dlrUrl),
         latencyMs: { min: args.latencyMs, max: args.latencyMs },
         errorRate: args.errorRate,
+        throttleRate: args.throttleRate,
+        timeoutRate: args.timeoutRate,
+        resetRate: args.resetRate,
         invalidPrefixes: args.invalidPrefix,
-        dlr: { delayMs: { min: args.dlrMinMs, max: args.dlrMaxMs }, failRate: args.failRate }
+        dlr: {
+          delayMs: { min: args.dlrMinMs, max: args.dlrMaxMs },
+          failRate: args.failRate,
+          duplicateRate: args.duplicateRate
+        }
       })
       yield* Console.log(`listening ${sim.url}`)
       return yield* Effect.never
     }).pipe(Effect.scoped)
-).pipe(Command.withDescription("run the provider simulator (generic-http wire format) on its own"))
+).pipe(
+  Command.withDescription(
+    "run the provider simulator (generic-http, twilio or vonage wire format) on its own"
+  )
+)
 
 const cli = Command.make("sms-gateway").pipe(
   Command.withSubcommands([

@@ -6,9 +6,10 @@
  * only), and the server is not shutting down.
  *
  * Shutdown (`HttpLifecycle.drain`, run by the HTTP role's finalizer before the server closes): `/ready`
- * turns 503 at once so load balancers stop sending work, new requests other than health, readiness
- * and metrics are answered 503, and requests in flight are given up to `HTTP_DRAIN_MS` (default
- * 10 s) to finish. A `POST /v1/messages` cut short is safe to retry with the same Idempotency-Key.
+ * turns 503 at once (and stays so for `HTTP_SHUTDOWN_DELAY_MS`, default 0, for load balancers to
+ * notice), new requests other than health, readiness and metrics are answered 503, and requests in
+ * flight are given up to `HTTP_DRAIN_MS` (default 10 s) to finish. A `POST /v1/messages` cut short is
+ * safe to retry with the same Idempotency-Key.
  */
 import { Context, Duration, Effect, Layer, Option } from "effect"
 import { EventStore } from "../eventstore/EventStore.js"
@@ -20,8 +21,11 @@ export interface HttpLifecycleService {
   readonly started: () => void
   readonly finished: () => void
   readonly inFlight: () => number
-  /** refuse new work, then wait (up to `within`) for the requests in flight */
-  readonly drain: (within: Duration.DurationInput) => Effect.Effect<void>
+  /**
+   * refuse new work, keep answering `/ready` 503 for at least `delay` (so load balancers notice), and
+   * wait (up to `within`) for the requests in flight
+   */
+  readonly drain: (within: Duration.DurationInput, delay?: Duration.DurationInput) => Effect.Effect<void>
 }
 
 export class HttpLifecycle extends Context.Tag("sms-gateway/HttpLifecycle")<
@@ -43,10 +47,13 @@ export class HttpLifecycle extends Context.Tag("sms-gateway/HttpLifecycle")<
         active = Math.max(0, active - 1)
       },
       inFlight: () => active,
-      drain: (within) =>
+      drain: (within, delay = 0) =>
         Effect.gen(function* () {
           draining = true
-          yield* waitIdle.pipe(Effect.timeout(within), Effect.ignore)
+          yield* Effect.all([Effect.sleep(delay), waitIdle.pipe(Effect.timeout(within), Effect.ignore)], {
+            concurrency: 2,
+            discard: true
+          })
         })
     }
   })
@@ -55,6 +62,9 @@ export class HttpLifecycle extends Context.Tag("sms-gateway/HttpLifecycle")<
 }
 
 export const drainWindow = () => Duration.millis(Number(process.env.HTTP_DRAIN_MS ?? 10_000))
+
+/** How long `/ready` answers 503 before the server closes (`HTTP_SHUTDOWN_DELAY_MS`, default 0). */
+export const shutdownDelay = () => Duration.millis(Number(process.env.HTTP_SHUTDOWN_DELAY_MS ?? 0))
 
 const maxProjectionLag = () => Number(process.env.READY_MAX_PROJECTION_LAG ?? 10_000)
 

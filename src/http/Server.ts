@@ -22,7 +22,7 @@ import { httpRequest } from "../observability/Metrics.js"
 import { GatewayApi } from "./Api.js"
 import { AuthenticationLive } from "./Auth.js"
 import { ClientsLive, DeliveryReportsLive, HealthLive, MessagesLive, MetricsLive } from "./Handlers.js"
-import { drainWindow, HttpLifecycle } from "./Readiness.js"
+import { drainWindow, HttpLifecycle, shutdownDelay } from "./Readiness.js"
 
 export const ApiLive = HttpApiBuilder.api(GatewayApi).pipe(
   Layer.provide([MessagesLive, ClientsLive, DeliveryReportsLive, HealthLive, MetricsLive]),
@@ -161,8 +161,9 @@ export const listen = (options: { readonly port: number; readonly host: string }
 const drainOnShutdown = Layer.scopedDiscard(
   Effect.flatMap(HttpLifecycle, (lifecycle) =>
     Effect.addFinalizer(() =>
-      Effect.logInfo("HTTP draining", { inFlight: lifecycle.inFlight() }).pipe(
-        Effect.zipRight(lifecycle.drain(drainWindow()))
+      Effect.logInfo("HTTP draining").pipe(
+        Effect.annotateLogs({ inFlight: lifecycle.inFlight() }),
+        Effect.zipRight(lifecycle.drain(drainWindow(), shutdownDelay()))
       )
     )
   )
