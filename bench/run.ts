@@ -79,7 +79,7 @@ const main = Effect.gen(function* () {
               if (child.exitCode !== null) return resolve()
               child.once("exit", () => resolve())
               child.kill("SIGTERM")
-              setTimeout(() => child.kill("SIGKILL"), 5_000).unref()
+              setTimeout(() => child.kill("SIGKILL"), 30_000).unref()
             })
         )
       )

@@ -40,9 +40,7 @@ export interface GatewayOptions {
 const projectorRole = Layer.scopedDiscard(
   Effect.gen(function* () {
     const models = yield* readModels
-    for (const projection of [...models.map((m) => m.projection), ...reactors]) {
-      yield* Effect.forkScoped(ProjectionRunner.run(projection))
-    }
+    yield* Effect.forkScoped(ProjectionRunner.runAll([...models.map((m) => m.projection), ...reactors]))
   })
 )
 

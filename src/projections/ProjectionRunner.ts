@@ -1,11 +1,15 @@
 /**
- * Runs a projection: every event after its checkpoint, then live ones, in batches; each batch is
- * applied, then the checkpoint moves to the batch's last position. Delivery is at-least-once
+ * Runs projections: every event after their checkpoints, then live ones, in batches; each batch is
+ * applied, then each checkpoint moves to the batch's last position. Delivery is at-least-once
  * (a crash between the two replays the batch), so projections apply idempotently.
+ *
+ * All the projections of a process share one subscription, starting at the lowest checkpoint; each
+ * skips what it has applied already. (One subscription each cost a stream consumer and a decode of
+ * every event per projection.) If one fails, all restart from their own checkpoints.
  */
-import { Cause, Effect, Layer, Ref, Stream } from "effect"
-import { EventStore, type RecordedEvent } from "../eventstore/EventStore.js"
+import { Cause, Effect, Layer, Stream } from "effect"
 import { restartSchedule } from "../actors/JetStreamWorker.js"
+import { EventStore, type RecordedEvent } from "../eventstore/EventStore.js"
 import * as Checkpoints from "./Checkpoints.js"
 
 export interface Projection<E, R> {
@@ -17,36 +21,44 @@ export interface Projection<E, R> {
   readonly reset?: Effect.Effect<void>
 }
 
-export interface ProjectionProgress {
-  readonly position: number
-}
-
-export const run = <E, R>(projection: Projection<E, R>, progress?: Ref.Ref<ProjectionProgress>) =>
+export const runAll = <E, R>(projections: ReadonlyArray<Projection<E, R>>) =>
   Effect.gen(function* () {
     const store = yield* EventStore
-    let checkpoint = yield* Checkpoints.load(projection.name)
-    yield* store.subscribeAll({ from: checkpoint.position }).pipe(
+    const running = yield* Effect.forEach(projections, (projection) =>
+      Effect.map(Checkpoints.load(projection.name), (checkpoint) => ({ projection, checkpoint }))
+    )
+    const from = Math.min(...running.map((r) => r.checkpoint.position))
+    yield* store.subscribeAll({ from }).pipe(
       Stream.groupedWithin(1000, "20 millis"),
-      Stream.mapEffect((chunk) =>
-        Effect.gen(function* () {
-          const events = [...chunk]
-          const last = events[events.length - 1]
-          if (last === undefined) return
-          const handled = events.filter((event) => projection.handles.has(event.type))
-          if (handled.length > 0) yield* projection.applyBatch(handled)
-          checkpoint = yield* Checkpoints.save(projection.name, last.position, checkpoint)
-          if (progress) yield* Ref.set(progress, { position: last.position })
-        })
-      ),
+      Stream.mapEffect((chunk) => {
+        const events = [...chunk]
+        return Effect.forEach(
+          running,
+          (entry) =>
+            Effect.gen(function* () {
+              const fresh = events.filter((event) => event.position > entry.checkpoint.position)
+              const last = fresh[fresh.length - 1]
+              if (last === undefined) return
+              const handled = fresh.filter((event) => entry.projection.handles.has(event.type))
+              if (handled.length > 0) yield* entry.projection.applyBatch(handled)
+              entry.checkpoint = yield* Checkpoints.save(
+                entry.projection.name,
+                last.position,
+                entry.checkpoint
+              )
+            }),
+          { concurrency: "unbounded", discard: true }
+        )
+      }),
       Stream.runDrain
     )
   }).pipe(
-    Effect.tapErrorCause((cause) =>
-      Effect.logWarning(`projection ${projection.name} restarting`, Cause.pretty(cause))
-    ),
+    Effect.tapErrorCause((cause) => Effect.logWarning("projections restarting", Cause.pretty(cause))),
     Effect.retry(restartSchedule),
     Effect.orDie
   )
 
-export const layer = <E, R>(projection: Projection<E, R>) =>
-  Layer.scopedDiscard(Effect.forkScoped(run(projection)))
+export const run = <E, R>(projection: Projection<E, R>) => runAll([projection])
+
+export const layer = <E, R>(projections: ReadonlyArray<Projection<E, R>>) =>
+  Layer.scopedDiscard(Effect.forkScoped(runAll(projections)))
