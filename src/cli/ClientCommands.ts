@@ -1,38 +1,24 @@
 /**
- * `sms-gateway clients add | list | revoke | quota | apply`: the client registry (KV `sms_clients`),
+ * `sms-gateway clients add | list | revoke | quota | apply | new-key`: the client registry (KV `sms_clients`),
  * straight over NATS, so it works before any HTTP key exists. The NATS URL comes from `--nats-url`,
  * then `NATS_URL`, then the running embedded gateway's `<data-dir>/gateway.json`.
  */
-import { existsSync, readFileSync } from "node:fs"
-import { join } from "node:path"
 import { Args, Command, Options } from "@effect/cli"
-import { Console, Effect, Layer, Option } from "effect"
-import { Clients, type InvalidClient, type KeyView, type Scope } from "../clients/Clients.js"
-import { applyClientsFile, type ClientsFileError, loadClientsFile } from "../clients/ClientsFile.js"
 import { jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
+import { Console, Effect, Layer, Option } from "effect"
 import { generateApiKey } from "../clients/ApiKeys.js"
+import { Clients, type InvalidClient, type KeyView, type Scope } from "../clients/Clients.js"
+import { applyClientsFile, type ClientsFileError, loadClientsFile } from "../clients/ClientsFile.js"
 import { Nats, NatsError } from "../nats/Nats.js"
+import { dataDirOption, runningGateway } from "./Connect.js"
 
 const natsUrlOption = Options.text("nats-url").pipe(
   Options.optional,
   Options.withDescription("the gateway's NATS server (default: NATS_URL, then the running gateway's)")
 )
-const dataDirOption = Options.text("data-dir").pipe(
-  Options.withDefault(process.env.DATA_DIR ?? "./data"),
-  Options.withDescription("where the embedded gateway keeps gateway.json")
-)
-
 const natsUrlOf = (flag: Option.Option<string>, dataDir: string) =>
-  Option.getOrElse(flag, () => {
-    if (process.env.NATS_URL) return process.env.NATS_URL
-    const state = join(dataDir, "gateway.json")
-    if (existsSync(state)) {
-      const url = (JSON.parse(readFileSync(state, "utf8")) as { natsUrl?: string }).natsUrl
-      if (url) return url
-    }
-    return "nats://127.0.0.1:4222"
-  })
+  Option.getOrElse(flag, () => runningGateway(dataDir).natsUrl ?? "nats://127.0.0.1:4222")
 
 /** One connection attempt (the gateway's own layer waits for the server forever, right for a daemon only). */
 const connectOnce = (url: string) =>

@@ -77,6 +77,7 @@ export const start = (options: StartOptions) =>
         natsUrl,
         providers,
         http: { host: options.host, port },
+        dataDir,
         publicUrl: process.env.PUBLIC_URL ?? httpUrl
         // no span exporter is configured: spans would only cost CPU on every message
       }).pipe(Layer.provide(Layer.setTracerEnabled(false)))

@@ -1,16 +1,21 @@
-/** The `sms-gateway` command: start | send | status | history | simulator. */
+/**
+ * The `sms-gateway` command: start | send | status | history | simulator | dead-letters | replay |
+ * rebuild | migrate | clients.
+ */
 import { Args, Command, Options } from "@effect/cli"
-import { HttpApiClient } from "@effect/platform"
 import { NodeContext, NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import { connect } from "@nats-io/transport-node"
 import { Console, Data, Effect, Layer, Logger, LogLevel, Option } from "effect"
 import { MessageId } from "../domain/Ids.js"
-import { GatewayApi, MessageNotFound } from "../http/Api.js"
+import { MessageNotFound } from "../http/Api.js"
 import { ROLES, type Role } from "../main.js"
 import { Subjects } from "../nats/Topology.js"
 import * as Simulator from "../providers/Simulator.js"
 import { deadLettersCommand } from "./DeadLetterCommands.js"
+import { apiKeyFor, makeApiClient } from "../http/Client.js"
+import { LoggerLive } from "../observability/Logger.js"
 import { rebuildCommand, replay } from "./AuditCommands.js"
+import { clientsCommand } from "./ClientCommands.js"
 import { dataDirOption, runningGateway } from "./Connect.js"
 import { start } from "./Embedded.js"
 import { migrateCommand } from "./Migrate.js"
@@ -101,7 +106,7 @@ const messageArg = Args.text({ name: "messageId" }).pipe(Args.withSchema(Message
 
 const apiClient = (dir: string) =>
   Effect.flatMap(required(runningGateway(dir).httpUrl, "GATEWAY_URL"), (baseUrl) =>
-    HttpApiClient.make(GatewayApi, { baseUrl })
+    makeApiClient(baseUrl, apiKeyFor(dir))
   )
 
 const statusCommand = Command.make("status", { id: messageArg, dataDir }, ({ id, dataDir }) =>
@@ -198,12 +203,12 @@ const cli = Command.make("sms-gateway").pipe(
     deadLettersCommand,
     replay,
     rebuildCommand,
-    migrateCommand
+    migrateCommand,
+    clientsCommand
   ])
 )
 
 const logLevel = LogLevel.fromLiteral((process.env.LOG_LEVEL as LogLevel.Literal | undefined) ?? "Info")
-const logger = process.env.LOG_FORMAT === "json" ? Logger.json : Logger.logFmt
 
 Command.run(cli, { name: "sms-gateway", version: "0.1.0" })(process.argv).pipe(
   Effect.catchIf(
@@ -212,6 +217,6 @@ Command.run(cli, { name: "sms-gateway", version: "0.1.0" })(process.argv).pipe(
     (error) => Console.error(error.message).pipe(Effect.andThen(failExit))
   ),
   Logger.withMinimumLogLevel(logLevel),
-  Effect.provide(Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici, logger)),
+  Effect.provide(Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici, LoggerLive)),
   (program) => NodeRuntime.runMain(program, { disablePrettyLogger: true })
 )

@@ -126,11 +126,11 @@ export class NotReady extends Schema.TaggedError<NotReady>()(
 export class CurrentClient extends Context.Tag("sms-gateway/CurrentClient")<CurrentClient, Principal>() {}
 
 /**
- * API key in `X-API-Key` (or `Authorization: Bearer <key>`): 401 without a valid one.
- * Implemented in `Auth.ts`.
+ * API key in `X-API-Key` (or `Authorization: Bearer <key>`): 401 without a valid one, 503 when the
+ * registry cannot be read. Implemented in `Auth.ts`.
  */
 export class Authentication extends HttpApiMiddleware.Tag<Authentication>()("sms-gateway/Authentication", {
-  failure: Unauthorized,
+  failure: Schema.Union(Unauthorized, ServiceUnavailable),
   provides: CurrentClient,
   security: {
     apiKey: HttpApiSecurity.apiKey({ in: "header", key: "X-API-Key" }).pipe(

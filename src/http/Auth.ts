@@ -11,7 +11,7 @@ import { HttpServerRequest } from "@effect/platform"
 import { Effect, Layer, Option, Redacted } from "effect"
 import { Clients, type Principal, type Scope } from "../clients/Clients.js"
 import { authFailure } from "../observability/Metrics.js"
-import { Authentication, CurrentClient, Forbidden, Unauthorized } from "./Api.js"
+import { Authentication, CurrentClient, Forbidden, ServiceUnavailable, Unauthorized } from "./Api.js"
 
 const BEARER = /^Bearer\s+(.+)$/i
 
@@ -36,7 +36,13 @@ export const AuthenticationLive = Layer.effect(
             .authenticate(presented)
             .pipe(
               Effect.catchAll((error) =>
-                Effect.logError("cannot check an API key", error).pipe(Effect.as(Option.none<Principal>()))
+                Effect.logError("cannot check an API key", error).pipe(
+                  Effect.zipRight(
+                    Effect.fail(
+                      new ServiceUnavailable({ message: "the client registry is unavailable, retry later" })
+                    )
+                  )
+                )
               )
             )
           if (Option.isNone(principal)) return yield* refuse("unknown or revoked API key")
