@@ -112,7 +112,7 @@ const apiClient = (dir: string) =>
 const statusCommand = Command.make("status", { id: messageArg, dataDir }, ({ id, dataDir }) =>
   Effect.gen(function* () {
     const client = yield* apiClient(dataDir)
-    const status = yield* client.messages.getMessage({ path: { id } })
+    const status = yield* client.messages.getMessage({ path: { id }, urlParams: {} })
     yield* Console.log(JSON.stringify(status, null, 2))
   })
 ).pipe(Command.withDescription("print a message's status"))

@@ -19,6 +19,7 @@ import { ClientId, DailyQuota, type Principal, Scope } from "../clients/Clients.
 import { MessageId } from "../domain/Ids.js"
 import { SendSms } from "../domain/SendSms.js"
 import { MessageStatusView } from "../projections/MessageStatus.js"
+import { PhoneNumberView } from "../projections/PhoneNumbers.js"
 
 // ---------------------------------------------------------------------------------------------
 // errors
@@ -196,12 +197,14 @@ export class MessagesGroup extends HttpApiGroup.make("messages")
   .add(
     HttpApiEndpoint.get("getMessage", "/v1/messages/:id")
       .setPath(MessagePath)
+      // `asOf`: the status as it was known then (an auditor's question), from the event history
+      .setUrlParams(Schema.Struct({ asOf: Schema.optional(Schema.Date) }))
       .addSuccess(MessageStatusView)
       .addError(MessageNotFound)
       .addError(ServiceUnavailable)
       .annotate(
         OpenApi.Description,
-        "A message's status. A `client` key sees only its own messages (404 otherwise)."
+        "A message's status, or with `?asOf=<ISO time>` the status as known then. A `client` key sees only its own messages (404 otherwise)."
       )
   )
   .add(
@@ -211,6 +214,41 @@ export class MessagesGroup extends HttpApiGroup.make("messages")
       .addError(MessageNotFound)
       .addError(ServiceUnavailable)
       .annotate(OpenApi.Description, "Every event of a message, in order. A `client` key sees only its own.")
+  )
+  .middleware(Authentication) {}
+
+// ---------------------------------------------------------------------------------------------
+// phone numbers (auditor, admin)
+
+export class PhoneNumberActive extends Schema.TaggedError<PhoneNumberActive>()(
+  "PhoneNumberActive",
+  { number: Schema.String, message: Schema.String },
+  HttpApiSchema.annotations({ status: 409, description: "Only an inactive number can be reactivated" })
+) {}
+
+const PhonePath = Schema.Struct({ number: Schema.String })
+
+export class PhoneNumbersGroup extends HttpApiGroup.make("phoneNumbers")
+  .add(
+    HttpApiEndpoint.get("getPhoneNumber", "/v1/phone-numbers/:number")
+      .setPath(PhonePath)
+      .addSuccess(PhoneNumberView)
+      .addError(Forbidden)
+      .addError(ServiceUnavailable)
+      .annotate(
+        OpenApi.Description,
+        "Whether messages to this E.164 number are sent (active) or refused (inactive), since when, why, and the history. Scopes: auditor, admin."
+      )
+  )
+  .add(
+    HttpApiEndpoint.post("reactivate", "/v1/phone-numbers/:number/reactivate")
+      .setPath(PhonePath)
+      .setPayload(Schema.Struct({ reason: Schema.NonEmptyTrimmedString }))
+      .addSuccess(PhoneNumberView)
+      .addError(PhoneNumberActive)
+      .addError(Forbidden)
+      .addError(ServiceUnavailable)
+      .annotate(OpenApi.Description, "Records who reactivated the number and why. Scope: admin.")
   )
   .middleware(Authentication) {}
 
@@ -320,6 +358,7 @@ export class MetricsGroup extends HttpApiGroup.make("metrics").add(
 
 export class GatewayApi extends HttpApi.make("sms-gateway")
   .add(MessagesGroup)
+  .add(PhoneNumbersGroup)
   .add(ClientsGroup)
   .add(DeliveryReportsGroup)
   .add(HealthGroup)

@@ -6,14 +6,17 @@ import { storeCommand } from "../actors/SendService.js"
 import { Clients } from "../clients/Clients.js"
 import { dayOf } from "../clients/Quotas.js"
 import { messageIdFor, type MessageId } from "../domain/Ids.js"
-import { maskNumber } from "../domain/PhoneNumber.js"
+import { e164Problem, maskNumber } from "../domain/PhoneNumber.js"
+import { executePhone } from "../actors/PhoneRepository.js"
+import { statusAsOf } from "../projections/AsOf.js"
+import { getPhoneNumber, type PhoneNumberView } from "../projections/PhoneNumbers.js"
 import { parseSendSms } from "../domain/SendSms.js"
 import { messageStream } from "../domain/StreamName.js"
 import { EventStore } from "../eventstore/EventStore.js"
 import { deliveryReport, messageAccepted, quotaRejections } from "../observability/Metrics.js"
 import { CONTENT_TYPE, renderSnapshot } from "../observability/Prometheus.js"
 import { collect } from "../observability/Collect.js"
-import { getStatus } from "../projections/MessageStatus.js"
+import { getStatus, type MessageStatusView } from "../projections/MessageStatus.js"
 import { Providers } from "../providers/Providers.js"
 import {
   CurrentClient,
@@ -24,6 +27,7 @@ import {
   MalformedDeliveryReport,
   MessageNotFound,
   NotReady,
+  PhoneNumberActive,
   QuotaExceeded,
   ServiceUnavailable,
   UnknownProvider
@@ -97,10 +101,17 @@ const sendMessage = (input: {
 export const MessagesLive = HttpApiBuilder.group(GatewayApi, "messages", (handlers) =>
   handlers
     .handle("send", ({ payload, headers }) => sendMessage({ payload: { ...payload }, headers }))
-    .handle("getMessage", ({ path }) =>
+    .handle("getMessage", ({ path, urlParams }) =>
       Effect.gen(function* () {
         const principal = yield* CurrentClient
-        const status = yield* getStatus(path.id).pipe(Effect.catchAll(unavailable("the status store")))
+        const asOf = urlParams.asOf
+        const status: Option.Option<MessageStatusView> =
+          asOf === undefined
+            ? yield* getStatus(path.id).pipe(Effect.catchAll(unavailable("the status store")))
+            : yield* statusAsOf(path.id, asOf).pipe(
+                Effect.map(Option.fromNullable),
+                Effect.catchAll(unavailable("the event store"))
+              )
         // another client's message is answered exactly like an unknown one
         if (Option.isNone(status) || !canRead(principal, status.value.clientId))
           return yield* notFound(path.id)
@@ -132,6 +143,70 @@ export const MessagesLive = HttpApiBuilder.group(GatewayApi, "messages", (handle
             data: e.data
           }))
         }
+      })
+    )
+)
+
+/** A path's number as E.164 (`+` optional in the URL), or a 400 naming the path parameter. */
+const phoneNumberOf = (raw: string) => {
+  const number = raw.startsWith("+") ? raw : `+${raw}`
+  const problem = e164Problem(number)
+  return problem === undefined
+    ? Effect.succeed(number)
+    : Effect.fail(new InvalidRequest({ message: `number ${problem}`, field: "number", reason: problem }))
+}
+
+/** A number never deactivated is active; its view says so with an empty history. */
+const phoneView = (number: string) =>
+  getPhoneNumber(number).pipe(
+    Effect.map(
+      Option.getOrElse(
+        (): PhoneNumberView => ({ number, status: "active", since: "", reason: "", history: [], position: 0 })
+      )
+    ),
+    Effect.catchAll(unavailable("the phone numbers read model"))
+  )
+
+export const PhoneNumbersLive = HttpApiBuilder.group(GatewayApi, "phoneNumbers", (handlers) =>
+  handlers
+    .handle("getPhoneNumber", ({ path }) =>
+      Effect.gen(function* () {
+        yield* requireScope("auditor", "admin")
+        return yield* phoneView(yield* phoneNumberOf(path.number))
+      })
+    )
+    .handle("reactivate", ({ path, payload }) =>
+      Effect.gen(function* () {
+        const principal = yield* requireScope("admin")
+        const number = yield* phoneNumberOf(path.number)
+        const at = new Date(yield* Clock.currentTimeMillis)
+        const { state } = yield* executePhone(number, {
+          _tag: "Reactivate",
+          number,
+          by: principal.clientId,
+          reason: payload.reason,
+          at
+        }).pipe(
+          Effect.catchTag("PhoneAlreadyActive", (e) =>
+            Effect.fail(new PhoneNumberActive({ number, message: e.message }))
+          ),
+          Effect.catchTags({
+            EventStoreError: unavailable("the event store"),
+            WrongExpectedRevision: unavailable("the event store")
+          })
+        )
+        yield* Effect.logInfo("phone number reactivated").pipe(
+          Effect.annotateLogs({ to: maskNumber(number), by: principal.clientId })
+        )
+        // the read model follows shortly; answer from the stream, which is already current
+        return {
+          number,
+          status: state.status,
+          since: at.toISOString(),
+          reason: payload.reason,
+          history: [],
+          position: 0
+        } satisfies PhoneNumberView
       })
     )
 )

@@ -21,11 +21,18 @@ import { Cause, Clock, Effect, Layer, Option } from "effect"
 import { httpRequest } from "../observability/Metrics.js"
 import { GatewayApi } from "./Api.js"
 import { AuthenticationLive } from "./Auth.js"
-import { ClientsLive, DeliveryReportsLive, HealthLive, MessagesLive, MetricsLive } from "./Handlers.js"
+import {
+  ClientsLive,
+  DeliveryReportsLive,
+  HealthLive,
+  MessagesLive,
+  PhoneNumbersLive,
+  MetricsLive
+} from "./Handlers.js"
 import { drainWindow, HttpLifecycle, shutdownDelay } from "./Readiness.js"
 
 export const ApiLive = HttpApiBuilder.api(GatewayApi).pipe(
-  Layer.provide([MessagesLive, ClientsLive, DeliveryReportsLive, HealthLive, MetricsLive]),
+  Layer.provide([MessagesLive, PhoneNumbersLive, ClientsLive, DeliveryReportsLive, HealthLive, MetricsLive]),
   Layer.provide(AuthenticationLive)
 )
 

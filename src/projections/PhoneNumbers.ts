@@ -1,6 +1,6 @@
 /** The phone numbers read model (KV `sms_phones`, key = digits): status, since when, why, history. */
 import { Effect, Option, Schema } from "effect"
-import { digitsOf, type E164 } from "../domain/PhoneNumber.js"
+import { digitsOf } from "../domain/PhoneNumber.js"
 import { type PhoneEvent, phoneEventTypes } from "../domain/PhoneNumberLifecycle.js"
 import { phoneCodec } from "../eventstore/PhoneEvents.js"
 import { kvDocuments, readDocument } from "./KvDocuments.js"
@@ -69,7 +69,8 @@ export const applyPhoneEvent = (
   }
 }
 
-export const getPhoneNumber = (number: E164) =>
+/** `number` is E.164 */
+export const getPhoneNumber = (number: string) =>
   Effect.flatMap(ReadModels, ({ phones }) =>
     Effect.map(
       readDocument(phones, PhoneNumberView, digitsOf(number)),

@@ -15,7 +15,9 @@ import { awaitFinal, providerEntry, simulator, startGateway } from "../support/i
 const hostile = fc.oneof(
   fc.jsonValue().map((v) => JSON.stringify(v)),
   fc.string({ unit: "binary", maxLength: 300 }),
-  fc.record({ clientId: fc.string(), to: fc.string(), body: fc.string({ maxLength: 4000 }) }).map((v) => JSON.stringify(v))
+  fc
+    .record({ clientId: fc.string(), to: fc.string(), body: fc.string({ maxLength: 4000 }) })
+    .map((v) => JSON.stringify(v))
 )
 
 describe("fuzzing the running gateway", () => {
@@ -40,7 +42,8 @@ describe("fuzzing the running gateway", () => {
         const { js, jsm } = yield* gw.provide(Nats)
         yield* Effect.promise(async () => {
           for (let i = 0; i < 400; i++) {
-            const payload = i % 4 === 3 ? JSON.stringify(valid[(i - 3) / 4]) : (payloads[i - Math.floor(i / 4)] ?? "")
+            const payload =
+              i % 4 === 3 ? JSON.stringify(valid[(i - 3) / 4]) : (payloads[i - Math.floor(i / 4)] ?? "")
             await js.publish("sms.commands.send", payload)
           }
         })
@@ -56,8 +59,12 @@ describe("fuzzing the running gateway", () => {
           )
         )
         expect(rejects.state.messages).toBe(300)
-        const sample = yield* Effect.promise(() => jsm.streams.getMessage("SMS_REJECTS", { seq: rejects.state.first_seq }))
-        const record = JSON.parse(new TextDecoder().decode(sample?.data)) as { error: { field: string; reason: string } }
+        const sample = yield* Effect.promise(() =>
+          jsm.streams.getMessage("SMS_REJECTS", { seq: rejects.state.first_seq })
+        )
+        const record = JSON.parse(new TextDecoder().decode(sample?.data)) as {
+          error: { field: string; reason: string }
+        }
         expect(record.error.field.length).toBeGreaterThan(0)
         expect(record.error.reason.length).toBeGreaterThan(0)
       }).pipe(Effect.scoped),

@@ -82,7 +82,7 @@ describe("HTTP API", () => {
       Effect.gen(function* () {
         const api = yield* client()
         const id = messageIdFor("api", randomUUID())
-        const error = yield* api.messages.getMessage({ path: { id } }).pipe(Effect.flip)
+        const error = yield* api.messages.getMessage({ path: { id }, urlParams: {} }).pipe(Effect.flip)
         expect(error._tag).toBe("MessageNotFound")
       })
     )

@@ -5,7 +5,6 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Stream } from "effect"
-import { executePhone } from "../../src/actors/PhoneRepository.js"
 import type { MessageId } from "../../src/domain/Ids.js"
 import { EventStore } from "../../src/eventstore/EventStore.js"
 import { Nats } from "../../src/nats/Nats.js"
@@ -14,6 +13,7 @@ import { getPhoneNumber } from "../../src/projections/PhoneNumbers.js"
 import { rebuild } from "../../src/projections/Rebuild.js"
 import { reactors, readModels } from "../../src/projections/Registry.js"
 import { signDeliveryReport } from "../../src/providers/GenericHttp.js"
+import { issueApiKey } from "../support/apiKeys.js"
 import { eventually } from "../support/gateway.js"
 import {
   awaitFinal,
@@ -128,7 +128,7 @@ describe("read side", () => {
         expect(failed?.events.at(-1)).toMatchObject({ _tag: "SmsFailed", reason: "invalid_number" })
 
         const inactive = yield* eventually(
-          Effect.flatMap(gw.provide(getPhoneNumber(to as never)), (view) =>
+          Effect.flatMap(gw.provide(getPhoneNumber(to)), (view) =>
             view._tag === "Some" && view.value.status === "inactive"
               ? Effect.succeed(view.value)
               : Effect.fail(view)
@@ -144,9 +144,63 @@ describe("read side", () => {
         expect(refusal?.events[1]).toMatchObject({ reason: "recipient_inactive" })
         expect(sim.submissions()).toHaveLength(1)
 
-        yield* gw.provide(
-          executePhone(to, { _tag: "Reactivate", number: to, by: "ops", reason: "ported", at: new Date() })
+        // over HTTP: auditors and admins read it, only an admin reactivates it, and only once
+        const admin = yield* issueApiKey(gw.natsUrl, "ops", "admin")
+        const client = yield* issueApiKey(gw.natsUrl, "shop", "client")
+        const call = (method: string, path: string, key: string, body?: unknown) =>
+          Effect.promise(async () => {
+            const response = await fetch(`${gw.publicUrl}${path}`, {
+              method,
+              headers: { "x-api-key": key, "content-type": "application/json" },
+              body: body === undefined ? undefined : JSON.stringify(body)
+            })
+            return { status: response.status, body: (await response.json()) as Record<string, unknown> }
+          })
+        const digits = to.slice(1)
+        const seen = yield* call("GET", `/v1/phone-numbers/${encodeURIComponent(to)}`, admin)
+        expect(seen).toMatchObject({
+          status: 200,
+          body: { number: to, status: "inactive", reason: "invalid_number" }
+        })
+        expect((yield* call("GET", `/v1/phone-numbers/${digits}`, client)).status).toBe(403)
+        expect(
+          (yield* call("POST", `/v1/phone-numbers/${digits}/reactivate`, client, { reason: "x" })).status
+        ).toBe(403)
+        expect((yield* call("GET", "/v1/phone-numbers/12", admin)).body).toMatchObject({
+          _tag: "InvalidRequest",
+          field: "number"
+        })
+        const reactivated = yield* call("POST", `/v1/phone-numbers/${digits}/reactivate`, admin, {
+          reason: "ported"
+        })
+        expect(reactivated).toMatchObject({ status: 200, body: { status: "active", reason: "ported" } })
+        const twice = yield* call("POST", `/v1/phone-numbers/${digits}/reactivate`, admin, {
+          reason: "again"
+        })
+        expect(twice).toMatchObject({ status: 409, body: { _tag: "PhoneNumberActive" } })
+        const history = yield* eventually(
+          Effect.flatMap(call("GET", `/v1/phone-numbers/${digits}`, admin), (r) =>
+            r.body.status === "active" ? Effect.succeed(r.body) : Effect.fail(r)
+          )
         )
+        expect(
+          (history.history as ReadonlyArray<{ event: string; by?: string }>).map((h) => [h.event, h.by])
+        ).toEqual([
+          ["PhoneDeactivated", undefined],
+          ["PhoneReactivated", "ops"]
+        ])
+
+        // the first message as it was known just after its request was recorded, and now
+        const recorded = (yield* call("GET", `/v1/messages/${first}/events`, admin)).body
+          .events as ReadonlyArray<{
+          recordedAt: string
+        }>
+        const asOf = new Date(Date.parse(recorded[0]?.recordedAt ?? "") + 1).toISOString()
+        expect(
+          (yield* call("GET", `/v1/messages/${first}?asOf=${encodeURIComponent(asOf)}`, admin)).body.status
+        ).toBe("requested")
+        expect((yield* call("GET", `/v1/messages/${first}`, admin)).body.status).toBe("failed")
+
         const again = yield* gw.send({ to })
         const [resent] = yield* awaitFinal(gw, [again])
         expect(resent?.events.some((e) => e._tag === "SmsDispatched")).toBe(true)
