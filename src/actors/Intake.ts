@@ -25,6 +25,7 @@ import { Streams, Subjects } from "../nats/Topology.js"
 import { ack, runWorker, Verdict } from "./JetStreamWorker.js"
 import { load } from "./MessageRepository.js"
 import { loadPhone } from "./PhoneRepository.js"
+import { recordMessageEvents } from "../observability/Metrics.js"
 import { publishReject } from "./Rejects.js"
 import { routeFirst } from "./Router.js"
 import { publishWork, WorkItem } from "./WorkItem.js"
@@ -115,6 +116,7 @@ export const accept = Effect.fnUntraced(function* (command: SendSms) {
       Effect.catchTag("WrongExpectedRevision", () => Effect.succeed(false))
     )
   if (appended) {
+    yield* recordMessageEvents(events)
     if (work !== undefined) yield* publishWork(work, "intake")
     return { messageId, duplicate: false } satisfies Accepted
   }

@@ -16,6 +16,7 @@ import {
 import { messageStream } from "../domain/StreamName.js"
 import { EventStore, ExpectedRevision } from "../eventstore/EventStore.js"
 import { fromStored, toStoredFrom } from "../eventstore/MessageEvents.js"
+import { recordMessageEvents } from "../observability/Metrics.js"
 
 export interface LoadedMessage {
   readonly state: MessageState
@@ -58,6 +59,7 @@ export const execute = (
         toStoredFrom(events, revision + 1),
         revision < 0 ? ExpectedRevision.NoStream() : ExpectedRevision.Exact({ revision })
       )
+      yield* recordMessageEvents(events)
     }
     return { state: events.reduce(evolve, state), appended: events }
   }).pipe(Effect.retry({ schedule: onConflict, while: (error) => error._tag === "WrongExpectedRevision" }))

@@ -16,6 +16,7 @@ import { Clock, Duration, Effect, Layer, Option } from "effect"
 import type { MessageCommand, MessageState } from "../domain/Message.js"
 import { deliveryReportUrl, PublicUrl } from "../http/PublicUrl.js"
 import { Streams, Subjects } from "../nats/Topology.js"
+import * as Metrics from "../observability/Metrics.js"
 import { recordProviderMessage } from "../projections/ProviderIndex.js"
 import type { SubmitResult } from "../providers/ProviderAdapter.js"
 import type { ConfiguredProvider } from "../providers/Providers.js"
@@ -95,6 +96,7 @@ const attempt = (
       Effect.sync(() => msg.working())
     )
     const publicUrl = yield* PublicUrl
+    const startedAt = yield* Clock.currentTimeMillis
     const result = yield* provider.adapter.submit({
       messageId,
       to: state.request.to,
@@ -103,6 +105,7 @@ const attempt = (
       callbackUrl: deliveryReportUrl(publicUrl, providerId)
     })
     const answeredAt = new Date(yield* Clock.currentTimeMillis)
+    yield* observeCall(providerId, result, (answeredAt.getTime() - startedAt) / 1000)
     return yield* settle(msg.seq, provider, work, state, number, result, answeredAt, record)
   })
 
@@ -158,6 +161,7 @@ const settle = (
             detail: `${number} attempts, last: ${result.reason} ${result.detail}`,
             at
           })
+          yield* Metrics.deadLettered(providerId, "retries_exhausted")
           yield* publishDeadLetter(
             new DeadLetter({
               messageId,
@@ -193,6 +197,21 @@ const settle = (
         return Verdict.Nak({ delay })
       }
     }
+  })
+
+const observeCall = (provider: string, result: SubmitResult, seconds: number) =>
+  Effect.gen(function* () {
+    const outcome =
+      result._tag === "Accepted"
+        ? "accepted"
+        : result._tag === "Permanent"
+          ? "permanent"
+          : result.reason === "throttled"
+            ? "throttled"
+            : "transient"
+    yield* Metrics.providerCall(provider, outcome, seconds)
+    if (result._tag !== "Accepted") yield* Metrics.providerError(provider, result.reason)
+    if (result._tag === "Transient") yield* Metrics.retried(provider, result.reason)
   })
 
 const retryCommand = (
@@ -258,6 +277,7 @@ const giveUp = (provider: ConfiguredProvider) => (msg: JsMsg) =>
       detail,
       at
     }))
+    yield* Metrics.deadLettered(provider.config.id, "max_deliveries")
     yield* publishDeadLetter(
       new DeadLetter({
         messageId: work.messageId,

@@ -6,6 +6,7 @@
  */
 import { Clock, Context, Duration, Effect, Layer, Random } from "effect"
 import { Providers } from "../providers/Providers.js"
+import * as Metrics from "../observability/Metrics.js"
 import * as Breaker from "./CircuitBreaker.js"
 
 interface Bucket {
@@ -80,12 +81,17 @@ export class ProviderHealth extends Context.Tag("sms-gateway/ProviderHealth")<
         ])
       )
       const policyOf = (provider: string) => providers.get(provider)?.config.circuitBreaker
-      const withState = <A>(provider: string, f: (state: State, now: number) => A, fallback: A) =>
-        Effect.map(Clock.currentTimeMillis, (now) => {
-          const state = states.get(provider)
-          return state === undefined ? fallback : f(state, now)
+      /** sets the breaker, counting a change of state for /metrics */
+      const transitions: Array<readonly [string, string]> = []
+      const setBreaker = (provider: string, state: State, next: Breaker.BreakerState) => {
+        if (next._tag !== state.breaker._tag) transitions.push([provider, next._tag])
+        state.breaker = next
+      }
+      const flushTransitions = Effect.suspend(() =>
+        Effect.forEach(transitions.splice(0), ([provider, to]) => Metrics.circuitTransition(provider, to), {
+          discard: true
         })
-
+      )
       const sleepWithKeepAlive = (ms: number, keepAlive: Effect.Effect<void>): Effect.Effect<void> =>
         ms <= KEEP_ALIVE_EVERY
           ? Effect.sleep(Duration.millis(ms))
@@ -93,6 +99,11 @@ export class ProviderHealth extends Context.Tag("sms-gateway/ProviderHealth")<
               Effect.zipRight(keepAlive),
               Effect.zipRight(Effect.suspend(() => sleepWithKeepAlive(ms - KEEP_ALIVE_EVERY, keepAlive)))
             )
+      const withState = <A>(provider: string, f: (state: State, now: number) => A, fallback: A) =>
+        Effect.map(Clock.currentTimeMillis, (now) => {
+          const state = states.get(provider)
+          return state === undefined ? fallback : f(state, now)
+        }).pipe(Effect.zipLeft(flushTransitions))
 
       const acquire = (provider: string, keepAlive: Effect.Effect<void>): Effect.Effect<void> =>
         Effect.gen(function* () {
@@ -114,7 +125,7 @@ export class ProviderHealth extends Context.Tag("sms-gateway/ProviderHealth")<
             provider,
             (s, now) => {
               const { allowed, next } = Breaker.tryCall(s.breaker, now)
-              s.breaker = next
+              setBreaker(provider, s, next)
               return allowed
             },
             false
@@ -124,7 +135,7 @@ export class ProviderHealth extends Context.Tag("sms-gateway/ProviderHealth")<
           withState(
             provider,
             (s) => {
-              s.breaker = Breaker.onSuccess(s.breaker)
+              setBreaker(provider, s, Breaker.onSuccess(s.breaker))
             },
             undefined
           ),
@@ -133,7 +144,7 @@ export class ProviderHealth extends Context.Tag("sms-gateway/ProviderHealth")<
             provider,
             (s, now) => {
               const policy = policyOf(provider)
-              if (policy) s.breaker = Breaker.onTransientFailure(s.breaker, now, policy)
+              if (policy) setBreaker(provider, s, Breaker.onTransientFailure(s.breaker, now, policy))
             },
             undefined
           ),
