@@ -32,10 +32,8 @@
  *   Digital Virgo-style bridge that forwards SMPP-like statuses.
  */
 import { createHmac, timingSafeEqual } from "node:crypto"
-import { Agent, request } from "undici"
-import { Cause, Duration, Effect, Either, ParseResult, Schema, type Scope } from "effect"
-import type { RetryReason } from "../domain/Message.js"
-import { maskNumber } from "../domain/PhoneNumber.js"
+import { Duration, Effect, Either, ParseResult, Schema, type Scope } from "effect"
+import { makeSubmitter, permanent, transient } from "./HttpSubmit.js"
 import {
   type DeliveryReport,
   type InboundWebhook,
@@ -116,10 +114,7 @@ export const make = (
     const statusMap = lowerKeys({ ...defaultStatusMap, ...lowerKeys(config.statusMap ?? {}) })
     // undici directly, with kept-alive connections: an HTTP call per message is the hot path, and
     // it cost about four times the CPU through the Effect HttpClient wrapper
-    const agent = yield* Effect.acquireRelease(
-      Effect.sync(() => new Agent({ keepAliveTimeout: 30_000, connections: 512 })),
-      (agent) => Effect.promise(() => agent.close())
-    )
+    const post = yield* makeSubmitter("generic-http", timeout)
     const headers = {
       authorization: `Bearer ${config.apiKey}`,
       "content-type": "application/json",
@@ -127,33 +122,19 @@ export const make = (
     }
 
     const submit = (sms: OutboundSms): Effect.Effect<SubmitResult> =>
-      Effect.tryPromise({
-        try: async (signal) => {
-          const body = JSON.stringify({
-            to: sms.to,
-            from: sms.from,
-            body: sms.body,
-            reference: sms.messageId,
-            callbackUrl: sms.callbackUrl
-          })
-          const response = await request(url, { method: "POST", headers, body, dispatcher: agent, signal })
-          // the timeout covers the body too: a provider that stalls mid-answer is as late as a silent one
-          const text = await response.body.text()
-          return { status: response.statusCode, headers: flattenHeaders(response.headers), text }
-        },
-        catch: (cause): Unreachable => ({ _tag: "Unreachable", cause })
-      }).pipe(
-        Effect.timeoutFail({ duration: timeout, onTimeout: () => timedOut }),
-        Effect.map((answer) => classifyResponse(answer.status, answer.headers, answer.text, now(), idPath)),
-        Effect.catchAll((error) => Effect.succeed(classifyError(error, timeout))),
-        Effect.catchAllDefect((defect) =>
-          Effect.as(
-            Effect.logError("generic-http submit died", Cause.die(defect)),
-            transient("provider_unavailable", `unexpected failure: ${String(defect)}`)
-          )
-        ),
-        Effect.map((result) => scrub(result, sms.to))
-      )
+      post({
+        url,
+        headers: headers,
+        body: JSON.stringify({
+          to: sms.to,
+          from: sms.from,
+          body: sms.body,
+          reference: sms.messageId,
+          callbackUrl: sms.callbackUrl
+        }),
+        classify: (answer) => classifyResponse(answer.status, answer.headers, answer.text, now(), idPath),
+        recipient: sms.to
+      })
 
     return {
       id: config.id,
@@ -165,62 +146,6 @@ export const make = (
 
 const lowerKeys = <A>(record: Readonly<Record<string, A>>): Record<string, A> =>
   Object.fromEntries(Object.entries(record).map(([key, value]) => [key.toLowerCase(), value]))
-
-// The helpers below are shared with the Twilio and Vonage adapters: one classification of
-// network failures and one scrubbing rule for every provider.
-
-export const flattenHeaders = (raw: Record<string, string | Array<string> | undefined>) => {
-  const flat: Record<string, string | undefined> = {}
-  for (const [name, value] of Object.entries(raw))
-    flat[name] = Array.isArray(value) ? value.join(", ") : value
-  return flat
-}
-
-// ---------------------------------------------------------------------------------------------
-// Submit classification
-
-export const timedOut = { _tag: "TimedOut" } as const
-
-export const transient = (reason: RetryReason, detail: string, retryAfterMs?: number): SubmitResult =>
-  retryAfterMs === undefined
-    ? { _tag: "Transient", reason, detail }
-    : { _tag: "Transient", reason, detail, retryAfterMs }
-
-export const permanent = (
-  reason: "invalid_number" | "rejected",
-  code: string,
-  detail: string
-): SubmitResult => ({
-  _tag: "Permanent",
-  reason,
-  code,
-  detail
-})
-
-export interface Unreachable {
-  readonly _tag: "Unreachable"
-  readonly cause: unknown
-}
-
-export const classifyError = (
-  error: typeof timedOut | Unreachable,
-  timeout: Duration.Duration
-): SubmitResult => {
-  if (error._tag === "TimedOut") return transient("timeout", `no answer within ${Duration.format(timeout)}`)
-  const code = socketCode(error.cause)
-  // a malformed URL or header is a configuration fault: retrying lets the circuit breaker move on
-  return code === "ERR_INVALID_URL" || code === "UND_ERR_INVALID_ARG"
-    ? transient("provider_unavailable", `request not sent (${code})`)
-    : transient("network", `connection failed: ${code}`)
-}
-
-/** The socket error (ECONNREFUSED, ECONNRESET...), which undici may wrap one level down. */
-const socketCode = (cause: unknown): string => {
-  const inner = cause instanceof Error && cause.cause instanceof Error ? cause.cause : cause
-  if (inner instanceof Error && "code" in inner && typeof inner.code === "string") return inner.code
-  if (cause instanceof Error && "code" in cause && typeof cause.code === "string") return cause.code
-  return cause instanceof Error ? cause.message : "unknown"
-}
 
 const decodeJson = Schema.decodeUnknownOption(Schema.parseJson())
 
@@ -283,20 +208,6 @@ export const parseRetryAfter = (value: string | undefined, nowMs: number): numbe
   if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000)
   const at = Date.parse(trimmed)
   return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs)
-}
-
-/**
- * Details end up in events and logs: a provider echoing the number must not leak it, and a
- * chatty error page must not bloat the stream.
- */
-export const scrub = (result: SubmitResult, to: string): SubmitResult => {
-  if (result._tag === "Accepted") return result
-  const masked = (to.length > 0 ? result.detail.replaceAll(to, maskNumber(to)) : result.detail).replace(
-    /\+?\d{8,15}/g,
-    (digits) => maskNumber(digits)
-  )
-  const detail = masked.length > 200 ? `${masked.slice(0, 199)}…` : masked
-  return { ...result, detail }
 }
 
 // ---------------------------------------------------------------------------------------------

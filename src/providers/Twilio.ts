@@ -37,22 +37,9 @@
  *   `reference` is the `ref` query parameter of the URL called.
  */
 import { createHmac, timingSafeEqual } from "node:crypto"
-import { Agent, request } from "undici"
-import { Cause, Duration, Effect, Either, Schema, type Scope } from "effect"
-import {
-  classifyError,
-  defaultTimeoutMs,
-  fieldAt,
-  flattenHeaders,
-  header,
-  nonEmpty,
-  parseRetryAfter,
-  permanent,
-  scrub,
-  timedOut,
-  transient,
-  type Unreachable
-} from "./GenericHttp.js"
+import { Duration, Effect, Either, Schema, type Scope } from "effect"
+import { defaultTimeoutMs, fieldAt, header, nonEmpty, parseRetryAfter } from "./GenericHttp.js"
+import { makeSubmitter, permanent, transient } from "./HttpSubmit.js"
 import {
   type DeliveryReport,
   type InboundWebhook,
@@ -103,10 +90,7 @@ export const make = (
     const now = options.now ?? (() => clock.unsafeCurrentTimeMillis())
     const timeout = Duration.millis(config.timeoutMs ?? defaultTimeoutMs)
     const url = messagesUrl(config.baseUrl ?? defaultBaseUrl, config.accountSid)
-    const agent = yield* Effect.acquireRelease(
-      Effect.sync(() => new Agent({ keepAliveTimeout: 30_000, connections: 512 })),
-      (agent) => Effect.promise(() => agent.close())
-    )
+    const post = yield* makeSubmitter("twilio", timeout)
     const headers = {
       authorization: `Basic ${Buffer.from(`${config.accountSid}:${config.authToken}`).toString("base64")}`,
       "content-type": "application/x-www-form-urlencoded",
@@ -114,26 +98,13 @@ export const make = (
     }
 
     const submit = (sms: OutboundSms): Effect.Effect<SubmitResult> =>
-      Effect.tryPromise({
-        try: async (signal) => {
-          const body = submitForm(config, sms).toString()
-          const response = await request(url, { method: "POST", headers, body, dispatcher: agent, signal })
-          const text = await response.body.text()
-          return { status: response.statusCode, headers: flattenHeaders(response.headers), text }
-        },
-        catch: (cause): Unreachable => ({ _tag: "Unreachable", cause })
-      }).pipe(
-        Effect.timeoutFail({ duration: timeout, onTimeout: () => timedOut }),
-        Effect.map((answer) => classifyResponse(answer.status, answer.headers, answer.text, now())),
-        Effect.catchAll((error) => Effect.succeed(classifyError(error, timeout))),
-        Effect.catchAllDefect((defect) =>
-          Effect.as(
-            Effect.logError("twilio submit died", Cause.die(defect)),
-            transient("provider_unavailable", `unexpected failure: ${String(defect)}`)
-          )
-        ),
-        Effect.map((result) => scrub(result, sms.to))
-      )
+      post({
+        url,
+        headers: headers,
+        body: submitForm(config, sms).toString(),
+        classify: (answer) => classifyResponse(answer.status, answer.headers, answer.text, now()),
+        recipient: sms.to
+      })
 
     return {
       id: config.id,

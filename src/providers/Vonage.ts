@@ -48,23 +48,16 @@
  * otherwise a `rejected` status -> rejected, else undeliverable.
  */
 import { createHash, createHmac, timingSafeEqual } from "node:crypto"
-import { Agent, request } from "undici"
-import { Cause, Duration, Effect, Either, Schema, type Scope } from "effect"
+import { Duration, Effect, Either, Schema, type Scope } from "effect"
 import { segmentsOf } from "../domain/Segments.js"
 import {
-  classifyError,
   defaultTimeoutMs,
   fieldAt,
-  flattenHeaders,
   nonEmpty,
   parseRetryAfter,
-  permanent,
-  scrub,
-  signatureToleranceSeconds,
-  timedOut,
-  transient,
-  type Unreachable
+  signatureToleranceSeconds
 } from "./GenericHttp.js"
+import { makeSubmitter, permanent, transient } from "./HttpSubmit.js"
 import {
   type DeliveryReport,
   type InboundWebhook,
@@ -115,33 +108,17 @@ export const make = (
     const timeout = Duration.millis(config.timeoutMs ?? defaultTimeoutMs)
     const url = `${(config.baseUrl ?? defaultBaseUrl).replace(/\/+$/, "")}/sms/json`
     const method = config.signatureMethod ?? "sha256"
-    const agent = yield* Effect.acquireRelease(
-      Effect.sync(() => new Agent({ keepAliveTimeout: 30_000, connections: 512 })),
-      (agent) => Effect.promise(() => agent.close())
-    )
+    const post = yield* makeSubmitter("vonage", timeout)
     const headers = { "content-type": "application/x-www-form-urlencoded", accept: "application/json" }
 
     const submit = (sms: OutboundSms): Effect.Effect<SubmitResult> =>
-      Effect.tryPromise({
-        try: async (signal) => {
-          const body = submitForm(config, sms).toString()
-          const response = await request(url, { method: "POST", headers, body, dispatcher: agent, signal })
-          const text = await response.body.text()
-          return { status: response.statusCode, headers: flattenHeaders(response.headers), text }
-        },
-        catch: (cause): Unreachable => ({ _tag: "Unreachable", cause })
-      }).pipe(
-        Effect.timeoutFail({ duration: timeout, onTimeout: () => timedOut }),
-        Effect.map((answer) => classifyResponse(answer.status, answer.headers, answer.text, now())),
-        Effect.catchAll((error) => Effect.succeed(classifyError(error, timeout))),
-        Effect.catchAllDefect((defect) =>
-          Effect.as(
-            Effect.logError("vonage submit died", Cause.die(defect)),
-            transient("provider_unavailable", `unexpected failure: ${String(defect)}`)
-          )
-        ),
-        Effect.map((result) => scrub(result, sms.to.replace(/^\+/, "")))
-      )
+      post({
+        url,
+        headers: headers,
+        body: submitForm(config, sms).toString(),
+        classify: (answer) => classifyResponse(answer.status, answer.headers, answer.text, now()),
+        recipient: sms.to.replace(/^\+/, "")
+      })
 
     return {
       id: config.id,
