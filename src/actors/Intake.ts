@@ -3,6 +3,7 @@
  * item. The command is acked only once both are stored, so a crash in between redelivers it; the
  * deterministic message id makes that redelivery land on the same stream, never a second message.
  */
+import { messageLimits } from "./MessageLimits.js"
 import type { JsMsg } from "@nats-io/jetstream"
 import { Clock, Effect, Either, Layer } from "effect"
 import { withinQuota } from "../clients/IntakeQuota.js"
@@ -131,7 +132,7 @@ export const accept = Effect.fnUntraced(function* (command: SendSms) {
 })
 
 export const handleCommand = (msg: JsMsg) =>
-  Either.match(parseSendSms(msg.data), {
+  Either.match(parseSendSms(msg.data, messageLimits), {
     onLeft: (invalid) =>
       publishReject({
         source: Subjects.send,

@@ -4,8 +4,12 @@
  * JetStream producer would, and answers `{messageId, duplicate}`, or `{error: {field, reason}}`
  * with the command stored on `sms.rejects`.
  */
+import { Clients } from "../clients/Clients.js"
+import { QUOTA_EXCEEDED_REASON } from "../clients/IntakeQuota.js"
+import { quotaRejections } from "../observability/Metrics.js"
+import { messageLimits } from "./MessageLimits.js"
 import { Svcm } from "@nats-io/services"
-import { Effect, Either, Layer, Runtime } from "effect"
+import { Effect, Either, Layer, Option, Runtime } from "effect"
 import { messageIdFor } from "../domain/Ids.js"
 import { parseSendSms, type SendSms } from "../domain/SendSms.js"
 import { messageStream } from "../domain/StreamName.js"
@@ -42,7 +46,7 @@ export type SendReply =
 export const answer = (
   raw: Uint8Array
 ): Effect.Effect<SendReply, NatsError | EventStoreError, Nats | EventStore> =>
-  Either.match(parseSendSms(raw), {
+  Either.match(parseSendSms(raw, messageLimits), {
     onLeft: (invalid) =>
       publishReject({
         source: Subjects.sendRequest,
@@ -50,7 +54,22 @@ export const answer = (
         reason: invalid.reason,
         payload: raw
       }).pipe(Effect.as({ error: { field: invalid.field, reason: invalid.reason } })),
-    onRight: (command) => storeCommand(command, raw)
+    onRight: (command) =>
+      Effect.gen(function* () {
+        // charged here, as on HTTP, so a requester over its quota gets no id for a message that will not exist
+        const registry = yield* Effect.serviceOption(Clients)
+        if (Option.isSome(registry)) {
+          const charge = yield* registry.value.charge(
+            command.clientId,
+            messageIdFor(command.clientId, command.idempotencyKey)
+          )
+          if (charge._tag === "Exhausted") {
+            yield* quotaRejections(command.clientId, "nats")
+            return { error: { field: "clientId", reason: QUOTA_EXCEEDED_REASON } } satisfies SendReply
+          }
+        }
+        return yield* storeCommand(command, raw)
+      })
   })
 
 export const layer = Layer.scopedDiscard(

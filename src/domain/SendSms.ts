@@ -1,5 +1,6 @@
 import { Either, ParseResult, Schema } from "effect"
 import { E164 } from "./PhoneNumber.js"
+import { segmentsOf } from "./Segments.js"
 
 const bounded = (name: string, max: number) =>
   Schema.String.pipe(
@@ -44,7 +45,18 @@ export class InvalidSendSms extends Schema.TaggedError<InvalidSendSms>()("Invali
 
 const decodeSendSms = Schema.decodeUnknownEither(SendSms, { errors: "first", onExcessProperty: "ignore" })
 
-export const parseSendSms = (raw: string | Uint8Array): Either.Either<SendSms, InvalidSendSms> => {
+export interface SendSmsLimits {
+  /** concatenated segments a body may take (GSM-7 or UCS-2, as a handset counts them) */
+  readonly maxSegments: number
+}
+
+/** Ten segments: about 1,530 GSM-7 characters or 670 UCS-2 ones. */
+export const defaultLimits: SendSmsLimits = { maxSegments: 10 }
+
+export const parseSendSms = (
+  raw: string | Uint8Array,
+  limits: SendSmsLimits = defaultLimits
+): Either.Either<SendSms, InvalidSendSms> => {
   const text = typeof raw === "string" ? raw : new TextDecoder().decode(raw)
   let json: unknown
   try {
@@ -55,11 +67,24 @@ export const parseSendSms = (raw: string | Uint8Array): Either.Either<SendSms, I
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     return Either.left(new InvalidSendSms({ field: "$", reason: "must be a JSON object" }))
   }
-  return Either.mapLeft(decodeSendSms(json), (error) => {
-    const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
-    return new InvalidSendSms({
-      field: issue && issue.path.length > 0 ? issue.path.join(".") : "$",
-      reason: issue?.message ?? "is invalid"
+  return decodeSendSms(json).pipe(
+    Either.mapLeft((error) => {
+      const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
+      return new InvalidSendSms({
+        field: issue && issue.path.length > 0 ? issue.path.join(".") : "$",
+        reason: issue?.message ?? "is invalid"
+      })
+    }),
+    Either.flatMap((command) => {
+      const { encoding, segments } = segmentsOf(command.body)
+      return segments <= limits.maxSegments
+        ? Either.right(command)
+        : Either.left(
+            new InvalidSendSms({
+              field: "body",
+              reason: `takes ${segments} ${encoding} segments; at most ${limits.maxSegments} are allowed`
+            })
+          )
     })
-  })
+  )
 }

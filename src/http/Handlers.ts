@@ -1,4 +1,5 @@
 /** Handlers of the HTTP API groups defined in `Api.ts`. */
+import { messageLimits } from "../actors/MessageLimits.js"
 import { HttpApiBuilder, HttpApp, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Clock, Effect, Either, Option } from "effect"
 import { storeDeliveryReport } from "../actors/DeliveryReports.js"
@@ -64,7 +65,7 @@ const sendMessage = (input: {
         idempotencyKey: input.headers["idempotency-key"]
       })
     )
-    const parsed = parseSendSms(raw)
+    const parsed = parseSendSms(raw, messageLimits)
     if (Either.isLeft(parsed)) return yield* InvalidRequest.of(parsed.left.field, parsed.left.reason)
     const command = parsed.right
     const messageId = messageIdFor(command.clientId, command.idempotencyKey)

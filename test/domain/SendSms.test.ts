@@ -59,8 +59,9 @@ describe("parseSendSms accepts", () => {
     expect(Object.keys(command)).not.toContain("nested")
   })
 
-  it("a body of exactly 1600 characters", () => {
-    expect(parsed(JSON.stringify({ ...valid, body: "x".repeat(1600) })).body).toHaveLength(1600)
+  it("a body of exactly 1600 characters, when the segment limit allows it", () => {
+    const command = parseSendSms(JSON.stringify({ ...valid, body: "x".repeat(1600) }), { maxSegments: 11 })
+    expect(Either.isRight(command) && command.right.body).toHaveLength(1600)
   })
 
   it("UTF-8 bytes as well as a string", () => {
@@ -179,5 +180,24 @@ describe("parseSendSms refuses, naming the field", () => {
 
   it("and its message reads `field: reason`", () => {
     expect(refusalOf({ body: "" }).message).toBe("body: must not be empty")
+  })
+})
+
+describe("parseSendSms segment limit", () => {
+  it("refuses a body over the maximum of segments, counting as a handset does (GSM-7 or UCS-2)", () => {
+    // 10 GSM-7 segments hold 1,530 characters; 10 UCS-2 segments hold 670
+    expect(Either.isRight(parseSendSms(JSON.stringify({ ...valid, body: "a".repeat(1530) })))).toBe(true)
+    const gsm = refusalOf({ body: "a".repeat(1531) })
+    expect(gsm.field).toBe("body")
+    expect(gsm.reason).toBe("takes 11 GSM-7 segments; at most 10 are allowed")
+    const ucs = refusalOf({ body: "я".repeat(671) })
+    expect(ucs.reason).toBe("takes 11 UCS-2 segments; at most 10 are allowed")
+  })
+
+  it("takes the limit as configured", () => {
+    const twoSegments = JSON.stringify({ ...valid, body: "a".repeat(161) })
+    expect(Either.isRight(parseSendSms(twoSegments, { maxSegments: 2 }))).toBe(true)
+    const refused = parseSendSms(twoSegments, { maxSegments: 1 })
+    expect(Either.isLeft(refused) && refused.left.reason).toBe("takes 2 GSM-7 segments; at most 1 are allowed")
   })
 })
