@@ -8,9 +8,9 @@
  *
  * Measures publish -> delivered-and-visible throughput and latency, gateway RSS, and prints one JSON line.
  */
-import { type ChildProcess, spawn } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
 import { randomUUID } from "node:crypto"
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { jetstream, jetstreamManager } from "@nats-io/jetstream"
@@ -19,46 +19,13 @@ import { connect } from "@nats-io/transport-node"
 import { Effect } from "effect"
 import { messageIdFor } from "../src/domain/Ids.js"
 import { startNatsServer } from "../src/nats/NatsServer.js"
+import { freePort, rssMb, spawnCli, stop, waitForLine } from "./processes.js"
 
 const N = Number(process.env.N ?? 20_000)
 const WARMUP = Number(process.env.WARMUP ?? 0)
 const RATE = Number(process.env.RATE ?? 0)
 const CHUNK = Number(process.env.CHUNK ?? 500)
 const TIMEOUT_S = Number(process.env.TIMEOUT_S ?? 300)
-
-const waitForLine = (child: ChildProcess, pattern: RegExp, what: string) =>
-  new Promise<RegExpExecArray>((resolve, reject) => {
-    let output = ""
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString()
-      const match = pattern.exec(output)
-      if (match) resolve(match)
-    }
-    child.stdout?.on("data", onData)
-    child.stderr?.on("data", onData)
-    child.once("exit", (code) => reject(new Error(`${what} exited (${code}):\n${output.slice(-3000)}`)))
-  })
-
-const freePort = async () => {
-  const { createServer } = await import("node:net")
-  return new Promise<number>((resolve) => {
-    const server = createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0))
-    })
-  })
-}
-
-const rssMb = (pid: number): number => {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, "utf8")
-    const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0)
-    return kb / 1024
-  } catch {
-    return 0
-  }
-}
 
 const percentile = (sorted: ReadonlyArray<number>, p: number) =>
   sorted.length === 0 ? 0 : (sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0)
@@ -70,30 +37,13 @@ const main = Effect.gen(function* () {
   )
   const nats = yield* startNatsServer({ storeDir: join(dir, "nats") })
   const children: Array<ChildProcess> = []
-  yield* Effect.addFinalizer(() =>
-    Effect.promise(() =>
-      Promise.all(
-        children.map(
-          (child) =>
-            new Promise<void>((resolve) => {
-              if (child.exitCode !== null) return resolve()
-              child.once("exit", () => resolve())
-              child.kill("SIGTERM")
-              setTimeout(() => child.kill("SIGKILL"), 30_000).unref()
-            })
-        )
-      )
-    )
-  )
+  yield* Effect.addFinalizer(() => Effect.promise(() => Promise.all(children.map((child) => stop(child)))))
   const spawnNode = (
     args: ReadonlyArray<string>,
     env: Record<string, string> = {},
     nodeArgs: ReadonlyArray<string> = []
   ) => {
-    const child = spawn(process.execPath, [...nodeArgs, "bin/sms-gateway.mjs", ...args], {
-      env: { ...process.env, LOG_LEVEL: "Warning", ...env },
-      stdio: ["ignore", "pipe", "pipe"]
-    })
+    const child = spawnCli(args, env, nodeArgs)
     children.push(child)
     return child
   }

@@ -72,7 +72,9 @@ const attempt = (
       return ack
     }
 
-    const number = state.attempts + 1
+    // JetStream's delivery count makes a crash visible: a redelivered work item whose first call's
+    // outcome was never recorded dispatches as attempt 2 with nothing recorded for attempt 1
+    const number = Math.max(state.attempts + 1, work.priorAttempts + msg.info.deliveryCount)
     if (!(yield* health.admit(providerId))) {
       // circuit open: another provider now, or this one when it lets a probe through
       const next = yield* routeFailover(providerId, state.request.providers)

@@ -160,6 +160,12 @@ const simulatorCommand = Command.make(
     resetRate: rate("reset-rate", "whose connection is reset"),
     failRate: rate("fail-rate", "reported undelivered"),
     duplicateRate: rate("duplicate-rate", "whose report is sent twice"),
+    dlrRetries: Options.integer("dlr-retries").pipe(
+      Options.withDefault(5),
+      Options.withDescription(
+        "posts of a refused delivery report after the first (waits double from 50 ms, at most 5 s)"
+      )
+    ),
     invalidPrefix: Options.text("invalid-prefix").pipe(Options.repeated)
   },
   (args) =>
@@ -181,7 +187,8 @@ const simulatorCommand = Command.make(
         dlr: {
           delayMs: { min: args.dlrMinMs, max: args.dlrMaxMs },
           failRate: args.failRate,
-          duplicateRate: args.duplicateRate
+          duplicateRate: args.duplicateRate,
+          retries: args.dlrRetries
         }
       })
       yield* Console.log(`listening ${sim.url}`)

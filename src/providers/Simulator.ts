@@ -70,6 +70,8 @@ export interface DlrOptions {
   readonly failRate?: number
   /** share of reports sent twice (the copy with its own delay) */
   readonly duplicateRate?: number
+  /** posts of a refused report after the first (waits double from 50 ms, at most 5 s); default 5 */
+  readonly retries?: number
   /**
    * share of accepted submissions whose report is sent before the submit answer: the answer waits
    * until the receiver has answered the report's first post (and for the drawn latency)
@@ -220,6 +222,7 @@ export const start = (
 const maxBodyBytes = 64 * 1024
 const dlrRetries = 5
 const dlrRetryBaseMs = 50
+const dlrRetryMaxMs = 5_000
 const dlrPostTimeoutMs = 10_000
 const formats: ReadonlyArray<SimulatorFormat> = ["generic-http", "twilio", "vonage"]
 const signatureMethods: ReadonlyArray<Vonage.SignatureMethod> = ["md5hash", "md5", "sha1", "sha256", "sha512"]
@@ -959,9 +962,12 @@ class Sim {
       settled = true
       firstSettled?.()
       if (ok) return this.dlrDone("dlrSent")
-      if (attempt >= dlrRetries) return this.dlrDone("dlrFailed")
+      if (attempt >= (this.options.dlr?.retries ?? dlrRetries)) return this.dlrDone("dlrFailed")
       this.counters.dlrRetried++
-      this.later(() => this.postDlr(post, attempt + 1), dlrRetryBaseMs * 2 ** attempt)
+      this.later(
+        () => this.postDlr(post, attempt + 1),
+        Math.min(dlrRetryBaseMs * 2 ** attempt, dlrRetryMaxMs)
+      )
     }
     // rendered per attempt: a retry hours later must still pass the receiver's freshness check
     const { body, headers } = post.render()
