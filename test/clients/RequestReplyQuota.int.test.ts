@@ -17,7 +17,12 @@ describe("request/reply quota", () => {
         const { nc } = yield* gw.provide(Nats)
         const ask = () =>
           Effect.promise(async () => {
-            const command = { clientId: "limited", idempotencyKey: randomUUID(), to: "+447911123456", body: "hi" }
+            const command = {
+              clientId: "limited",
+              idempotencyKey: randomUUID(),
+              to: "+447911123456",
+              body: "hi"
+            }
             const reply = await nc.request("sms.requests.send", JSON.stringify(command), { timeout: 5_000 })
             return JSON.parse(reply.string()) as Record<string, unknown>
           })

@@ -198,6 +198,8 @@ describe("parseSendSms segment limit", () => {
     const twoSegments = JSON.stringify({ ...valid, body: "a".repeat(161) })
     expect(Either.isRight(parseSendSms(twoSegments, { maxSegments: 2 }))).toBe(true)
     const refused = parseSendSms(twoSegments, { maxSegments: 1 })
-    expect(Either.isLeft(refused) && refused.left.reason).toBe("takes 2 GSM-7 segments; at most 1 are allowed")
+    expect(Either.isLeft(refused) && refused.left.reason).toBe(
+      "takes 2 GSM-7 segments; at most 1 are allowed"
+    )
   })
 })
