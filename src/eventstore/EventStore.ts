@@ -76,6 +76,20 @@ export class EventStoreError extends Schema.TaggedError<EventStoreError>()("Even
   cause: Schema.optional(Schema.Defect)
 }) {}
 
+/** An adapter's way of naming its errors: `failureFrom(reasonOf)(operation)(cause)`. */
+export const failureFrom =
+  (reasonOf: (cause: unknown) => EventStoreError["reason"]) =>
+  (operation: string) =>
+  (cause: unknown): EventStoreError =>
+    new EventStoreError({
+      reason: reasonOf(cause),
+      message: `${operation}: ${cause instanceof Error ? cause.message : String(cause)}`,
+      cause
+    })
+
+export const invalidData = (message: string, cause?: unknown): EventStoreError =>
+  new EventStoreError({ reason: "InvalidData", message, cause })
+
 export interface SubscribeOptions {
   /** deliver events strictly after this position (default `START`) */
   readonly from?: number

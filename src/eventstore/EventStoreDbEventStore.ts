@@ -51,7 +51,9 @@ import {
   type RecordedEvent,
   START,
   type SubscribeOptions,
-  WrongExpectedRevision
+  WrongExpectedRevision,
+  failureFrom,
+  invalidData
 } from "./EventStore.js"
 
 /** The gateway's stream categories: the only streams this store reads, subscribes to and writes. */
@@ -89,17 +91,7 @@ const reasonOf = (cause: unknown): EventStoreError["reason"] => {
   return "Unknown"
 }
 
-const failure =
-  (operation: string) =>
-  (cause: unknown): EventStoreError =>
-    new EventStoreError({
-      reason: reasonOf(cause),
-      message: `${operation}: ${cause instanceof Error ? cause.message : String(cause)}`,
-      cause
-    })
-
-const invalidData = (message: string, cause?: unknown): EventStoreError =>
-  new EventStoreError({ reason: "InvalidData", message, cause })
+const failure = failureFrom(reasonOf)
 
 const isRetryable = (error: { readonly _tag: string }): boolean =>
   error instanceof EventStoreError && (error.reason === "Unavailable" || error.reason === "Timeout")

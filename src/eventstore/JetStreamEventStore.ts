@@ -51,7 +51,9 @@ import {
   type RecordedEvent,
   START,
   type SubscribeOptions,
-  WrongExpectedRevision
+  WrongExpectedRevision,
+  failureFrom,
+  invalidData
 } from "./EventStore.js"
 
 export const EVENTS_STREAM = "SMS_EVENTS"
@@ -153,17 +155,7 @@ const reasonOf = (cause: unknown): EventStoreError["reason"] => {
   return "Unknown"
 }
 
-const failure =
-  (operation: string) =>
-  (cause: unknown): EventStoreError =>
-    new EventStoreError({
-      reason: reasonOf(cause),
-      message: `${operation}: ${cause instanceof Error ? cause.message : String(cause)}`,
-      cause
-    })
-
-const invalidData = (message: string, cause?: unknown): EventStoreError =>
-  new EventStoreError({ reason: "InvalidData", message, cause })
+const failure = failureFrom(reasonOf)
 
 const attempt = <A>(operation: string, run: () => Promise<A>): Effect.Effect<A, EventStoreError> =>
   Effect.tryPromise({ try: run, catch: failure(operation) })
