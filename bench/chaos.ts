@@ -84,6 +84,14 @@ const main = async () => {
     return child
   }
   const stopSimulator = async (child: ChildProcess) => {
+    // a provider's outage stops its API, not the reports it owes: let the simulator's queue drain
+    for (let waited = 0; waited < 60_000; waited += 250) {
+      const stats = (await fetch(`http://127.0.0.1:${simPort}/_stats`).then((r) => r.json())) as {
+        dlrPending: number
+      }
+      if (stats.dlrPending === 0) break
+      await sleep(250)
+    }
     const log = (await fetch(`http://127.0.0.1:${simPort}/_submissions`).then((r) =>
       r.json()
     )) as Array<Submission>
@@ -238,6 +246,15 @@ const main = async () => {
       unexplained_extra: unexplained
     }
     console.log(JSON.stringify(result))
+    // the messages that did not finish, with their histories, to see where they stopped
+    histories
+      .filter((h) => h.state.status !== "delivered" && h.state.status !== "failed")
+      .slice(0, 5)
+      .forEach((h) =>
+        console.error(
+          `open: ${h.state.status} ${h.events.map((e) => `${e._tag}${"attempt" in e ? `#${e.attempt}` : ""}`).join(" ")}`
+        )
+      )
     await nc.close()
     return lost === 0 && open === 0 && unexplained === 0 && published === N
   } finally {
