@@ -247,14 +247,11 @@ const main = async () => {
     }
     console.log(JSON.stringify(result))
     // the messages that did not finish, with their histories, to see where they stopped
-    histories
-      .filter((h) => h.state.status !== "delivered" && h.state.status !== "failed")
-      .slice(0, 5)
-      .forEach((h) =>
-        console.error(
-          `open: ${h.state.status} ${h.events.map((e) => `${e._tag}${"attempt" in e ? `#${e.attempt}` : ""}`).join(" ")}`
-        )
-      )
+    const unfinished = histories.filter((h) => h.state.status !== "delivered" && h.state.status !== "failed")
+    for (const h of unfinished.slice(0, 5)) {
+      const trail = h.events.map((e) => `${e._tag}${"attempt" in e ? `#${e.attempt}` : ""}`).join(" ")
+      console.error(`open: ${h.state.status} ${trail}`)
+    }
     await nc.close()
     return lost === 0 && open === 0 && unexplained === 0 && published === N
   } finally {
