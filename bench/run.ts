@@ -13,7 +13,7 @@ import { randomUUID } from "node:crypto"
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { jetstream, jetstreamManager } from "@nats-io/jetstream"
+import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream"
 import { Kvm } from "@nats-io/kv"
 import { connect } from "@nats-io/transport-node"
 import { Effect } from "effect"
@@ -29,6 +29,35 @@ const TIMEOUT_S = Number(process.env.TIMEOUT_S ?? 300)
 
 const percentile = (sorted: ReadonlyArray<number>, p: number) =>
   sorted.length === 0 ? 0 : (sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0)
+
+/**
+ * The floor to compare with, in the same run: a plain producer publishing the same payloads, acks
+ * pipelined the same way, to a file-backed stream on the same server.
+ */
+const rawJetStreamRate = async (url: string, count: number) => {
+  const nc = await connect({ servers: url, name: "bench-raw" })
+  const jsm = await jetstreamManager(nc)
+  await jsm.streams.add({ name: "BENCH_RAW", subjects: ["bench.raw"], storage: StorageType.File })
+  const js = jetstream(nc)
+  const started = Date.now()
+  for (let start = 0; start < count; start += CHUNK) {
+    const acks: Array<Promise<unknown>> = []
+    for (let i = start; i < Math.min(count, start + CHUNK); i++) {
+      const payload = {
+        clientId: "bench",
+        idempotencyKey: randomUUID(),
+        to: "+447911123456",
+        body: `bench message ${i}`
+      }
+      acks.push(js.publish("bench.raw", JSON.stringify(payload)))
+    }
+    await Promise.all(acks)
+  }
+  const perSecond = Math.round(count / ((Date.now() - started) / 1000))
+  await jsm.streams.delete("BENCH_RAW")
+  await nc.close()
+  return perSecond
+}
 
 const main = Effect.gen(function* () {
   const dir = yield* Effect.acquireRelease(
@@ -48,6 +77,7 @@ const main = Effect.gen(function* () {
     return child
   }
 
+  const rawPerSecond = yield* Effect.promise(() => rawJetStreamRate(nats.url, WARMUP + N))
   const httpPort = yield* Effect.promise(freePort)
   const simPort = yield* Effect.promise(freePort)
   const simulator = spawnNode([
@@ -108,6 +138,9 @@ const main = Effect.gen(function* () {
   const publishedAt = new Float64Array(total)
   const dispatchedAt = new Float64Array(total)
   const deliveredAt = new Float64Array(total)
+  // from the read model: when the gateway recorded each step (its own clock, the same machine)
+  const requestedAt = new Float64Array(total)
+  const reportedAt = new Float64Array(total)
   let delivered = 0
   let allDelivered: () => void = () => undefined
   const done = new Promise<void>((resolve) => {
@@ -120,10 +153,17 @@ const main = Effect.gen(function* () {
       if (entry.operation !== "PUT") continue
       const i = index.get(entry.key)
       if (i === undefined) continue
-      const view = entry.json<{ status: string; dispatchedAt?: string }>()
+      const view = entry.json<{
+        status: string
+        requestedAt?: string
+        dispatchedAt?: string
+        deliveredAt?: string
+      }>()
       const now = Date.now()
+      if (requestedAt[i] === 0 && view.requestedAt) requestedAt[i] = Date.parse(view.requestedAt)
       if (dispatchedAt[i] === 0 && view.dispatchedAt) dispatchedAt[i] = Date.parse(view.dispatchedAt)
       if (view.status === "delivered" && deliveredAt[i] === 0) {
+        if (view.deliveredAt) reportedAt[i] = Date.parse(view.deliveredAt)
         deliveredAt[i] = now
         delivered++
         if (delivered === total) allDelivered()
@@ -210,14 +250,28 @@ const main = Effect.gen(function* () {
 
   const latencies: Array<number> = []
   const dispatchLatencies: Array<number> = []
+  const toRequested: Array<number> = []
+  const requestedToDispatched: Array<number> = []
+  const reportToVisible: Array<number> = []
   let lastDelivered = 0
+  const at = (values: Float64Array, i: number) => values[i] ?? 0
   for (let i = WARMUP; i < total; i++) {
-    latencies.push((deliveredAt[i] ?? 0) - (publishedAt[i] ?? 0))
-    if ((dispatchedAt[i] ?? 0) > 0) dispatchLatencies.push((dispatchedAt[i] ?? 0) - (publishedAt[i] ?? 0))
-    lastDelivered = Math.max(lastDelivered, deliveredAt[i] ?? 0)
+    latencies.push(at(deliveredAt, i) - at(publishedAt, i))
+    if (at(dispatchedAt, i) > 0) dispatchLatencies.push(at(dispatchedAt, i) - at(publishedAt, i))
+    if (at(requestedAt, i) > 0) toRequested.push(at(requestedAt, i) - at(publishedAt, i))
+    if (at(requestedAt, i) > 0 && at(dispatchedAt, i) > 0)
+      requestedToDispatched.push(at(dispatchedAt, i) - at(requestedAt, i))
+    if (at(reportedAt, i) > 0) reportToVisible.push(at(deliveredAt, i) - at(reportedAt, i))
+    lastDelivered = Math.max(lastDelivered, at(deliveredAt, i))
   }
-  latencies.sort((a, b) => a - b)
-  dispatchLatencies.sort((a, b) => a - b)
+  for (const list of [latencies, dispatchLatencies, toRequested, requestedToDispatched, reportToVisible]) {
+    list.sort((a, b) => a - b)
+  }
+  const stage = (list: ReadonlyArray<number>) => ({
+    p50: percentile(list, 50),
+    p95: percentile(list, 95),
+    p99: percentile(list, 99)
+  })
   const seconds = (lastDelivered - measuredStart) / 1000
   const result = {
     n: N,
@@ -231,9 +285,21 @@ const main = Effect.gen(function* () {
     p99_ms: percentile(latencies, 99),
     dispatched_p50_ms: percentile(dispatchLatencies, 50),
     dispatched_p99_ms: percentile(dispatchLatencies, 99),
-    gateway_rss_mb_max: Math.round(peakRss)
+    stages_ms: {
+      publish_to_requested: stage(toRequested),
+      requested_to_dispatched: stage(requestedToDispatched),
+      report_to_visible: stage(reportToVisible)
+    },
+    raw_jetstream_per_s: rawPerSecond,
+    ratio_to_raw_jetstream: Number((N / seconds / rawPerSecond).toFixed(4)),
+    gateway_rss_mb_max: Math.round(peakRss),
+    event_store: process.env.EVENT_STORE ?? "jetstream"
   }
   console.log(JSON.stringify(result))
+  mkdirSync("bench-results", { recursive: true })
+  const file = join("bench-results", `bench-${new Date().toISOString().replace(/[:.]/g, "-")}.json`)
+  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`)
+  console.error(`written to ${file}`)
   void simulator
 })
 
