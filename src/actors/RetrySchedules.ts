@@ -3,7 +3,7 @@
  * JetStream (`nak(delay)`), so a crash during the wait loses nothing.
  */
 import { Chunk, Duration, Effect, Option, Schedule } from "effect"
-import type { RetryPolicy } from "../providers/ProviderConfig.js"
+import { RetryPolicy } from "../providers/ProviderConfig.js"
 
 /** Exponential from `initialDelayMs`, jittered (±20 %), each delay capped, `maxRetries` retries. */
 export const scheduleFor = (policy: RetryPolicy) =>
@@ -15,7 +15,7 @@ export const scheduleFor = (policy: RetryPolicy) =>
   )
 
 /** Seed 000's Celery policy: exponential from 5 s, jittered, 11 retries, each delay capped at 10 min. */
-export const providerDefault = scheduleFor({ initialDelayMs: 5_000, maxRetries: 11, maxDelayMs: 600_000 })
+export const providerDefault = scheduleFor(RetryPolicy.make({}))
 
 /** The delay before retry number `retry` (1-based), or none when the schedule is exhausted. */
 export const delayBeforeRetry = <Out>(

@@ -7,5 +7,3 @@ export const streamName = (category: "sms" | "phone", id: string): string => `${
 export const messageStream = (id: MessageId): string => streamName("sms", id)
 /** `number` is E.164, validated when its command was accepted */
 export const phoneStream = (number: string): string => streamName("phone", digitsOf(number))
-
-export const categoryOf = (name: string): string => name.slice(0, Math.max(0, name.indexOf("-")))

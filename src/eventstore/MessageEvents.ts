@@ -1,6 +1,5 @@
 /** The storage codec of message events (see `EventCodec`). */
 import { MessageEvent } from "../domain/Message.js"
-import type { RecordedEvent } from "./EventStore.js"
 import { makeEventCodec } from "./EventCodec.js"
 
 const identity = (event: MessageEvent): ReadonlyArray<string | number> => {
@@ -23,5 +22,3 @@ const identity = (event: MessageEvent): ReadonlyArray<string | number> => {
 }
 
 export const { toStored, toStoredFrom, fromStored } = makeEventCodec(MessageEvent, identity)
-
-export const isMessageEvent = (recorded: RecordedEvent): boolean => recorded.type.startsWith("Sms")

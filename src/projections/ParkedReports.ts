@@ -20,6 +20,13 @@ export const park = (key: string, stored: string) =>
     request("cannot park delivery report", () => parkedReports.put(key, stored))
   )
 
+/** Whether any report is parked at all (one request: the bucket's value count). */
+export const hasParked = Effect.flatMap(ReadModels, ({ parkedReports }) =>
+  request("cannot read parked reports", () => parkedReports.status()).pipe(
+    Effect.map((status) => status.values > 0)
+  )
+)
+
 export const requeueParked = (key: string) =>
   Effect.gen(function* () {
     const { parkedReports } = yield* ReadModels

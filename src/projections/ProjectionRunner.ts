@@ -7,7 +7,7 @@
  * skips what it has applied already. (One subscription each cost a stream consumer and a decode of
  * every event per projection.) If one fails, all restart from their own checkpoints.
  */
-import { Cause, Effect, Layer, Stream } from "effect"
+import { Cause, Effect, Stream } from "effect"
 import { restartSchedule } from "../actors/JetStreamWorker.js"
 import { EventStore, type RecordedEvent } from "../eventstore/EventStore.js"
 import * as Checkpoints from "./Checkpoints.js"
@@ -57,8 +57,3 @@ export const runAll = <E, R>(projections: ReadonlyArray<Projection<E, R>>) =>
     Effect.retry(restartSchedule),
     Effect.orDie
   )
-
-export const run = <E, R>(projection: Projection<E, R>) => runAll([projection])
-
-export const layer = <E, R>(projections: ReadonlyArray<Projection<E, R>>) =>
-  Layer.scopedDiscard(Effect.forkScoped(runAll(projections)))

@@ -7,7 +7,7 @@
 import { Effect } from "effect"
 import { fromStored } from "../eventstore/MessageEvents.js"
 import type { Nats } from "../nats/Nats.js"
-import { requeueParked } from "./ParkedReports.js"
+import { hasParked, requeueParked } from "./ParkedReports.js"
 import type { Projection } from "./ProjectionRunner.js"
 import { indexKey, recordProviderMessage } from "./ProviderIndex.js"
 import type { ReadModels } from "./ReadModels.js"
@@ -16,15 +16,19 @@ export const projection: Projection<unknown, ReadModels | Nats> = {
   name: "provider-index",
   handles: new Set(["SmsDispatched"]),
   applyBatch: (recorded) =>
-    Effect.forEach(
-      recorded,
-      (record) =>
-        Effect.gen(function* () {
-          const event = yield* fromStored(record)
-          if (event._tag !== "SmsDispatched") return
-          yield* recordProviderMessage(event.provider, event.providerMessageId, event.messageId)
-          yield* requeueParked(indexKey(event.provider, event.providerMessageId))
-        }),
-      { concurrency: 32, discard: true }
-    )
+    Effect.gen(function* () {
+      // parked reports are rare: one look at the bucket per batch, not a lookup per dispatch
+      const anyParked = yield* hasParked
+      yield* Effect.forEach(
+        recorded,
+        (record) =>
+          Effect.gen(function* () {
+            const event = yield* fromStored(record)
+            if (event._tag !== "SmsDispatched") return
+            yield* recordProviderMessage(event.provider, event.providerMessageId, event.messageId)
+            if (anyParked) yield* requeueParked(indexKey(event.provider, event.providerMessageId))
+          }),
+        { concurrency: 32, discard: true }
+      )
+    })
 }

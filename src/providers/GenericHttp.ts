@@ -33,7 +33,7 @@
  */
 import { createHmac, timingSafeEqual } from "node:crypto"
 import { Duration, Effect, Either, ParseResult, Schema, type Scope } from "effect"
-import { makeSubmitter, permanent, transient } from "./HttpSubmit.js"
+import { adapterClock, type MakeOptions, makeSubmitter, permanent, transient } from "./HttpSubmit.js"
 import {
   type DeliveryReport,
   type InboundWebhook,
@@ -95,19 +95,13 @@ export const defaultTimeoutMs = 10_000
 /** How far a DLR's signature timestamp may be from our clock. */
 export const signatureToleranceSeconds = 300
 
-export interface MakeOptions {
-  /** the clock for replay protection, in epoch milliseconds; defaults to the Effect `Clock` */
-  readonly now?: () => number
-}
-
 /** The adapter holds a connection pool, closed with the scope. */
 export const make = (
   config: GenericHttpConfig,
   options: MakeOptions = {}
 ): Effect.Effect<ProviderAdapter, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const clock = yield* Effect.clock
-    const now = options.now ?? (() => clock.unsafeCurrentTimeMillis())
+    const now = yield* adapterClock(options)
     const timeout = Duration.millis(config.timeoutMs ?? defaultTimeoutMs)
     const url = `${config.baseUrl.replace(/\/+$/, "")}${config.path ?? "/messages"}`
     const idPath = (config.idField ?? "messageId").split(".")

@@ -10,6 +10,16 @@ import type { RetryReason } from "../domain/Message.js"
 import { maskNumber } from "../domain/PhoneNumber.js"
 import type { SubmitResult } from "./ProviderAdapter.js"
 
+/** What tests may set on any adapter. */
+export interface MakeOptions {
+  /** the clock for signature freshness and `Retry-After` dates, in epoch ms; default the Effect `Clock` */
+  readonly now?: () => number
+}
+
+/** `options.now`, or the Effect `Clock` of the adapter's construction. */
+export const adapterClock = (options: MakeOptions) =>
+  Effect.map(Effect.clock, (clock) => options.now ?? (() => clock.unsafeCurrentTimeMillis()))
+
 export const transient = (reason: RetryReason, detail: string, retryAfterMs?: number): SubmitResult =>
   retryAfterMs === undefined
     ? { _tag: "Transient", reason, detail }

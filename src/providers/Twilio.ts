@@ -39,7 +39,7 @@
 import { createHmac, timingSafeEqual } from "node:crypto"
 import { Duration, Effect, Either, Schema, type Scope } from "effect"
 import { defaultTimeoutMs, fieldAt, header, nonEmpty, parseRetryAfter } from "./GenericHttp.js"
-import { makeSubmitter, permanent, transient } from "./HttpSubmit.js"
+import { adapterClock, type MakeOptions, makeSubmitter, permanent, transient } from "./HttpSubmit.js"
 import {
   type DeliveryReport,
   type InboundWebhook,
@@ -75,19 +75,13 @@ export const TwilioConfig = Schema.Struct({
 })
 export type TwilioConfig = typeof TwilioConfig.Type
 
-export interface MakeOptions {
-  /** the clock for `Retry-After` dates, in epoch milliseconds; defaults to the Effect `Clock` */
-  readonly now?: () => number
-}
-
 /** The adapter holds a connection pool, closed with the scope. */
 export const make = (
   config: TwilioConfig,
   options: MakeOptions = {}
 ): Effect.Effect<ProviderAdapter, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const clock = yield* Effect.clock
-    const now = options.now ?? (() => clock.unsafeCurrentTimeMillis())
+    const now = yield* adapterClock(options)
     const timeout = Duration.millis(config.timeoutMs ?? defaultTimeoutMs)
     const url = messagesUrl(config.baseUrl ?? defaultBaseUrl, config.accountSid)
     const post = yield* makeSubmitter("twilio", timeout)

@@ -57,7 +57,7 @@ import {
   parseRetryAfter,
   signatureToleranceSeconds
 } from "./GenericHttp.js"
-import { makeSubmitter, permanent, transient } from "./HttpSubmit.js"
+import { adapterClock, type MakeOptions, makeSubmitter, permanent, transient } from "./HttpSubmit.js"
 import {
   type DeliveryReport,
   type InboundWebhook,
@@ -92,19 +92,13 @@ export const VonageConfig = Schema.Struct({
 })
 export type VonageConfig = typeof VonageConfig.Type
 
-export interface MakeOptions {
-  /** the clock for replay protection, in epoch milliseconds; defaults to the Effect `Clock` */
-  readonly now?: () => number
-}
-
 /** The adapter holds a connection pool, closed with the scope. */
 export const make = (
   config: VonageConfig,
   options: MakeOptions = {}
 ): Effect.Effect<ProviderAdapter, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const clock = yield* Effect.clock
-    const now = options.now ?? (() => clock.unsafeCurrentTimeMillis())
+    const now = yield* adapterClock(options)
     const timeout = Duration.millis(config.timeoutMs ?? defaultTimeoutMs)
     const url = `${(config.baseUrl ?? defaultBaseUrl).replace(/\/+$/, "")}/sms/json`
     const method = config.signatureMethod ?? "sha256"

@@ -15,7 +15,7 @@ import {
 import { E164 } from "../../src/domain/PhoneNumber.js"
 import { messageStream } from "../../src/domain/StreamName.js"
 import type { EventToAppend, RecordedEvent } from "../../src/eventstore/EventStore.js"
-import { fromStored, isMessageEvent, toStored } from "../../src/eventstore/MessageEvents.js"
+import { fromStored, toStored } from "../../src/eventstore/MessageEvents.js"
 
 const messageId = messageIdFor("acme", "order-42")
 const recordedAt = new Date("2025-03-01T12:00:00.000Z")
@@ -209,11 +209,6 @@ describe("MessageEvents", () => {
       const other = new SmsDispatched({ ...dispatched(1), messageId: messageIdFor("acme", "order-43") })
       expect(toStored(other, 0).id).not.toBe(toStored(dispatched(1), 0).id)
     })
-  })
-
-  it("recognises message events by their type", () => {
-    expect(isMessageEvent(recorded(toStored(delivered, 0)))).toBe(true)
-    expect(isMessageEvent({ ...recorded(toStored(delivered, 0)), type: "CheckpointMoved" })).toBe(false)
   })
 
   describe("fromStored refuses garbage with EventStoreError InvalidData", () => {
