@@ -1,13 +1,21 @@
 # syntax=docker/dockerfile:1
 # The gateway's image, also used for the provider simulator (docker-compose.yml).
-# There is no build step: TypeScript runs through tsx, a regular dependency (bin/sms-gateway.mjs),
-# so the runtime stage is the production node_modules, src and bin, run by the unprivileged `node`.
+# The build stage compiles src/ to dist/ (tsc); the runtime stage is the production node_modules,
+# dist and bin (which runs dist when it is built), run by the unprivileged `node`.
 
 FROM node:20-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 # `npm install`, not `npm ci`: see scripts/setup.sh (registries that leave optional packages out of the lock)
 RUN npm install --omit=dev --no-audit --no-fund --loglevel=error
+
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm install --no-audit --no-fund --loglevel=error
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
 
 FROM node:20-bookworm-slim AS runtime
 ENV NODE_ENV=production \
@@ -18,7 +26,9 @@ WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json tsconfig.json ./
 COPY bin ./bin
-COPY src ./src
+COPY --from=build /app/src ./src
+# after src: bin runs dist only when it is at least as new as every source file
+COPY --from=build /app/dist ./dist
 # the only writable place: `start` keeps gateway.json here (and the embedded nats-server its store)
 RUN mkdir -p /app/data && chown node:node /app/data
 USER node

@@ -54,3 +54,13 @@ export const rssMb = (pid: number): number => {
     return 0
   }
 }
+
+/** user + system CPU seconds of a live process, from /proc (clock ticks of 10 ms) */
+export const cpuSeconds = (pid: number): number => {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? []
+    return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / 100
+  } catch {
+    return 0
+  }
+}

@@ -19,7 +19,7 @@ import { connect } from "@nats-io/transport-node"
 import { Effect } from "effect"
 import { messageIdFor } from "../src/domain/Ids.js"
 import { startNatsServer } from "../src/nats/NatsServer.js"
-import { freePort, rssMb, spawnCli, stop, waitForLine } from "./processes.js"
+import { cpuSeconds, freePort, rssMb, spawnCli, stop, waitForLine } from "./processes.js"
 
 const N = Number(process.env.N ?? 20_000)
 const WARMUP = Number(process.env.WARMUP ?? 0)
@@ -64,7 +64,18 @@ const main = Effect.gen(function* () {
     Effect.sync(() => mkdtempSync(join(tmpdir(), "sms-gw-bench-"))),
     (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
   )
-  const nats = yield* startNatsServer({ storeDir: join(dir, "nats") })
+  const monitorPort = yield* Effect.promise(freePort)
+  const nats = yield* startNatsServer({ storeDir: join(dir, "nats"), monitorPort })
+  // messages each client sent to and received from nats-server, per SendSms (round trips and acks)
+  const natsTraffic = () =>
+    fetch(`http://127.0.0.1:${monitorPort}/connz?limit=1000`)
+      .then(
+        (response) =>
+          response.json() as Promise<{
+            connections: Array<{ name?: string; cid: number; in_msgs: number; out_msgs: number }>
+          }>
+      )
+      .then(({ connections }) => connections)
   const children: Array<ChildProcess> = []
   yield* Effect.addFinalizer(() => Effect.promise(() => Promise.all(children.map((child) => stop(child)))))
   const spawnNode = (
@@ -111,18 +122,35 @@ const main = Effect.gen(function* () {
       ]
     })
   )
-  mkdirSync(join(dir, "gw"), { recursive: true })
-  const gateway = spawnNode(
-    ["start", "--http-port", String(httpPort), "--data-dir", join(dir, "gw")],
-    {
-      NATS_URL: nats.url,
-      PROVIDERS_CONFIG: providersFile,
-      BENCH_SIM_KEY: "bench-key",
-      BENCH_SIM_SECRET: "bench-secret"
-    },
-    (process.env.GATEWAY_NODE_ARGS ?? "").split(" ").filter((a) => a.length > 0)
+  // GATEWAY_PROCESSES="intake;providers;dlr,http;projector": one gateway process per group of roles
+  const groups = (process.env.GATEWAY_PROCESSES ?? "").split(";").filter((g) => g.length > 0)
+  const gateways = (groups.length > 0 ? groups : [undefined]).map((roles, i) => {
+    mkdirSync(join(dir, `gw${i}`), { recursive: true })
+    return spawnNode(
+      [
+        "start",
+        ...(roles === undefined ? [] : ["--roles", roles]),
+        "--http-port",
+        String(httpPort),
+        "--data-dir",
+        join(dir, `gw${i}`)
+      ],
+      {
+        NATS_URL: nats.url,
+        PROVIDERS_CONFIG: providersFile,
+        BENCH_SIM_KEY: "bench-key",
+        BENCH_SIM_SECRET: "bench-secret"
+      },
+      (process.env.GATEWAY_NODE_ARGS ?? "").split(" ").filter((a) => a.length > 0)
+    )
+  })
+  yield* Effect.promise(() =>
+    Promise.all(gateways.map((gateway) => waitForLine(gateway, /sms-gateway is running/, "gateway")))
   )
-  yield* Effect.promise(() => waitForLine(gateway, /sms-gateway is running/, "gateway"))
+  const trafficAtStart = yield* Effect.promise(natsTraffic)
+  const cpuAtStart = gateways.map((gateway) => cpuSeconds(gateway.pid ?? 0))
+  const simulatorCpuAtStart = cpuSeconds(simulator.pid ?? 0)
+  const natsCpuAtStart = cpuSeconds(nats.pid)
 
   const nc = yield* Effect.acquireRelease(
     Effect.promise(() => connect({ servers: nats.url, name: "bench-producer" })),
@@ -190,7 +218,7 @@ const main = Effect.gen(function* () {
 
   let peakRss = 0
   const sampler = setInterval(() => {
-    const sum = rssMb(gateway.pid ?? 0)
+    const sum = gateways.reduce((total, gateway) => total + rssMb(gateway.pid ?? 0), 0)
     peakRss = Math.max(peakRss, sum)
   }, 250)
 
@@ -245,6 +273,18 @@ const main = Effect.gen(function* () {
     ])
   )
   clearInterval(sampler)
+  const trafficAtEnd = yield* Effect.promise(natsTraffic)
+  const natsMessagesPerSms = Object.fromEntries(
+    trafficAtEnd.map((connection) => {
+      const before = trafficAtStart.find((c) => c.cid === connection.cid)
+      const sent = connection.in_msgs - (before?.in_msgs ?? 0)
+      const received = connection.out_msgs - (before?.out_msgs ?? 0)
+      return [
+        `${connection.name ?? "?"}#${connection.cid}`,
+        `${(sent / total).toFixed(1)} out / ${(received / total).toFixed(1)} in`
+      ]
+    })
+  )
   if (progress) clearInterval(progress)
   watcher.stop()
 
@@ -293,6 +333,15 @@ const main = Effect.gen(function* () {
     raw_jetstream_per_s: rawPerSecond,
     ratio_to_raw_jetstream: Number((N / seconds / rawPerSecond).toFixed(4)),
     gateway_rss_mb_max: Math.round(peakRss),
+    gateway_cpu_s: Object.fromEntries(
+      gateways.map((gateway, i) => [
+        groups[i] ?? "all",
+        Number((cpuSeconds(gateway.pid ?? 0) - (cpuAtStart[i] ?? 0)).toFixed(1))
+      ])
+    ),
+    nats_server_cpu_s: Number((cpuSeconds(nats.pid) - natsCpuAtStart).toFixed(1)),
+    nats_messages_per_sms: natsMessagesPerSms,
+    simulator_cpu_s: Number((cpuSeconds(simulator.pid ?? 0) - simulatorCpuAtStart).toFixed(1)),
     event_store: process.env.EVENT_STORE ?? "jetstream"
   }
   console.log(JSON.stringify(result))

@@ -23,6 +23,8 @@ export const makeEventCodec = <E extends { readonly _tag: string }, I extends { 
 ): EventCodec<E> => {
   const encode = Schema.encodeSync(schema)
   const decode = Schema.decodeUnknown(schema)
+  // Every projection of a process reads the same recorded objects: each event is decoded once.
+  const decoded = new WeakMap<RecordedEvent, E>()
   const toStored = (event: E, revision: number): EventToAppend => {
     const { _tag, ...data } = encode(event)
     return { id: eventIdFor(revision, _tag, ...identity(event)), type: _tag, data }
@@ -31,8 +33,11 @@ export const makeEventCodec = <E extends { readonly _tag: string }, I extends { 
     toStored,
     toStoredFrom: (events, firstRevision) =>
       events.map((event, index) => toStored(event, firstRevision + index)),
-    fromStored: (recorded) =>
-      decode({ ...(recorded.data as object), _tag: recorded.type }).pipe(
+    fromStored: (recorded) => {
+      const known = decoded.get(recorded)
+      if (known !== undefined) return Effect.succeed(known)
+      return decode({ ...(recorded.data as object), _tag: recorded.type }).pipe(
+        Effect.tap((event) => decoded.set(recorded, event)),
         Effect.mapError(
           (cause) =>
             new EventStoreError({
@@ -42,5 +47,6 @@ export const makeEventCodec = <E extends { readonly _tag: string }, I extends { 
             })
         )
       )
+    }
   }
 }

@@ -45,6 +45,8 @@ export interface NatsServerOptions {
   readonly storeDir: string
   /** 0 (default) picks a free port */
   readonly port?: number
+  /** HTTP monitoring port (`/varz`, `/connz`); none by default */
+  readonly monitorPort?: number
 }
 
 /** Starts the server, waits until it accepts clients, and stops it (TERM, then KILL) with the scope. */
@@ -56,6 +58,7 @@ export const startNatsServer = (
     if (!bin) return yield* new NatsServerError({ reason: "NotInstalled", message: INSTALL_HINT })
     mkdirSync(options.storeDir, { recursive: true })
     const args = ["-js", "-a", "127.0.0.1", "-p", String(options.port || -1), "-sd", options.storeDir]
+    if (options.monitorPort !== undefined) args.push("-m", String(options.monitorPort))
     const child = yield* Effect.acquireRelease(
       Effect.sync(() => spawn(bin, args, { stdio: ["ignore", "ignore", "pipe"] })),
       (child) => stopChild(child)

@@ -72,9 +72,11 @@ describe("deployment files", () => {
     }
   })
 
-  it("the image is multi-stage, runs as node with a healthcheck, and starts the gateway", () => {
+  it("the image is multi-stage, compiled, runs as node with a healthcheck, and starts the gateway", () => {
     const dockerfile = read("Dockerfile")
-    expect(dockerfile.match(/^FROM /gm)).toHaveLength(2)
+    expect(dockerfile.match(/^FROM /gm)).toHaveLength(3)
+    expect(dockerfile).toMatch(/^RUN npm run build$/m)
+    expect(dockerfile).toContain("COPY --from=build /app/dist ./dist")
     expect(dockerfile).toMatch(/npm install --omit=dev/)
     expect(dockerfile).toMatch(/^USER node$/m)
     expect(dockerfile).toMatch(/^HEALTHCHECK .*\n?.*\/health/m)
