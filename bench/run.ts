@@ -4,6 +4,7 @@
  *
  *   N=20000 npm run bench          # messages, default 20000
  *   RATE=1000 WARMUP=2000 npm run bench   # open loop at a fixed rate after a warm-up
+ *   PRESEED=1000000 npm run bench         # with a million events of history in the store first
  *   GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run bench   # profile the gateway
  *
  * Measures publish -> delivered-and-visible throughput and latency, gateway RSS, and prints one JSON line.
@@ -19,6 +20,7 @@ import { connect } from "@nats-io/transport-node"
 import { Effect } from "effect"
 import { messageIdFor } from "../src/domain/Ids.js"
 import { startNatsServer } from "../src/nats/NatsServer.js"
+import { seedHistory } from "./seed.js"
 import { cpuSeconds, freePort, rssMb, spawnCli, stop, waitForLine } from "./processes.js"
 
 const N = Number(process.env.N ?? 20_000)
@@ -26,6 +28,8 @@ const WARMUP = Number(process.env.WARMUP ?? 0)
 const RATE = Number(process.env.RATE ?? 0)
 const CHUNK = Number(process.env.CHUNK ?? 500)
 const TIMEOUT_S = Number(process.env.TIMEOUT_S ?? 300)
+/** events of finished messages written to the store before the gateway starts (issue 6: 1,000,000) */
+const PRESEED = Number(process.env.PRESEED ?? 0)
 
 const percentile = (sorted: ReadonlyArray<number>, p: number) =>
   sorted.length === 0 ? 0 : (sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0)
@@ -59,6 +63,25 @@ const rawJetStreamRate = async (url: string, count: number) => {
   return perSecond
 }
 
+/** Polls the gateway's own projection lag metric until every projection has applied the whole store. */
+const projectionsCaughtUp = async (httpPort: number) => {
+  const started = Date.now()
+  let stableZero = 0
+  while (stableZero < 3) {
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    const text = await fetch(`http://127.0.0.1:${httpPort}/metrics`).then(
+      (response) => response.text(),
+      () => ""
+    )
+    const lags = [...text.matchAll(/^sms_projection_lag_appends\{[^}]*\} (\d+)/gm)].map((m) => Number(m[1]))
+    stableZero = lags.length > 0 && lags.every((lag) => lag === 0) ? stableZero + 1 : 0
+    if (Date.now() - started > TIMEOUT_S * 1000) throw new Error("projections did not catch up")
+  }
+  console.error(
+    `projections caught up with the seeded history in ${((Date.now() - started) / 1000).toFixed(0)} s`
+  )
+}
+
 const main = Effect.gen(function* () {
   const dir = yield* Effect.acquireRelease(
     Effect.sync(() => mkdtempSync(join(tmpdir(), "sms-gw-bench-"))),
@@ -89,6 +112,7 @@ const main = Effect.gen(function* () {
   }
 
   const rawPerSecond = yield* Effect.promise(() => rawJetStreamRate(nats.url, WARMUP + N))
+  const seeded = PRESEED > 0 ? yield* seedHistory(nats.url, PRESEED) : 0
   const httpPort = yield* Effect.promise(freePort)
   const simPort = yield* Effect.promise(freePort)
   const simulator = spawnNode([
@@ -147,6 +171,7 @@ const main = Effect.gen(function* () {
   yield* Effect.promise(() =>
     Promise.all(gateways.map((gateway) => waitForLine(gateway, /sms-gateway is running/, "gateway")))
   )
+  if (seeded > 0) yield* Effect.promise(() => projectionsCaughtUp(httpPort))
   const trafficAtStart = yield* Effect.promise(natsTraffic)
   const cpuAtStart = gateways.map((gateway) => cpuSeconds(gateway.pid ?? 0))
   const simulatorCpuAtStart = cpuSeconds(simulator.pid ?? 0)
@@ -342,7 +367,8 @@ const main = Effect.gen(function* () {
     nats_server_cpu_s: Number((cpuSeconds(nats.pid) - natsCpuAtStart).toFixed(1)),
     nats_messages_per_sms: natsMessagesPerSms,
     simulator_cpu_s: Number((cpuSeconds(simulator.pid ?? 0) - simulatorCpuAtStart).toFixed(1)),
-    event_store: process.env.EVENT_STORE ?? "jetstream"
+    event_store: process.env.EVENT_STORE ?? "jetstream",
+    events_in_store_before: seeded
   }
   console.log(JSON.stringify(result))
   mkdirSync("bench-results", { recursive: true })
