@@ -92,7 +92,6 @@ const main = async () => {
       if (stats.dlrPending === 0) break
       await sleep(250)
     }
-    console.error(`[${((Date.now()-t0)/1000).toFixed(1)}] drained, published=${published}`)
     const log = (await fetch(`http://127.0.0.1:${simPort}/_submissions`).then((r) =>
       r.json()
     )) as Array<Submission>
@@ -136,8 +135,6 @@ const main = async () => {
     })
 
   const faults: Array<string> = []
-  const t0 = Date.now()
-  let published = 0
   try {
     let nats = await startNats()
     let simulator = await startSimulator()
@@ -146,6 +143,7 @@ const main = async () => {
     const js = jetstream(nc)
 
     const keys = Array.from({ length: N }, () => randomUUID())
+    let published = 0
     const producer = (async () => {
       for (const key of keys) {
         const command = JSON.stringify({
@@ -171,34 +169,33 @@ const main = async () => {
     const window = (N / RATE) * 1000
     const at = (share: number) => sleep(window * share)
     await at(0.15)
-    console.error(`[${((Date.now()-t0)/1000).toFixed(1)}] fault published=${published}`); faults.push("gateway kill -9")
+    faults.push("gateway kill -9")
     await kill9(gateway)
     await sleep(500)
     gateway = await startGateway()
     await at(0.1)
-    console.error(`[${((Date.now()-t0)/1000).toFixed(1)}] fault published=${published}`); faults.push("nats-server restart")
+    faults.push("nats-server restart")
     await stop(nats, 10_000)
     await sleep(500)
     nats = await startNats()
     await at(0.1)
-    console.error(`[${((Date.now()-t0)/1000).toFixed(1)}] fault published=${published}`); faults.push("gateway kill -9")
+    faults.push("gateway kill -9")
     await kill9(gateway)
     await sleep(500)
     gateway = await startGateway()
     await at(0.1)
-    console.error(`[${((Date.now()-t0)/1000).toFixed(1)}] fault published=${published}`); faults.push("provider down 3 s")
+    faults.push("provider down 3 s")
     await stopSimulator(simulator)
     await sleep(3000)
     simulator = await startSimulator()
     await at(0.1)
-    console.error(`[${((Date.now()-t0)/1000).toFixed(1)}] fault published=${published}`); faults.push("429 storm 2 s")
+    faults.push("429 storm 2 s")
     await stopSimulator(simulator)
     simulator = await startSimulator(["--throttle-rate", "1"])
     await sleep(2000)
     await stopSimulator(simulator)
     simulator = await startSimulator()
     await producer
-    console.error(`[${((Date.now()-t0)/1000).toFixed(1)}] producer done`)
 
     // until every message is final, read from the event store (the system of record)
     const ids = keys.map((key) => messageIdFor("chaos", key))
