@@ -177,8 +177,10 @@ const settle = (
           return ack
         }
         if (result.reason === "throttled") {
-          // a 429 is about the provider, not the message: pause it as a whole, retry here afterwards
+          // a 429 is about the provider, not the message: pause it as a whole, retry here afterwards.
+          // It answered, so the breaker hears a success: a half-open probe must not stay open forever.
           const pause = Duration.millis(result.retryAfterMs ?? 1000)
+          yield* health.succeeded(providerId)
           yield* health.throttle(providerId, pause)
           yield* record(
             retryCommand(providerId, number, result, new Date(at.getTime() + Duration.toMillis(pause)))
