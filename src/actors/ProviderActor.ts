@@ -108,6 +108,10 @@ const attempt = (
     })
     const answeredAt = new Date(yield* Clock.currentTimeMillis)
     yield* observeCall(providerId, result, (answeredAt.getTime() - startedAt) / 1000)
+    // One verdict per call for the breaker, whatever becomes of the message: a probe always resolves.
+    // Any answer (accepted, refused, 429) shows the provider up; only transport errors and 5xx count against it.
+    const answered = result._tag !== "Transient" || result.reason === "throttled"
+    yield* answered ? health.succeeded(providerId) : health.failed(providerId)
     return yield* settle(msg.seq, provider, work, state, number, result, answeredAt, record)
   })
 
@@ -127,7 +131,6 @@ const settle = (
     const health = yield* ProviderHealth
     switch (result._tag) {
       case "Accepted": {
-        yield* health.succeeded(providerId)
         yield* record({
           _tag: "RecordDispatch",
           provider: providerId,
@@ -140,7 +143,6 @@ const settle = (
       }
       case "Permanent": {
         // the provider answered: it is healthy, the message is not
-        yield* health.succeeded(providerId)
         yield* record({
           _tag: "Fail",
           reason: result.reason,
@@ -177,17 +179,14 @@ const settle = (
           return ack
         }
         if (result.reason === "throttled") {
-          // a 429 is about the provider, not the message: pause it as a whole, retry here afterwards.
-          // It answered, so the breaker hears a success: a half-open probe must not stay open forever.
+          // a 429 is about the provider, not the message: pause it as a whole, retry here afterwards
           const pause = Duration.millis(result.retryAfterMs ?? 1000)
-          yield* health.succeeded(providerId)
           yield* health.throttle(providerId, pause)
           yield* record(
             retryCommand(providerId, number, result, new Date(at.getTime() + Duration.toMillis(pause)))
           )
           return Verdict.Nak({ delay: pause })
         }
-        yield* health.failed(providerId)
         const next = yield* routeFailover(providerId, state.request.providers)
         if (next !== providerId)
           return yield* hop(sourceSeq, work, state, next, number, result.reason, result.detail, record, at)
