@@ -28,8 +28,11 @@ export interface WorkerOptions<R = never> {
   readonly ackWait?: Duration.DurationInput
   /** -1 for unlimited */
   readonly maxDeliver?: number
-  /** runs when the handler failed on the last allowed delivery, before the message is terminated */
-  readonly onGiveUp?: (msg: JsMsg) => Effect.Effect<void, unknown, R>
+  /**
+   * runs when the last allowed delivery ends without an ack (the handler failed, or asked for a
+   * redelivery that would never come), before the message is terminated; `why` says which
+   */
+  readonly onGiveUp?: (msg: JsMsg, why: string) => Effect.Effect<void, unknown, R>
   /** how long a message whose handler failed waits before it comes back (default 2 s) */
   readonly failureDelay?: Duration.DurationInput
 }
@@ -90,6 +93,19 @@ export const runWorker = <R>(
 ): Effect.Effect<never, never, Nats | R> => {
   const isLastDelivery = (msg: JsMsg) =>
     options.maxDeliver !== undefined && options.maxDeliver > 0 && msg.info.deliveryCount >= options.maxDeliver
+  // Runs onGiveUp and terminates: the caller records why the message stopped, nothing is stranded.
+  const giveUp = (msg: JsMsg, why: string, onGiveUp: NonNullable<WorkerOptions<R>["onGiveUp"]>) =>
+    Effect.logError(`${why} on the last delivery; giving the message up`).pipe(
+      Effect.zipRight(onGiveUp(msg, why)),
+      Effect.as<Verdict>(Verdict.Term({ reason: "max deliveries reached" })),
+      // if even that fails, the message stays in the stream for an operator (nothing deletes it)
+      Effect.catchAllCause((again) =>
+        Effect.as(
+          Effect.logError("giving up failed", Cause.pretty(again)),
+          Verdict.Term({ reason: "give-up failed" }) as Verdict
+        )
+      )
+    )
   const handleSafely = (msg: JsMsg) =>
     handle(msg).pipe(
       Effect.tap((verdict) =>
@@ -99,22 +115,18 @@ export const runWorker = <R>(
             )
           : Effect.void
       ),
+      // a "later" on the last delivery would never come back: JetStream stops redelivering silently
+      Effect.flatMap(
+        (verdict): Effect.Effect<Verdict, never, R> =>
+          verdict._tag === "Nak" && isLastDelivery(msg) && options.onGiveUp !== undefined
+            ? giveUp(msg, "still waiting to be retried", options.onGiveUp)
+            : Effect.succeed(verdict)
+      ),
       Effect.catchAllCause(
         (cause): Effect.Effect<Verdict, never, R> =>
           isLastDelivery(msg) && options.onGiveUp !== undefined
-            ? Effect.logError(
-                "handler failed on the last delivery; giving the message up",
-                Cause.pretty(cause)
-              ).pipe(
-                Effect.zipRight(options.onGiveUp(msg)),
-                Effect.as<Verdict>(Verdict.Term({ reason: "max deliveries reached" })),
-                // if even that fails, the message stays in the stream for an operator (nothing deletes it)
-                Effect.catchAllCause((again) =>
-                  Effect.as(
-                    Effect.logError("giving up failed", Cause.pretty(again)),
-                    Verdict.Term({ reason: "give-up failed" }) as Verdict
-                  )
-                )
+            ? Effect.logError("handler failed", Cause.pretty(cause)).pipe(
+                Effect.zipRight(giveUp(msg, "handler failed", options.onGiveUp))
               )
             : Effect.logError("handler failed; message will be redelivered", Cause.pretty(cause)).pipe(
                 Effect.as<Verdict>(

@@ -31,6 +31,9 @@ import { decodeWorkItem, publishWork, WorkItem } from "./WorkItem.js"
 
 /** Deliveries of one work item before it is given up as poison (handler failures, not retries). */
 export const MAX_DELIVERIES = 30
+/** How often a message held by an open circuit looks again, and tells JetStream it is still in hand. */
+const CIRCUIT_POLL_MS = 100
+const KEEP_ALIVE_MS = 10_000
 
 type Open = Exclude<MessageState, { status: "none" }>
 type Recorder = (command: MessageCommand) => ReturnType<typeof execute>
@@ -75,28 +78,21 @@ const attempt = (
     // JetStream's delivery count makes a crash visible: a redelivered work item whose first call's
     // outcome was never recorded dispatches as attempt 2 with nothing recorded for attempt 1
     const number = Math.max(state.attempts + 1, work.priorAttempts + msg.info.deliveryCount)
-    if (!(yield* health.admit(providerId))) {
-      // circuit open: another provider now, or this one when it lets a probe through
-      const next = yield* routeFailover(providerId, state.request.providers)
-      if (next !== providerId)
-        return yield* hop(
-          msg.seq,
-          work,
-          state,
-          next,
-          number - 1,
-          "provider_unavailable",
-          "circuit open",
-          record
-        )
-      const reopens = yield* health.reopensAt(providerId)
-      return Verdict.Nak({ delay: Duration.millis(Math.max(100, reopens - now.getTime())) })
-    }
+    const keepAlive = Effect.sync(() => msg.working())
+    const elsewhere = yield* awaitAdmission(providerId, state.request.providers, keepAlive)
+    if (Option.isSome(elsewhere))
+      return yield* hop(
+        msg.seq,
+        work,
+        state,
+        elsewhere.value,
+        number - 1,
+        "provider_unavailable",
+        "circuit open",
+        record
+      )
 
-    yield* health.acquire(
-      providerId,
-      Effect.sync(() => msg.working())
-    )
+    yield* health.acquire(providerId, keepAlive)
     const publicUrl = yield* PublicUrl
     const startedAt = yield* Clock.currentTimeMillis
     const result = yield* provider.adapter.submit({
@@ -113,6 +109,31 @@ const attempt = (
     const answered = result._tag !== "Transient" || result.reason === "throttled"
     yield* answered ? health.succeeded(providerId) : health.failed(providerId)
     return yield* settle(msg.seq, provider, work, state, number, result, answeredAt, record)
+  })
+
+/**
+ * Waits until the breaker lets a call to this provider through, or another provider can take the
+ * message (Some). The work item is held meanwhile, as in a 429 pause: a nak would spend one of its
+ * deliveries per wait and show as a phantom attempt, and held items make JetStream stop delivering.
+ */
+const awaitAdmission = (
+  providerId: string,
+  allowed: ReadonlyArray<string> | undefined,
+  keepAlive: Effect.Effect<void>,
+  heldSinceKeepAliveMs = 0
+): Effect.Effect<Option.Option<string>, never, ProviderHealth | Providers> =>
+  Effect.gen(function* () {
+    const health = yield* ProviderHealth
+    if (yield* health.admit(providerId)) return Option.none()
+    const next = yield* routeFailover(providerId, allowed)
+    if (next !== providerId) return Option.some(next)
+    // open: until it reopens; half-open with a probe out: until the probe has its answer
+    const reopensIn = (yield* health.reopensAt(providerId)) - (yield* Clock.currentTimeMillis)
+    const wait = Math.min(Math.max(CIRCUIT_POLL_MS, reopensIn), KEEP_ALIVE_MS)
+    yield* Effect.sleep(Duration.millis(wait))
+    const held = heldSinceKeepAliveMs + wait
+    if (held >= KEEP_ALIVE_MS) yield* keepAlive
+    return yield* awaitAdmission(providerId, allowed, keepAlive, held >= KEEP_ALIVE_MS ? 0 : held)
   })
 
 const settle = (
@@ -266,12 +287,12 @@ const hop = (
     return ack
   })
 
-/** The handler kept failing on this work item: record the failure and dead-letter it. */
-const giveUp = (provider: ConfiguredProvider) => (msg: JsMsg) =>
+/** The work item used up its deliveries without an outcome: record the failure and dead-letter it. */
+const giveUp = (provider: ConfiguredProvider) => (msg: JsMsg, why: string) =>
   Effect.gen(function* () {
     const work = yield* decodeWorkItem(msg.string())
     const at = new Date(yield* Clock.currentTimeMillis)
-    const detail = `the handler failed on ${msg.info.deliveryCount} deliveries`
+    const detail = `${msg.info.deliveryCount} deliveries without an outcome (last: ${why})`
     const { state } = yield* execute(work.messageId, () => ({
       _tag: "Fail",
       reason: "retries_exhausted",

@@ -1,7 +1,7 @@
 /** Supervision of a JetStream worker against a real nats-server. */
 import { describe, expect, layer } from "@effect/vitest"
 import { RetentionPolicy } from "@nats-io/jetstream"
-import { Effect, Fiber, Ref } from "effect"
+import { Duration, Effect, Fiber, Ref } from "effect"
 import { ack, runWorker, Verdict } from "../../src/actors/JetStreamWorker.js"
 import { Nats } from "../../src/nats/Nats.js"
 import { eventually } from "../support/gateway.js"
@@ -80,7 +80,7 @@ describe("JetStreamWorker", () => {
               concurrency: 2,
               failureDelay: "20 millis",
               maxDeliver: 3,
-              onGiveUp: (msg) => Ref.update(givenUp, (all) => [...all, msg.string()])
+              onGiveUp: (msg, why) => Ref.update(givenUp, (all) => [...all, `${msg.string()}: ${why}`])
             },
             () =>
               Effect.zipRight(
@@ -94,7 +94,47 @@ describe("JetStreamWorker", () => {
           Effect.flatMap(Ref.get(givenUp), (all) => (all.length > 0 ? Effect.void : Effect.fail(all)))
         )
         expect(yield* Ref.get(tries)).toBe(3)
-        expect(yield* Ref.get(givenUp)).toEqual(["poison"])
+        expect(yield* Ref.get(givenUp)).toEqual(["poison: handler failed"])
+      })
+    )
+
+    it.scoped("a message still asking to be retried on its last delivery is given up, not stranded", () =>
+      Effect.gen(function* () {
+        yield* setUp("LATER")
+        const tries = yield* Ref.make(0)
+        const givenUp = yield* Ref.make<ReadonlyArray<string>>([])
+        yield* Effect.forkScoped(
+          runWorker(
+            {
+              stream: "LATER",
+              durable: "w",
+              filterSubject: "LATER.>",
+              concurrency: 2,
+              maxDeliver: 3,
+              onGiveUp: (msg, why) => Ref.update(givenUp, (all) => [...all, `${msg.string()}: ${why}`])
+            },
+            () =>
+              Effect.as(
+                Ref.update(tries, (n) => n + 1),
+                Verdict.Nak({ delay: Duration.millis(20) })
+              )
+          )
+        )
+        yield* publish("LATER.x", "waiting")
+        yield* eventually(
+          Effect.flatMap(Ref.get(givenUp), (all) => (all.length > 0 ? Effect.void : Effect.fail(all)))
+        )
+        expect(yield* Ref.get(tries)).toBe(3)
+        expect(yield* Ref.get(givenUp)).toEqual(["waiting: still waiting to be retried"])
+        // terminated, so the work queue is empty (the term may still be in flight)
+        const { jsm } = yield* Nats
+        const left = yield* eventually(
+          Effect.flatMap(
+            Effect.promise(() => jsm.streams.info("LATER")),
+            (info) => (info.state.messages === 0 ? Effect.succeed(0) : Effect.fail(info.state.messages))
+          )
+        )
+        expect(left).toBe(0)
       })
     )
 

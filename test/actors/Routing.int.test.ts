@@ -156,9 +156,16 @@ describe("provider routing and failover", () => {
         const final = yield* awaitFinal(gw, ids)
         expect(final.every((l) => l.state.status === "delivered")).toBe(true)
         expect(back.submissions()).toHaveLength(25)
-        expect(
-          final.every((l) => l.events.some((e) => e._tag === "SmsRetried" && e.reason === "network"))
-        ).toBe(true)
+        expect([...acceptedPerMessage(back.submissions()).values()].every((n) => n === 1)).toBe(true)
+        // called while down: a network retry on record; held by the open circuit: no call, no attempt.
+        // Either way the dispatch's attempt number counts exactly the calls made (no phantom attempts).
+        for (const l of final) {
+          const retries = l.events.filter((e) => e._tag === "SmsRetried")
+          const dispatched = l.events.find((e) => e._tag === "SmsDispatched")
+          expect(retries.every((e) => e.reason === "network")).toBe(true)
+          expect(dispatched?.attempt).toBe(retries.length + 1)
+        }
+        expect(final.some((l) => l.events.some((e) => e._tag === "SmsRetried"))).toBe(true)
       }).pipe(Effect.scoped),
     options
   )
