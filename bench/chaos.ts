@@ -1,16 +1,27 @@
 /**
  * `npm run chaos`: a bounded fault run on loopback. While a producer sends N messages: the gateway is
- * killed with SIGKILL and restarted twice, nats-server is restarted once, the provider is down for a
- * while, then answers only 429s for a while; its delivery reports come late, shuffled and duplicated.
+ * killed with SIGKILL and restarted twice, nats-server is restarted once, the provider's API is down
+ * for 3 s and then answers only 429s for 2 s; its delivery reports come late, shuffled and duplicated.
  * At the end, against the simulator's submission logs and the event store:
  *   - every message reached a final state, none lost;
  *   - every submission beyond one per message is explained by the history (its attempt numbers: a
  *     call whose outcome was lost to a crash leaves a gap, see ProviderActor).
  * Prints one JSON line; exits 1 on a violation. `N=5000 RATE=100 npm run chaos` for a longer run.
+ *
+ * Each fault waits for a condition, not for the clock: a share of the messages published and the
+ * gateway submitting to the provider again since the previous fault. The producer never runs more
+ * than one share ahead of the faults, so every fault lands on a gateway with work in hand, however
+ * slow the machine (a slow start would otherwise leave the late faults hitting an idle system).
+ *
+ * The provider's API is reached through a proxy in this process: an outage closes it (connections
+ * refused, those open reset), the 429 storm points it at a second simulator that throttles every
+ * call. The simulator itself keeps running, so the reports it owes still arrive, as a real
+ * provider's would (a stopped simulator would drop them and leave messages dispatched forever).
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { randomUUID } from "node:crypto"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { createServer, connect as connectTcp, type Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { jetstream } from "@nats-io/jetstream"
@@ -25,17 +36,78 @@ import { freePort, spawnCli, stop, waitForLine } from "./processes.js"
 
 const N = Number(process.env.N ?? 1200)
 const RATE = Number(process.env.RATE ?? 120)
+/** faults start once this share of the messages is published (the provider outage and storm: one) */
+const SHARES = [0.15, 0.3, 0.45, 0.6]
+/** how long the gateway may take to submit again after a fault before the run calls it a stall */
+const RESUME_WITHIN_MS = 60_000
+/** the end: how long the run waits with no message reaching a final state, and at most */
+const SETTLE_IDLE_MS = 60_000
+const SETTLE_MAX_MS = 180_000
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+const seconds = (ms: number) => Math.round(ms / 100) / 10
 
 interface Submission {
   readonly reference?: string
   readonly outcome: string
 }
 
+interface SimulatorStats {
+  readonly accepted: number
+  readonly dlrDuplicates: number
+  readonly dlrFailed: number
+}
+
+/** The provider's API endpoint: passes through to `up`, to `throttling` for a storm, or refuses. */
+const startProxy = async (port: number, targets: { readonly up: number; readonly throttling: number }) => {
+  let mode: "up" | "down" | "throttling" = "up"
+  const open = new Set<Socket>()
+  const server = createServer((client) => {
+    const upstream = connectTcp(mode === "throttling" ? targets.throttling : targets.up, "127.0.0.1")
+    const close = () => {
+      client.destroy()
+      upstream.destroy()
+      open.delete(client)
+    }
+    open.add(client)
+    client.on("error", close).on("close", close)
+    upstream.on("error", close).on("close", close)
+    client.pipe(upstream).pipe(client)
+  })
+  const listen = () =>
+    new Promise<void>((resolve, reject) => {
+      server.once("error", reject)
+      server.listen(port, "127.0.0.1", () => {
+        server.off("error", reject)
+        resolve()
+      })
+    })
+  await listen()
+  return {
+    /** a switch resets the connections open: no call started before it gets through after it */
+    set: async (next: "up" | "down" | "throttling") => {
+      const wasDown = mode === "down"
+      mode = next
+      for (const socket of open) socket.destroy()
+      open.clear()
+      if (next === "down") server.close()
+      else if (wasDown) await listen()
+    },
+    close: () => {
+      for (const socket of open) socket.destroy()
+      server.close()
+    }
+  }
+}
+
 const main = async () => {
+  const startedAt = Date.now()
+  const elapsed = () => seconds(Date.now() - startedAt)
   const dir = mkdtempSync(join(tmpdir(), "sms-gw-chaos-"))
   const natsPort = await freePort()
   const simPort = await freePort()
+  const throttlingPort = await freePort()
+  const apiPort = await freePort()
   const httpPort = await freePort()
   const natsUrl = `nats://127.0.0.1:${natsPort}`
   const children = new Set<ChildProcess>()
@@ -44,6 +116,15 @@ const main = async () => {
     child.once("exit", () => children.delete(child))
     return child
   }
+  // a run stopped from outside takes what it started with it (`finally` does not run on a signal)
+  const abort = (signal: NodeJS.Signals) => {
+    for (const child of children) child.kill("SIGKILL")
+    try {
+      rmSync(dir, { recursive: true, force: true })
+    } catch {}
+    process.exit(signal === "SIGINT" ? 130 : 143)
+  }
+  process.once("SIGINT", abort).once("SIGTERM", abort)
 
   const startNats = async () => {
     const bin = findNatsServer()
@@ -56,14 +137,12 @@ const main = async () => {
     await waitForLine(child, /Listening for client connections/, "nats-server")
     return child
   }
-  // the provider's submission log survives the simulator's restarts here
-  const submissions: Array<Submission> = []
-  const startSimulator = async (extra: ReadonlyArray<string> = []) => {
+  const startSimulator = async (port: number, extra: ReadonlyArray<string> = []) => {
     const child = track(
       spawnCli([
         "simulator",
         "--port",
-        String(simPort),
+        String(port),
         "--api-key",
         "chaos-key",
         "--webhook-secret",
@@ -83,21 +162,8 @@ const main = async () => {
     await waitForLine(child, /listening/, "simulator")
     return child
   }
-  const stopSimulator = async (child: ChildProcess) => {
-    // a provider's outage stops its API, not the reports it owes: let the simulator's queue drain
-    for (let waited = 0; waited < 60_000; waited += 250) {
-      const stats = (await fetch(`http://127.0.0.1:${simPort}/_stats`).then((r) => r.json())) as {
-        dlrPending: number
-      }
-      if (stats.dlrPending === 0) break
-      await sleep(250)
-    }
-    const log = (await fetch(`http://127.0.0.1:${simPort}/_submissions`).then((r) =>
-      r.json()
-    )) as Array<Submission>
-    submissions.push(...log)
-    await stop(child, 5_000)
-  }
+  const simulatorGet = async <A>(port: number, path: string): Promise<A> =>
+    (await fetch(`http://127.0.0.1:${port}${path}`).then((r) => r.json())) as A
   const providers = join(dir, "providers.json")
   writeFileSync(
     providers,
@@ -106,7 +172,7 @@ const main = async () => {
         {
           id: "sim",
           type: "generic-http",
-          baseUrl: `http://127.0.0.1:${simPort}`,
+          baseUrl: `http://127.0.0.1:${apiPort}`,
           apiKeyEnv: "CHAOS_KEY",
           webhookSecretEnv: "CHAOS_SECRET",
           timeoutMs: 5000,
@@ -135,17 +201,30 @@ const main = async () => {
     })
 
   const faults: Array<string> = []
+  const phases: Array<{ fault: string; at_s: number; published: number; provider_accepted: number }> = []
+  const stalls: Array<string> = []
+  let proxy: Awaited<ReturnType<typeof startProxy>> | undefined
   try {
-    let nats = await startNats()
-    let simulator = await startSimulator()
+    let [nats] = await Promise.all([
+      startNats(),
+      startSimulator(simPort),
+      startSimulator(throttlingPort, ["--throttle-rate", "1"])
+    ])
+    proxy = await startProxy(apiPort, { up: simPort, throttling: throttlingPort })
+    const api = proxy
     let gateway = await startGateway()
     const nc = await connect({ servers: natsUrl, maxReconnectAttempts: -1, reconnectTimeWait: 200 })
     const js = jetstream(nc)
+    const accepted = async () => (await simulatorGet<SimulatorStats>(simPort, "/_stats")).accepted
 
     const keys = Array.from({ length: N }, () => randomUUID())
     let published = 0
+    let publishRetries = 0
+    // the producer stays at most one share ahead of the faults
+    let allowed = Math.ceil(N * (SHARES[0] ?? 1))
     const producer = (async () => {
       for (const key of keys) {
+        while (published >= allowed) await sleep(20)
         const command = JSON.stringify({
           clientId: "chaos",
           idempotencyKey: key,
@@ -158,6 +237,7 @@ const main = async () => {
             await js.publish("sms.commands.send", command, { msgID: `chaos:${key}`, timeout: 2000 })
             break
           } catch {
+            publishRetries++
             await sleep(200)
           }
         }
@@ -166,67 +246,117 @@ const main = async () => {
       }
     })()
 
-    const window = (N / RATE) * 1000
-    const at = (share: number) => sleep(window * share)
-    await at(0.15)
-    faults.push("gateway kill -9")
-    await kill9(gateway)
-    await sleep(500)
-    gateway = await startGateway()
-    await at(0.1)
-    faults.push("nats-server restart")
-    await stop(nats, 10_000)
-    await sleep(500)
-    nats = await startNats()
-    await at(0.1)
-    faults.push("gateway kill -9")
-    await kill9(gateway)
-    await sleep(500)
-    gateway = await startGateway()
-    await at(0.1)
-    faults.push("provider down 3 s")
-    await stopSimulator(simulator)
-    await sleep(3000)
-    simulator = await startSimulator()
-    await at(0.1)
-    faults.push("429 storm 2 s")
-    await stopSimulator(simulator)
-    simulator = await startSimulator(["--throttle-rate", "1"])
-    await sleep(2000)
-    await stopSimulator(simulator)
-    simulator = await startSimulator()
+    const faultRuns: ReadonlyArray<readonly [ReadonlyArray<string>, () => Promise<void>]> = [
+      [
+        ["gateway kill -9"],
+        async () => {
+          await kill9(gateway)
+          await sleep(500)
+          gateway = await startGateway()
+        }
+      ],
+      [
+        ["nats-server restart"],
+        async () => {
+          await stop(nats, 10_000)
+          await sleep(500)
+          nats = await startNats()
+        }
+      ],
+      [
+        ["gateway kill -9"],
+        async () => {
+          await kill9(gateway)
+          await sleep(500)
+          gateway = await startGateway()
+        }
+      ],
+      [
+        // a provider coming back from an outage throttles at first
+        ["provider down 3 s", "429 storm 2 s"],
+        async () => {
+          await api.set("down")
+          await sleep(3000)
+          await api.set("throttling")
+          await sleep(2000)
+          await api.set("up")
+        }
+      ]
+    ]
+    /** until the share is published and the provider has accepted a call since the last fault */
+    const resumed = async (share: number, since: number, after: string) => {
+      const deadline = Date.now() + RESUME_WITHIN_MS
+      let now = await accepted()
+      while ((published < N * share || now <= since) && Date.now() < deadline) {
+        await sleep(100)
+        now = await accepted()
+      }
+      if (now <= since)
+        stalls.push(`no call accepted by the provider within ${RESUME_WITHIN_MS / 1000} s ${after}`)
+      return now
+    }
+    let acceptedBefore = 0
+    for (const [i, [names, run]] of faultRuns.entries()) {
+      const previous = faults[faults.length - 1]
+      const now = await resumed(
+        SHARES[i] ?? 1,
+        acceptedBefore,
+        previous ? `after "${previous}"` : "of the start"
+      )
+      allowed = i + 1 < faultRuns.length ? Math.ceil(N * (SHARES[i + 1] ?? 1)) : N
+      faults.push(...names)
+      phases.push({ fault: names.join(", then "), at_s: elapsed(), published, provider_accepted: now })
+      await run()
+      acceptedBefore = await accepted()
+    }
+    allowed = N
+    await resumed(0, acceptedBefore, `after "${faults[faults.length - 1]}"`)
     await producer
 
-    // until every message is final, read from the event store (the system of record)
+    // until every message is final, read from the event store (the system of record); the wait
+    // ends early when no message has reached a final state for a while
     const ids = keys.map((key) => messageIdFor("chaos", key))
     const store = JetStreamEventStore.layer.pipe(Layer.provideMerge(Nats.layer(natsUrl, "chaos-check")))
-    const deadline = Date.now() + 180_000
-    let histories = await Effect.runPromise(
-      Effect.forEach(ids, (id) => load(id as MessageId), { concurrency: 32 }).pipe(Effect.provide(store))
-    )
-    while (
-      histories.some((h) => h.state.status !== "delivered" && h.state.status !== "failed") &&
-      Date.now() < deadline
-    ) {
-      await sleep(2000)
-      histories = await Effect.runPromise(
+    const readAll = () =>
+      Effect.runPromise(
         Effect.forEach(ids, (id) => load(id as MessageId), { concurrency: 32 }).pipe(Effect.provide(store))
       )
+    const isFinal = (h: { state: { status: string } }) =>
+      h.state.status === "delivered" || h.state.status === "failed"
+    const settleStarted = Date.now()
+    let histories = await readAll()
+    let finals = histories.filter(isFinal).length
+    let progressAt = Date.now()
+    while (
+      finals < N &&
+      Date.now() - progressAt < SETTLE_IDLE_MS &&
+      Date.now() - settleStarted < SETTLE_MAX_MS
+    ) {
+      await sleep(2000)
+      histories = await readAll()
+      const now = histories.filter(isFinal).length
+      if (now > finals) progressAt = Date.now()
+      finals = now
     }
-    await stopSimulator(simulator)
 
-    const accepted = new Map<string, number>()
+    // the provider's logs: every report owed has been sent (or given up) by now, or a message is open
+    const submissions = [
+      ...(await simulatorGet<Array<Submission>>(simPort, "/_submissions")),
+      ...(await simulatorGet<Array<Submission>>(throttlingPort, "/_submissions"))
+    ]
+    const simStats = await simulatorGet<SimulatorStats>(simPort, "/_stats")
+    const acceptedBy = new Map<string, number>()
     for (const s of submissions)
       if (s.outcome === "accepted" && s.reference)
-        accepted.set(s.reference, (accepted.get(s.reference) ?? 0) + 1)
+        acceptedBy.set(s.reference, (acceptedBy.get(s.reference) ?? 0) + 1)
     const lost = histories.filter((h) => h.state.status === "none").length
-    const open = histories.filter(
-      (h) => h.state.status !== "none" && h.state.status !== "delivered" && h.state.status !== "failed"
-    ).length
+    const open = histories.filter((h) => h.state.status !== "none" && !isFinal(h)).length
     let extra = 0
     let unexplained = 0
+    const retries: Record<string, number> = {}
     histories.forEach((h, i) => {
-      const sent = accepted.get(ids[i] ?? "") ?? 0
+      for (const e of h.events) if (e._tag === "SmsRetried") retries[e.reason] = (retries[e.reason] ?? 0) + 1
+      const sent = acceptedBy.get(ids[i] ?? "") ?? 0
       if (sent <= 1) return
       extra += sent - 1
       // calls the history accounts for: the highest attempt number it records
@@ -235,26 +365,75 @@ const main = async () => {
     })
     const result = {
       n: N,
+      rate: RATE,
+      checked: histories.length,
       published,
+      publish_retries: publishRetries,
       faults,
+      phases,
+      stalls,
       lost,
       not_final: open,
       delivered: histories.filter((h) => h.state.status === "delivered").length,
       failed: histories.filter((h) => h.state.status === "failed").length,
       provider_submissions: submissions.length,
       extra_submissions: extra,
-      unexplained_extra: unexplained
+      unexplained_extra: unexplained,
+      // what the faults did, from the histories: network (outage), throttled (429 storm)
+      retries,
+      dlr_duplicates: simStats.dlrDuplicates,
+      dlr_given_up: simStats.dlrFailed,
+      elapsed_s: elapsed()
     }
     console.log(JSON.stringify(result))
     // the messages that did not finish, with their histories, to see where they stopped
-    const unfinished = histories.filter((h) => h.state.status !== "delivered" && h.state.status !== "failed")
+    const unfinished = histories.filter((h) => !isFinal(h))
     for (const h of unfinished.slice(0, 5)) {
-      const trail = h.events.map((e) => `${e._tag}${"attempt" in e ? `#${e.attempt}` : ""}`).join(" ")
+      const trail = h.events
+        .map(
+          (e) =>
+            `${e._tag}${"attempt" in e ? `#${e.attempt}` : ""}${e._tag === "SmsRetried" ? `(${e.reason})` : ""}`
+        )
+        .join(" ")
       console.error(`open: ${h.state.status} ${trail}`)
     }
+    if (unfinished.length > 0) {
+      // where the work went: JetStream's view of the provider's queue, and the gateway's breaker
+      const jsm = await js.jetstreamManager()
+      const consumer = await jsm.consumers.info("SMS_WORK", "provider-sim").catch((e) => String(e))
+      const work = await jsm.streams.info("SMS_WORK").catch((e) => String(e))
+      console.error(`SMS_WORK: ${JSON.stringify(typeof work === "string" ? work : work.state)}`)
+      console.error(
+        `provider-sim consumer: ${JSON.stringify(
+          typeof consumer === "string"
+            ? consumer
+            : {
+                num_pending: consumer.num_pending,
+                num_ack_pending: consumer.num_ack_pending,
+                num_redelivered: consumer.num_redelivered,
+                delivered: consumer.delivered,
+                ack_floor: consumer.ack_floor,
+                max_deliver: consumer.config.max_deliver
+              }
+        )}`
+      )
+      const metrics = await fetch(`http://127.0.0.1:${httpPort}/metrics`)
+        .then((r) => r.text())
+        .catch((e) => String(e))
+      for (const line of metrics.split("\n"))
+        if (/^sms_(circuit_breaker|provider_paused)/.test(line)) console.error(`gateway: ${line}`)
+    }
     await nc.close()
-    return lost === 0 && open === 0 && unexplained === 0 && published === N
+    return (
+      lost === 0 &&
+      open === 0 &&
+      unexplained === 0 &&
+      published === N &&
+      histories.length === N &&
+      stalls.length === 0
+    )
   } finally {
+    proxy?.close()
     await Promise.all([...children].map((child) => stop(child, 5_000)))
     rmSync(dir, { recursive: true, force: true })
   }
