@@ -11,7 +11,7 @@ import * as SendService from "./actors/SendService.js"
 import * as ClientsBootstrap from "./clients/Bootstrap.js"
 import { Clients } from "./clients/Clients.js"
 import { type EventStore, EventStoreError } from "./eventstore/EventStore.js"
-import * as EventStoreDbEventStore from "./eventstore/EventStoreDbEventStore.js"
+import * as EventStoreDbOnDemand from "./eventstore/EventStoreDbOnDemand.js"
 import * as JetStreamEventStore from "./eventstore/JetStreamEventStore.js"
 import { PublicUrl } from "./http/PublicUrl.js"
 import * as HttpServerRole from "./http/Server.js"
@@ -66,7 +66,7 @@ export const eventStoreLayer = (
   choice === "jetstream"
     ? JetStreamEventStore.layer
     : choice === "esdb"
-      ? EventStoreDbEventStore.layer
+      ? EventStoreDbOnDemand.layer
       : Layer.fail(
           new EventStoreError({
             reason: "InvalidData",

@@ -11,7 +11,7 @@ import { join } from "node:path"
 import { Command, Options } from "@effect/cli"
 import { Clock, Console, Context, Effect, Layer, Option } from "effect"
 import { EventStore, EventStoreError } from "../eventstore/EventStore.js"
-import * as EventStoreDbEventStore from "../eventstore/EventStoreDbEventStore.js"
+import * as EventStoreDbOnDemand from "../eventstore/EventStoreDbOnDemand.js"
 import * as JetStreamEventStore from "../eventstore/JetStreamEventStore.js"
 import { migrate, type MigrationProgress } from "../eventstore/Migration.js"
 import { Nats } from "../nats/Nats.js"
@@ -28,9 +28,7 @@ const openStore = (kind: Kind, url: string | undefined, dataDir: string) =>
   Effect.gen(function* () {
     const layer =
       kind === "esdb"
-        ? EventStoreDbEventStore.layerFromUrl(
-            url ?? process.env.ESDB_URL ?? EventStoreDbEventStore.DEFAULT_URL
-          )
+        ? EventStoreDbOnDemand.layerFromUrl(url ?? process.env.ESDB_URL ?? EventStoreDbOnDemand.DEFAULT_URL)
         : JetStreamEventStore.layer.pipe(
             Layer.provide(
               Nats.layer(
@@ -48,7 +46,7 @@ const describeSide = (kind: Kind, url: string | undefined): string =>
   `${kind} (${
     url ??
     (kind === "esdb"
-      ? (process.env.ESDB_URL ?? EventStoreDbEventStore.DEFAULT_URL)
+      ? (process.env.ESDB_URL ?? EventStoreDbOnDemand.DEFAULT_URL)
       : (process.env.NATS_URL ?? "embedded store"))
   })`
 

@@ -58,7 +58,6 @@ import {
 
 /** The gateway's stream categories: the only streams this store reads, subscribes to and writes. */
 export const STREAM_PREFIXES: ReadonlyArray<string> = ["sms-", "phone-"]
-export const DEFAULT_URL = "esdb://127.0.0.1:2113?tls=false"
 /** the most events handed to a subscriber as one chunk */
 const BATCH_LIMIT = 1000
 // Each lost race means another append won, so this only bounds pathological contention.
@@ -433,8 +432,3 @@ export const layerFromUrl = (url: string, options: Options = {}): Layer.Layer<Ev
     EventStore,
     Effect.map(connect(url, options), (client) => make(client, options))
   )
-
-/** `ESDB_URL` (default `esdb://127.0.0.1:2113?tls=false`), as `EVENT_STORE=esdb` selects it. */
-export const layer: Layer.Layer<EventStore, EventStoreError> = Layer.unwrapEffect(
-  Effect.sync(() => layerFromUrl(process.env.ESDB_URL ?? DEFAULT_URL))
-)
