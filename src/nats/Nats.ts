@@ -2,6 +2,7 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node"
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream"
 import { Context, Data, Effect, Layer } from "effect"
+import "./StacklessCancel.js"
 
 export class NatsError extends Data.TaggedError("NatsError")<{
   readonly reason: "ConnectFailed" | "RequestFailed"
