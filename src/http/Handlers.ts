@@ -2,7 +2,6 @@
 import { messageLimits } from "../actors/MessageLimits.js"
 import { HttpApiBuilder, HttpApp, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Clock, Effect, Either, Option } from "effect"
-import { storeDeliveryReport } from "../actors/DeliveryReports.js"
 import { storeCommand } from "../actors/SendService.js"
 import { Clients } from "../clients/Clients.js"
 import { dayOf } from "../clients/Quotas.js"
@@ -14,27 +13,23 @@ import { getPhoneNumber, type PhoneNumberView } from "../projections/PhoneNumber
 import { parseSendSms } from "../domain/SendSms.js"
 import { messageStream } from "../domain/StreamName.js"
 import { EventStore } from "../eventstore/EventStore.js"
-import { deliveryReport, messageAccepted, quotaRejections } from "../observability/Metrics.js"
+import { messageAccepted, quotaRejections } from "../observability/Metrics.js"
 import { CONTENT_TYPE, renderSnapshot } from "../observability/Prometheus.js"
 import { collect } from "../observability/Collect.js"
 import { getStatus, type MessageStatusView } from "../projections/MessageStatus.js"
-import { Providers } from "../providers/Providers.js"
 import {
   CurrentClient,
   GatewayApi,
   InvalidRequest,
-  InvalidSignature,
   KeyNotFound,
-  MalformedDeliveryReport,
   MessageNotFound,
   NotReady,
   PhoneNumberActive,
   QuotaExceeded,
-  ServiceUnavailable,
-  UnknownProvider
+  ServiceUnavailable
 } from "./Api.js"
 import { canRead, requireScope } from "./Auth.js"
-import { PublicUrl } from "./PublicUrl.js"
+import * as DeliveryReportWebhook from "./DeliveryReportWebhook.js"
 import { checkReadiness } from "./Readiness.js"
 
 const unavailable = (what: string) => (error: unknown) =>
@@ -277,51 +272,15 @@ export const ClientsLive = HttpApiBuilder.group(GatewayApi, "clients", (handlers
 export const DeliveryReportsLive = HttpApiBuilder.group(GatewayApi, "deliveryReports", (handlers) =>
   handlers.handle("receiveDeliveryReport", ({ path }) =>
     Effect.gen(function* () {
-      const provider = (yield* Providers).get(path.provider)
-      if (provider === undefined) {
-        return yield* new UnknownProvider({
-          provider: path.provider,
-          message: `no provider ${path.provider}`
-        })
-      }
       const request = yield* HttpServerRequest.HttpServerRequest
       const body = yield* request.text.pipe(
-        Effect.mapError(
-          () =>
-            new MalformedDeliveryReport({
-              message: "$: cannot read the request body",
-              field: "$",
-              reason: "cannot read the request body"
-            })
-        )
+        Effect.mapError(() => DeliveryReportWebhook.malformed("cannot read the request body"))
       )
-      const publicUrl = yield* PublicUrl
-      const parsed = provider.adapter.parseDeliveryReport({
+      return yield* DeliveryReportWebhook.receive(path.provider, {
         headers: request.headers,
         body,
-        url: `${publicUrl}${request.url}`
+        url: request.url
       })
-      if (Either.isLeft(parsed)) {
-        yield* Effect.logWarning("delivery report refused").pipe(
-          Effect.annotateLogs({ provider: path.provider, reason: parsed.left.reason })
-        )
-        if (parsed.left.reason === "BadSignature") {
-          yield* deliveryReport(path.provider, "bad_signature")
-          return yield* new InvalidSignature({ message: parsed.left.message })
-        }
-        yield* deliveryReport(path.provider, "malformed")
-        return yield* new MalformedDeliveryReport({
-          message: `$: ${parsed.left.message}`,
-          field: "$",
-          reason: parsed.left.message
-        })
-      }
-      // answer 200 only once JetStream holds the report: the provider retries otherwise
-      yield* storeDeliveryReport(path.provider, parsed.right, body).pipe(
-        Effect.catchAll(unavailable("the delivery report queue"))
-      )
-      yield* deliveryReport(path.provider, "stored")
-      return { stored: true }
     })
   )
 )

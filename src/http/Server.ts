@@ -6,7 +6,7 @@
  * field, unknown routes a JSON 404), metrics (`sms_http_requests_total`, durations), an access log
  * line with the tracking id, and refusal of new work while draining (see `Readiness.ts`).
  */
-import { createServer } from "node:http"
+import { type IncomingMessage, Server, type ServerResponse } from "node:http"
 import {
   HttpApiBuilder,
   type HttpApiError,
@@ -19,6 +19,7 @@ import {
 import { NodeHttpServer } from "@effect/platform-node"
 import { Cause, Clock, Effect, Layer, Option } from "effect"
 import { httpRequest } from "../observability/Metrics.js"
+import { isOperation, recordRequest } from "./AccessLog.js"
 import { GatewayApi } from "./Api.js"
 import { AuthenticationLive } from "./Auth.js"
 import {
@@ -29,6 +30,7 @@ import {
   PhoneNumbersLive,
   MetricsLive
 } from "./Handlers.js"
+import * as DeliveryReportWebhook from "./DeliveryReportWebhook.js"
 import { drainWindow, HttpLifecycle, shutdownDelay } from "./Readiness.js"
 
 export const ApiLive = HttpApiBuilder.api(GatewayApi).pipe(
@@ -109,16 +111,13 @@ export const routeOf = (url: string): string => {
   return ROUTES.find(([pattern]) => pattern.test(path))?.[1] ?? "other"
 }
 
-const OPERATIONS = new Set(["/health", "/ready", "/metrics"])
-
 /** Metrics, access log and draining around the whole app (after errors became responses). */
 const observe = (app: HttpApp.Default): HttpApp.Default<never, HttpLifecycle> =>
   Effect.gen(function* () {
     const request = yield* HttpServerRequest.HttpServerRequest
     const lifecycle = yield* HttpLifecycle
     const route = routeOf(request.url)
-    const operations = OPERATIONS.has(route)
-    if (lifecycle.isDraining() && !operations) {
+    if (lifecycle.isDraining() && !isOperation(route)) {
       return errorResponse(503, {
         _tag: "ServiceUnavailable",
         message: "the gateway is shutting down, retry"
@@ -136,18 +135,13 @@ const observe = (app: HttpApp.Default): HttpApp.Default<never, HttpLifecycle> =>
       ),
       Effect.ensuring(Effect.sync(lifecycle.finished))
     )
-    const seconds = ((yield* Clock.currentTimeMillis) - started) / 1000
-    yield* httpRequest(request.method, route, response.status, seconds)
-    const log = operations ? Effect.logDebug : Effect.logInfo
-    yield* log("http request").pipe(
-      Effect.annotateLogs({
-        method: request.method,
-        route,
-        status: response.status,
-        ms: Math.round(seconds * 1000),
-        ...(trackingId ? { trackingId } : {})
-      })
-    )
+    yield* recordRequest({
+      method: request.method,
+      route,
+      status: response.status,
+      seconds: ((yield* Clock.currentTimeMillis) - started) / 1000,
+      trackingId
+    })
     return response
   })
 
@@ -161,8 +155,25 @@ const ServeWithLifecycle = HttpApiBuilder.serve(observe).pipe(
 /** Serves the API; provide an `HttpServer` (e.g. `listen`, or `NodeHttpServer.layerTest`). */
 export const serveApi = ServeWithLifecycle.pipe(Layer.provide(HttpLifecycle.layer))
 
+/** A node server that offers each request to `first` before the app the platform registers. */
+class ServerWithFirst extends Server {
+  constructor(private readonly first: (req: IncomingMessage, res: ServerResponse) => boolean) {
+    super()
+  }
+  // biome-ignore lint/suspicious/noExplicitAny: node's EventEmitter signature
+  override emit(event: string, ...args: Array<any>): boolean {
+    if (event === "request" && this.first(args[0], args[1])) return true
+    return super.emit(event, ...args)
+  }
+}
+
+/** Listens on `host:port`; the delivery-report webhook is served ahead of the HttpApi app. */
 export const listen = (options: { readonly port: number; readonly host: string }) =>
-  NodeHttpServer.layer(createServer, options)
+  Layer.unwrapEffect(
+    Effect.map(DeliveryReportWebhook.serveFirst, (first) =>
+      NodeHttpServer.layer(() => new ServerWithFirst(first), options)
+    )
+  )
 
 /** Before the server closes: refuse new work and let requests in flight finish (`HTTP_DRAIN_MS`). */
 const drainOnShutdown = Layer.scopedDiscard(

@@ -202,45 +202,53 @@ describe("end to end, embedded JetStream store", () => {
         })
     )
 
-    it.effect("delivery reports: unknown provider -> 404, bad signature -> 401, and nothing is stored", () =>
-      Effect.gen(function* () {
-        const { jsm, gateway } = yield* E2E
-        const before = (yield* Effect.promise(() => jsm.streams.info("SMS_DLR"))).state.messages
-        const body = JSON.stringify({
-          messageId: "sim-x",
-          reference: "r",
-          status: "delivered",
-          timestamp: new Date().toISOString()
-        })
-        const now = Math.floor(Date.now() / 1000)
-        const post = (provider: string, signature: string) =>
-          Effect.promise(async () => {
-            const response = await fetch(`${gateway.httpUrl}/v1/providers/${provider}/delivery-reports`, {
-              method: "POST",
-              headers: {
-                "content-type": "application/json",
-                "x-signature": signature,
-                "x-signature-timestamp": String(now)
-              },
-              body
-            })
-            return {
-              status: response.status,
-              body: (await response.json()) as { _tag: string; message: string }
-            }
+    it.effect(
+      "delivery reports: unknown provider -> 404, bad signature -> 401, over 1 MiB -> 400, nothing stored",
+      () =>
+        Effect.gen(function* () {
+          const { jsm, gateway } = yield* E2E
+          const before = (yield* Effect.promise(() => jsm.streams.info("SMS_DLR"))).state.messages
+          const body = JSON.stringify({
+            messageId: "sim-x",
+            reference: "r",
+            status: "delivered",
+            timestamp: new Date().toISOString()
           })
+          const now = Math.floor(Date.now() / 1000)
+          const post = (provider: string, signature: string, payload = body) =>
+            Effect.promise(async () => {
+              const response = await fetch(`${gateway.httpUrl}/v1/providers/${provider}/delivery-reports`, {
+                method: "POST",
+                headers: {
+                  "content-type": "application/json",
+                  "x-signature": signature,
+                  "x-signature-timestamp": String(now)
+                },
+                body: payload
+              })
+              return {
+                status: response.status,
+                body: (await response.json()) as { _tag: string; message: string }
+              }
+            })
 
-        const unknown = yield* post("nope", signDeliveryReport(WEBHOOK_SECRET, body, now))
-        expect(unknown.status).toBe(404)
-        expect(unknown.body._tag).toBe("UnknownProvider")
+          const unknown = yield* post("nope", signDeliveryReport(WEBHOOK_SECRET, body, now))
+          expect(unknown.status).toBe(404)
+          expect(unknown.body._tag).toBe("UnknownProvider")
 
-        const forged = yield* post("sim", signDeliveryReport("wrong-secret", body, now))
-        expect(forged.status).toBe(401)
-        expect(forged.body._tag).toBe("InvalidSignature")
+          const forged = yield* post("sim", signDeliveryReport("wrong-secret", body, now))
+          expect(forged.status).toBe(401)
+          expect(forged.body._tag).toBe("InvalidSignature")
 
-        const after = (yield* Effect.promise(() => jsm.streams.info("SMS_DLR"))).state.messages
-        expect(after).toBe(before)
-      })
+          // refused before it is buffered whole, whatever its signature
+          const huge = "x".repeat(2 * 1024 * 1024)
+          const oversized = yield* post("sim", signDeliveryReport(WEBHOOK_SECRET, huge, now), huge)
+          expect(oversized.status).toBe(400)
+          expect(oversized.body).toMatchObject({ _tag: "MalformedDeliveryReport", field: "$" })
+
+          const after = (yield* Effect.promise(() => jsm.streams.info("SMS_DLR"))).state.messages
+          expect(after).toBe(before)
+        })
     )
 
     it.effect("unknown id -> 404 JSON, malformed id -> 400 naming the field, health is ok", () =>

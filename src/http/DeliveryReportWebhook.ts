@@ -1,0 +1,167 @@
+/**
+ * `POST /v1/providers/:provider/delivery-reports`: a provider's delivery report, verified by its
+ * signature (no API key), answered 200 only once JetStream holds it (the provider retries otherwise).
+ *
+ * `receive` is the endpoint itself. The HttpApi group serves it (tests, the OpenAPI document), and
+ * the listening server takes this one route first on node's http directly (`serveFirst`): it is the
+ * busiest route under load (one request per message), and the HttpApi stack around it cost about
+ * 1 ms of CPU per report, most of the HTTP role's work.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http"
+import { HttpApiSchema } from "@effect/platform"
+import { Clock, Effect, Either, Runtime, Schema } from "effect"
+import { storeDeliveryReport } from "../actors/DeliveryReports.js"
+import { Nats } from "../nats/Nats.js"
+import { deliveryReport } from "../observability/Metrics.js"
+import { Providers } from "../providers/Providers.js"
+import { recordRequest } from "./AccessLog.js"
+import { InvalidSignature, MalformedDeliveryReport, ServiceUnavailable, UnknownProvider } from "./Api.js"
+import { PublicUrl } from "./PublicUrl.js"
+import { HttpLifecycle } from "./Readiness.js"
+
+export const ROUTE = "/v1/providers/:provider/delivery-reports"
+const PATH = /^\/v1\/providers\/([^/?]+)\/delivery-reports\/?(?:\?.*)?$/
+/** far above any report; a body past it is refused without being buffered */
+const MAX_BODY_BYTES = 1024 * 1024
+
+export interface WebhookRequest {
+  readonly headers: Readonly<Record<string, string | undefined>>
+  readonly body: string
+  /** path and query, as received */
+  readonly url: string
+}
+
+export const receive = (providerId: string, request: WebhookRequest) =>
+  Effect.gen(function* () {
+    const provider = (yield* Providers).get(providerId)
+    if (provider === undefined) {
+      return yield* new UnknownProvider({ provider: providerId, message: `no provider ${providerId}` })
+    }
+    const publicUrl = yield* PublicUrl
+    const parsed = provider.adapter.parseDeliveryReport({
+      headers: request.headers,
+      body: request.body,
+      url: `${publicUrl}${request.url}`
+    })
+    if (Either.isLeft(parsed)) {
+      yield* Effect.logWarning("delivery report refused").pipe(
+        Effect.annotateLogs({ provider: providerId, reason: parsed.left.reason })
+      )
+      if (parsed.left.reason === "BadSignature") {
+        yield* deliveryReport(providerId, "bad_signature")
+        return yield* new InvalidSignature({ message: parsed.left.message })
+      }
+      yield* deliveryReport(providerId, "malformed")
+      return yield* malformed(parsed.left.message)
+    }
+    yield* storeDeliveryReport(providerId, parsed.right, request.body).pipe(
+      Effect.catchAll((error) =>
+        Effect.zipRight(
+          Effect.logError("the delivery report queue is unavailable", error),
+          Effect.fail(
+            new ServiceUnavailable({ message: "the delivery report queue is unavailable, retry later" })
+          )
+        )
+      )
+    )
+    yield* deliveryReport(providerId, "stored")
+    return { stored: true }
+  })
+
+export const malformed = (reason: string) =>
+  new MalformedDeliveryReport({ message: `$: ${reason}`, field: "$", reason })
+
+const Refusal = Schema.Union(UnknownProvider, InvalidSignature, MalformedDeliveryReport, ServiceUnavailable)
+const encodeRefusal = Schema.encodeSync(Refusal)
+const statusOf = (refusal: typeof Refusal.Type): number =>
+  HttpApiSchema.getStatusError(refusal.constructor as (typeof Refusal.members)[number])
+
+/** node joins repeated headers into arrays; a signature check wants one string per name */
+const flatHeaders = (headers: IncomingMessage["headers"]) => {
+  const flat: Record<string, string | undefined> = {}
+  for (const [name, value] of Object.entries(headers))
+    flat[name] = Array.isArray(value) ? value.join(", ") : value
+  return flat
+}
+
+const reply = (res: ServerResponse, status: number, body: unknown) => {
+  const json = JSON.stringify(body)
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(json) })
+  res.end(json)
+}
+
+/**
+ * A node request handler for this route that returns false for every other request, to be asked
+ * before the HttpApi app. Same answers, metrics, access log and draining as the app's.
+ */
+export const serveFirst = Effect.gen(function* () {
+  const runtime = yield* Effect.runtime<Providers | PublicUrl | Nats>()
+  const lifecycle = yield* HttpLifecycle
+  const run = Runtime.runPromise(runtime)
+
+  const answer = (req: IncomingMessage, res: ServerResponse, providerId: string, body: string | undefined) =>
+    Effect.gen(function* () {
+      const started = yield* Clock.currentTimeMillis
+      const outcome = yield* (
+        body === undefined
+          ? Effect.fail(malformed(`body larger than ${MAX_BODY_BYTES} bytes`))
+          : receive(providerId, { headers: flatHeaders(req.headers), body, url: req.url ?? "" })
+      ).pipe(Effect.either)
+      const status = Either.isRight(outcome) ? 200 : statusOf(outcome.left)
+      reply(res, status, Either.isRight(outcome) ? outcome.right : encodeRefusal(outcome.left))
+      const trackingId = req.headers["x-tracking-id"]
+      yield* recordRequest({
+        method: "POST",
+        route: ROUTE,
+        status,
+        seconds: ((yield* Clock.currentTimeMillis) - started) / 1000,
+        trackingId: typeof trackingId === "string" ? trackingId : undefined
+      })
+    })
+
+  return (req: IncomingMessage, res: ServerResponse): boolean => {
+    if (req.method !== "POST") return false
+    const match = PATH.exec(req.url ?? "")
+    if (match === null) return false
+    if (lifecycle.isDraining()) {
+      reply(res, 503, { _tag: "ServiceUnavailable", message: "the gateway is shutting down, retry" })
+      return true
+    }
+    lifecycle.started()
+    const chunks: Array<Buffer> = []
+    let size = 0
+    let settled = false
+    const settle = (body: string | undefined) => {
+      if (settled) return
+      settled = true
+      let providerId: string
+      try {
+        providerId = decodeURIComponent(match[1] ?? "")
+      } catch {
+        providerId = match[1] ?? ""
+      }
+      run(answer(req, res, providerId, body)).then(lifecycle.finished, (error) => {
+        lifecycle.finished()
+        if (!res.headersSent) reply(res, 500, { _tag: "InternalError", message: "internal error" })
+        return run(Effect.logError("delivery report webhook failed", error))
+      })
+    }
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length
+      if (size > MAX_BODY_BYTES) {
+        req.removeAllListeners("data")
+        req.resume()
+        settle(undefined)
+      } else chunks.push(chunk)
+    })
+    req.on("end", () => settle(Buffer.concat(chunks).toString("utf8")))
+    req.on("error", () => {
+      if (!settled) {
+        settled = true
+        lifecycle.finished()
+      }
+      res.destroy()
+    })
+    return true
+  }
+})
