@@ -9,7 +9,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { HttpApiSchema } from "@effect/platform"
-import { Clock, Effect, Either, Runtime, Schema } from "effect"
+import { Effect, Either, Runtime, Schema } from "effect"
 import { storeDeliveryReport } from "../actors/DeliveryReports.js"
 import { Nats } from "../nats/Nats.js"
 import { deliveryReport } from "../observability/Metrics.js"
@@ -19,7 +19,7 @@ import { InvalidSignature, MalformedDeliveryReport, ServiceUnavailable, UnknownP
 import { PublicUrl } from "./PublicUrl.js"
 import { HttpLifecycle } from "./Readiness.js"
 
-export const ROUTE = "/v1/providers/:provider/delivery-reports"
+const ROUTE = "/v1/providers/:provider/delivery-reports"
 const PATH = /^\/v1\/providers\/([^/?]+)\/delivery-reports\/?(?:\?.*)?$/
 /** far above any report; a body past it is refused without being buffered */
 const MAX_BODY_BYTES = 1024 * 1024
@@ -99,9 +99,14 @@ export const serveFirst = Effect.gen(function* () {
   const lifecycle = yield* HttpLifecycle
   const run = Runtime.runPromise(runtime)
 
-  const answer = (req: IncomingMessage, res: ServerResponse, providerId: string, body: string | undefined) =>
+  const answer = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    providerId: string,
+    body: string | undefined,
+    started: number
+  ) =>
     Effect.gen(function* () {
-      const started = yield* Clock.currentTimeMillis
       const outcome = yield* (
         body === undefined
           ? Effect.fail(malformed(`body larger than ${MAX_BODY_BYTES} bytes`))
@@ -114,7 +119,7 @@ export const serveFirst = Effect.gen(function* () {
         method: "POST",
         route: ROUTE,
         status,
-        seconds: ((yield* Clock.currentTimeMillis) - started) / 1000,
+        seconds: (Date.now() - started) / 1000,
         trackingId: typeof trackingId === "string" ? trackingId : undefined
       })
     })
@@ -128,6 +133,7 @@ export const serveFirst = Effect.gen(function* () {
       return true
     }
     lifecycle.started()
+    const started = Date.now()
     const chunks: Array<Buffer> = []
     let size = 0
     let settled = false
@@ -140,7 +146,7 @@ export const serveFirst = Effect.gen(function* () {
       } catch {
         providerId = match[1] ?? ""
       }
-      run(answer(req, res, providerId, body)).then(lifecycle.finished, (error) => {
+      run(answer(req, res, providerId, body, started)).then(lifecycle.finished, (error) => {
         lifecycle.finished()
         if (!res.headersSent) reply(res, 500, { _tag: "InternalError", message: "internal error" })
         return run(Effect.logError("delivery report webhook failed", error))
