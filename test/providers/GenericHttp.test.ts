@@ -1,3 +1,4 @@
+import { createServer as createHttpServer, type Server as HttpServer } from "node:http"
 import { createServer } from "node:net"
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Effect, Either, Layer } from "effect"
@@ -118,6 +119,36 @@ layer(Layer.empty, { excludeTestServices: true })("GenericHttp.submit against th
   it.scoped("an answer slower than timeoutMs is Transient timeout", () =>
     Effect.gen(function* () {
       const result = yield* submitAgainst({ latencyMs: { min: 5_000, max: 5_000 } }, { timeoutMs: 50 })
+      expect(result).toMatchObject({ _tag: "Transient", reason: "timeout" })
+    })
+  )
+
+  it.scoped("a provider that sends its headers, then stalls mid-body, is Transient timeout too", () =>
+    Effect.gen(function* () {
+      const stalling = yield* Effect.acquireRelease(
+        Effect.async<HttpServer>((resume) => {
+          const server = createHttpServer((_req, res) => {
+            res.writeHead(200, { "content-type": "application/json" })
+            res.write('{"messageId": "sim-')
+          })
+          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+        }),
+        (server) =>
+          Effect.sync(() => server.closeAllConnections()).pipe(
+            Effect.zipRight(Effect.sync(() => server.close()))
+          )
+      )
+      const address = stalling.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      const adapter = yield* GenericHttp.make({
+        id: "stall",
+        baseUrl: `http://127.0.0.1:${port}`,
+        apiKey,
+        webhookSecret,
+        timeoutMs: 100
+      })
+      // without a deadline over the body this call would hang until the test's own timeout
+      const result = yield* adapter.submit(sms)
       expect(result).toMatchObject({ _tag: "Transient", reason: "timeout" })
     })
   )
