@@ -38,7 +38,8 @@ const hostilePayload = fc.oneof(
       validUntil: fc.oneof(
         fc.constant(undefined),
         fc.string(),
-        fc.date().map((d) => d.toISOString())
+        // well-formed ISO dates (an invalid Date cannot be written as one; fc.string() covers garbage)
+        fc.date({ noInvalidDate: true }).map((d) => d.toISOString())
       )
     })
     .map((v) => JSON.stringify(v))
