@@ -119,21 +119,25 @@ const attempt = (
 const awaitAdmission = (
   providerId: string,
   allowed: ReadonlyArray<string> | undefined,
-  keepAlive: Effect.Effect<void>,
-  heldSinceKeepAliveMs = 0
+  keepAlive: Effect.Effect<void>
 ): Effect.Effect<Option.Option<string>, never, ProviderHealth | Providers> =>
   Effect.gen(function* () {
     const health = yield* ProviderHealth
-    if (yield* health.admit(providerId)) return Option.none()
-    const next = yield* routeFailover(providerId, allowed)
-    if (next !== providerId) return Option.some(next)
-    // open: until it reopens; half-open with a probe out: until the probe has its answer
-    const reopensIn = (yield* health.reopensAt(providerId)) - (yield* Clock.currentTimeMillis)
-    const wait = Math.min(Math.max(CIRCUIT_POLL_MS, reopensIn), KEEP_ALIVE_MS)
-    yield* Effect.sleep(Duration.millis(wait))
-    const held = heldSinceKeepAliveMs + wait
-    if (held >= KEEP_ALIVE_MS) yield* keepAlive
-    return yield* awaitAdmission(providerId, allowed, keepAlive, held >= KEEP_ALIVE_MS ? 0 : held)
+    let sinceKeepAlive = 0
+    for (;;) {
+      if (yield* health.admit(providerId)) return Option.none()
+      const next = yield* routeFailover(providerId, allowed)
+      if (next !== providerId) return Option.some(next)
+      // open: until it reopens; half-open with a probe out: until the probe has its answer
+      const reopensIn = (yield* health.reopensAt(providerId)) - (yield* Clock.currentTimeMillis)
+      const wait = Math.min(Math.max(CIRCUIT_POLL_MS, reopensIn), KEEP_ALIVE_MS)
+      yield* Effect.sleep(Duration.millis(wait))
+      sinceKeepAlive += wait
+      if (sinceKeepAlive >= KEEP_ALIVE_MS) {
+        yield* keepAlive
+        sinceKeepAlive = 0
+      }
+    }
   })
 
 const settle = (

@@ -13,6 +13,7 @@ import { Effect, Either, Runtime, Schema } from "effect"
 import { storeDeliveryReport } from "../actors/DeliveryReports.js"
 import { Nats } from "../nats/Nats.js"
 import { deliveryReport } from "../observability/Metrics.js"
+import { flattenHeaders } from "../providers/HttpSubmit.js"
 import { Providers } from "../providers/Providers.js"
 import { recordRequest } from "./AccessLog.js"
 import { InvalidSignature, MalformedDeliveryReport, ServiceUnavailable, UnknownProvider } from "./Api.js"
@@ -76,14 +77,6 @@ const encodeRefusal = Schema.encodeSync(Refusal)
 const statusOf = (refusal: typeof Refusal.Type): number =>
   HttpApiSchema.getStatusError(refusal.constructor as (typeof Refusal.members)[number])
 
-/** node joins repeated headers into arrays; a signature check wants one string per name */
-const flatHeaders = (headers: IncomingMessage["headers"]) => {
-  const flat: Record<string, string | undefined> = {}
-  for (const [name, value] of Object.entries(headers))
-    flat[name] = Array.isArray(value) ? value.join(", ") : value
-  return flat
-}
-
 const reply = (res: ServerResponse, status: number, body: unknown) => {
   const json = JSON.stringify(body)
   res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(json) })
@@ -110,7 +103,7 @@ export const serveFirst = Effect.gen(function* () {
       const outcome = yield* (
         body === undefined
           ? Effect.fail(malformed(`body larger than ${MAX_BODY_BYTES} bytes`))
-          : receive(providerId, { headers: flatHeaders(req.headers), body, url: req.url ?? "" })
+          : receive(providerId, { headers: flattenHeaders(req.headers), body, url: req.url ?? "" })
       ).pipe(Effect.either)
       const status = Either.isRight(outcome) ? 200 : statusOf(outcome.left)
       reply(res, status, Either.isRight(outcome) ? outcome.right : encodeRefusal(outcome.left))
