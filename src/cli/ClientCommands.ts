@@ -4,8 +4,6 @@
  * then `NATS_URL`, then the running embedded gateway's `<data-dir>/gateway.json`.
  */
 import { Args, Command, Options } from "@effect/cli"
-import { jetstream, jetstreamManager } from "@nats-io/jetstream"
-import { connect } from "@nats-io/transport-node"
 import { Console, Effect, Layer, Option } from "effect"
 import { generateApiKey } from "../clients/ApiKeys.js"
 import { Clients, type InvalidClient, type KeyView, type Scope } from "../clients/Clients.js"
@@ -22,25 +20,7 @@ const natsUrlOf = (flag: Option.Option<string>, dataDir: string) =>
 
 /** One connection attempt (the gateway's own layer waits for the server forever, right for a daemon only). */
 const connectOnce = (url: string) =>
-  Layer.scoped(
-    Nats,
-    Effect.acquireRelease(
-      Effect.tryPromise({
-        try: async () => {
-          const nc = await connect({
-            servers: url,
-            name: "sms-gateway-cli",
-            timeout: 5_000,
-            maxReconnectAttempts: 0
-          })
-          return { nc, js: jetstream(nc), jsm: await jetstreamManager(nc), url }
-        },
-        catch: (cause) =>
-          new NatsError({ reason: "ConnectFailed", message: `cannot connect to ${url}`, cause })
-      }),
-      ({ nc }) => Effect.promise(() => nc.drain().catch(() => undefined))
-    )
-  )
+  Nats.connect(url, { name: "sms-gateway-cli", timeout: 5_000, maxReconnectAttempts: 0 })
 
 /** Runs `program` against the registry; mistakes and an unreachable NATS are one line on stderr, exit code 1. */
 const withRegistry =

@@ -1,5 +1,5 @@
 /** The NATS connection with its JetStream client and manager, shared by every role of a process. */
-import { connect, type NatsConnection } from "@nats-io/transport-node"
+import { connect, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node"
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream"
 import { Context, Data, Effect, Layer } from "effect"
 import "./StacklessCancel.js"
@@ -18,22 +18,18 @@ export interface NatsService {
 }
 
 export class Nats extends Context.Tag("sms-gateway/Nats")<Nats, NatsService>() {
-  /** Connects (retrying while the server starts) and drains the connection when the layer closes. */
-  static layer = (url: string, name = "sms-gateway") =>
+  /** Connects with `options` and drains the connection when the layer closes. */
+  static connect = (url: string, options: Omit<NodeConnectionOptions, "servers">) =>
     Layer.scoped(
       Nats,
       Effect.acquireRelease(
         Effect.tryPromise({
           try: async () => {
             const nc = await connect({
+              ...options,
               servers: url,
-              name,
-              maxReconnectAttempts: -1,
-              reconnectTimeWait: 250,
-              waitOnFirstConnect: true,
               // async stack traces cost about a quarter of the CPU of each request under load
-              noAsyncTraces: true,
-              timeout: 10_000
+              noAsyncTraces: true
             })
             return { nc, js: jetstream(nc, { timeout: 10_000 }), jsm: await jetstreamManager(nc), url }
           },
@@ -43,4 +39,14 @@ export class Nats extends Context.Tag("sms-gateway/Nats")<Nats, NatsService>() {
         ({ nc }) => Effect.promise(() => nc.drain().catch(() => undefined))
       )
     )
+
+  /** The daemon's connection: waits for the server to start, and reconnects forever. */
+  static layer = (url: string, name = "sms-gateway") =>
+    Nats.connect(url, {
+      name,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      waitOnFirstConnect: true,
+      timeout: 10_000
+    })
 }
