@@ -7,8 +7,11 @@
  * - Appending events whose ids are already in the stream, right after the expected revision, is a
  *   retry of the same append: it succeeds without writing twice and returns the first result.
  * - A position orders every event of the store; `subscribeAll` starts strictly after a position.
+ * - `appendMany` is many independent appends at once (a batch's group commit): each request is
+ *   checked and answered exactly as by `append`, none waits for another; requests on the same
+ *   stream in one batch race like concurrent appends.
  */
-import { Context, Data, type Effect, Schema, type Stream } from "effect"
+import { Context, Data, type Effect, type Either, Schema, type Stream } from "effect"
 
 export type ExpectedRevision = Data.TaggedEnum<{
   /** the stream must not exist yet */
@@ -90,6 +93,14 @@ export const failureFrom =
 export const invalidData = (message: string, cause?: unknown): EventStoreError =>
   new EventStoreError({ reason: "InvalidData", message, cause })
 
+export interface AppendRequest {
+  readonly streamName: string
+  readonly events: ReadonlyArray<EventToAppend>
+  readonly expected: ExpectedRevision
+}
+
+export type AppendOutcome = Either.Either<AppendResult, WrongExpectedRevision | EventStoreError>
+
 export interface SubscribeOptions {
   /** deliver events strictly after this position (default `START`) */
   readonly from?: number
@@ -101,6 +112,8 @@ export interface EventStoreService {
     events: ReadonlyArray<EventToAppend>,
     expected: ExpectedRevision
   ) => Effect.Effect<AppendResult, WrongExpectedRevision | EventStoreError>
+  /** many independent appends at once (each exactly as `append`); outcomes in the same order; never fails as a whole */
+  readonly appendMany: (requests: ReadonlyArray<AppendRequest>) => Effect.Effect<ReadonlyArray<AppendOutcome>>
   /** every event of one stream, in order; empty when the stream does not exist */
   readonly read: (streamName: string) => Effect.Effect<ReadonlyArray<RecordedEvent>, EventStoreError>
   /** every event of the store after `from`, then the live ones as they are appended; never ends */

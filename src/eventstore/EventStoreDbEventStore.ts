@@ -40,6 +40,7 @@ import {
 } from "@eventstore/db-client"
 import { Chunk, Effect, Either, Layer, Option, Schedule, Stream } from "effect"
 import {
+  type AppendRequest,
   type AppendResult,
   describeExpected,
   EventStore,
@@ -330,6 +331,14 @@ export const make = (client: EventStoreDBClient, options: Options = {}): EventSt
     )
   })
 
+  // Not the default store: a fiber per request is fine here; gRPC multiplexes the calls on one connection.
+  const appendMany = (requests: ReadonlyArray<AppendRequest>) =>
+    Effect.forEach(
+      requests,
+      ({ streamName, events, expected }) => Effect.either(append(streamName, events, expected)),
+      { concurrency: "unbounded" }
+    )
+
   const read = Effect.fnUntraced(function* (streamName: string) {
     yield* checkName(streamName)
     const events: ReadonlyArray<RecordedEvent> = yield* retrying(readFrom(streamName, 0))
@@ -405,7 +414,7 @@ export const make = (client: EventStoreDBClient, options: Options = {}): EventSt
     )
   }
 
-  return EventStore.of({ append, read, subscribeAll, readAll })
+  return EventStore.of({ append, appendMany, read, subscribeAll, readAll })
 }
 
 /** A client for `url`, disposed with the scope, once the server answers (on the reconnect schedule). */

@@ -38,9 +38,11 @@ import {
   RequestError,
   TimeoutError
 } from "@nats-io/transport-node"
-import { Chunk, Clock, Effect, Layer, Option, Stream } from "effect"
+import { Chunk, Clock, Effect, Either, Layer, Option, Stream } from "effect"
 import { Nats } from "../nats/Nats.js"
 import {
+  type AppendOutcome,
+  type AppendRequest,
   type AppendResult,
   describeExpected,
   EventStore,
@@ -163,10 +165,11 @@ const attempt = <A>(operation: string, run: () => Promise<A>): Effect.Effect<A, 
 // A subject token: no separators, wildcards or whitespace.
 const VALID_STREAM_NAME = /^[^.*>\s]+$/
 
-const subjectOf = (streamName: string): Effect.Effect<string, EventStoreError> =>
+// Either, not Effect: the batch path checks its requests in a plain loop.
+const subjectOf = (streamName: string): Either.Either<string, EventStoreError> =>
   VALID_STREAM_NAME.test(streamName)
-    ? Effect.succeed(`${SUBJECT_PREFIX}${streamName}`)
-    : Effect.fail(
+    ? Either.right(`${SUBJECT_PREFIX}${streamName}`)
+    : Either.left(
         invalidData(`invalid stream name ${JSON.stringify(streamName)}: no '.', '*', '>' or spaces`)
       )
 
@@ -223,6 +226,45 @@ const msgIdOf = (streamName: string, events: ReadonlyArray<EventToAppend>): stri
   for (const event of events) hash.update("\n").update(event.id)
   return hash.digest("base64url")
 }
+
+/** An append checked and encoded, all but its previous head. */
+interface Prepared {
+  readonly streamName: string
+  readonly subject: string
+  readonly events: ReadonlyArray<EventToAppend>
+  readonly msgID: string
+  readonly t: number
+  readonly e: ReadonlyArray<StoredEvent>
+}
+
+const prepare = (
+  streamName: string,
+  events: ReadonlyArray<EventToAppend>,
+  t: number
+): Either.Either<Prepared, EventStoreError> =>
+  Either.flatMap(subjectOf(streamName), (subject) =>
+    events.length === 0 || events.length > MAX_EVENTS_PER_APPEND
+      ? Either.left(invalidData(`${streamName}: an append holds 1 to ${MAX_EVENTS_PER_APPEND} events`))
+      : Either.right({
+          streamName,
+          subject,
+          events,
+          msgID: msgIdOf(streamName, events),
+          t,
+          e: events.map((event): StoredEvent => ({ i: event.id, y: event.type, d: event.data }))
+        })
+  )
+
+const payloadOf = (prepared: Prepared, previous: Head): Either.Either<string, EventStoreError> =>
+  Either.try({
+    try: () => JSON.stringify({ r: previous.revision + 1, p: previous.seq, t: prepared.t, e: prepared.e }),
+    catch: (cause) => invalidData(`${prepared.streamName}: event data is not JSON-serialisable`, cause)
+  })
+
+/** What a publish's answer leaves to do: nothing, or try again from a head (undefined: read the stream). */
+type Step =
+  | { readonly _tag: "Done"; readonly result: AppendResult }
+  | { readonly _tag: "Again"; readonly head: Head | undefined }
 
 const sameIds = (stored: ReadonlyArray<StoredEvent>, events: ReadonlyArray<EventToAppend>): boolean =>
   stored.length === events.length && stored.every((event, i) => event.i === events[i]?.id)
@@ -292,20 +334,40 @@ const make = (js: JetStreamClient, jsm: JetStreamManager) => {
     return { head, events }
   })
 
+  // A plain promise, for the batch path; async, so it rejects and never throws.
+  const publishNow = async (subject: string, payload: string, lastSeq: number, msgID: string) => {
+    try {
+      const ack = await js.publish(subject, payload, { msgID, expect: { lastSubjectSequence: lastSeq } })
+      return { _tag: "Stored", seq: ack.seq, duplicate: ack.duplicate } satisfies Published
+    } catch (cause) {
+      if (
+        cause instanceof JetStreamApiError &&
+        (cause.code === JetStreamApiCodes.StreamWrongLastSequence ||
+          cause.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+      ) {
+        return CONFLICT
+      }
+      throw cause
+    }
+  }
+
   const publish = (subject: string, payload: string, lastSeq: number, msgID: string) =>
-    attempt(
-      "publish",
-      (): Promise<Published> =>
-        js.publish(subject, payload, { msgID, expect: { lastSubjectSequence: lastSeq } }).then(
-          (ack) => ({ _tag: "Stored", seq: ack.seq, duplicate: ack.duplicate }),
-          (cause: unknown) =>
-            cause instanceof JetStreamApiError &&
-            (cause.code === JetStreamApiCodes.StreamWrongLastSequence ||
-              cause.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
-              ? CONFLICT
-              : Promise.reject(cause)
-        )
-    )
+    attempt("publish", () => publishNow(subject, payload, lastSeq, msgID))
+
+  /** The head to append after when it is known without a round trip. */
+  const knownHead = (streamName: string, expected: ExpectedRevision): Head | undefined => {
+    // NoStream needs no lookup: the server checks "subject empty" itself.
+    if (expected._tag === "NoStream") return NO_STREAM
+    const cached = heads.get(streamName)
+    return cached !== undefined && satisfies(cached, expected) ? cached : undefined
+  }
+
+  /** A publish stored as new: the append's result, and the stream's new head. */
+  const accepted = (prepared: Prepared, previous: Head, seq: number): AppendResult => {
+    const revision = previous.revision + prepared.events.length
+    heads.set(prepared.streamName, { revision, seq })
+    return { revision, position: positionOf(seq, prepared.events.length - 1) }
+  }
 
   /** The stream's own answer once the hint failed: the original result of a retry, or a conflict. */
   const settle = Effect.fnUntraced(function* (
@@ -344,64 +406,144 @@ const make = (js: JetStreamClient, jsm: JetStreamManager) => {
       : undefined
   })
 
+  /** The meaning of the server's answer to a publish made after `previous`. */
+  const answer = Effect.fnUntraced(function* (
+    prepared: Prepared,
+    expected: ExpectedRevision,
+    previous: Head,
+    published: Published
+  ) {
+    const { streamName, subject, events } = prepared
+    if (published._tag === "Conflict") {
+      // Any only needs the new head; the others must see the stream to tell a retry from a conflict.
+      const head = expected._tag === "Any" ? yield* fetchHead(streamName, subject) : undefined
+      return { _tag: "Again", head } satisfies Step
+    }
+    if (published.duplicate) {
+      const result = yield* original(subject, published.seq, events, expected)
+      if (result !== undefined) return { _tag: "Done", result } satisfies Step
+      const settled = yield* settle(streamName, subject, events, expected)
+      if (settled._tag === "Done") return { _tag: "Done", result: settled.result } satisfies Step
+      return yield* invalidData(`${streamName}: these event ids were already appended elsewhere`)
+    }
+    return { _tag: "Done", result: accepted(prepared, previous, published.seq) } satisfies Step
+  })
+
+  /** Publishes after `from` (undefined: read the stream first) until the server takes it or a check fails. */
+  const appendFrom = Effect.fnUntraced(function* (
+    prepared: Prepared,
+    expected: ExpectedRevision,
+    from: Head | undefined,
+    attempts: number
+  ) {
+    let head = from
+    for (let n = attempts; n < MAX_ATTEMPTS; n++) {
+      let previous: Head
+      if (head !== undefined && satisfies(head, expected)) {
+        previous = head
+      } else {
+        const settled = yield* settle(prepared.streamName, prepared.subject, prepared.events, expected)
+        if (settled._tag === "Done") return settled.result
+        previous = settled.head
+      }
+      const payload = yield* payloadOf(prepared, previous)
+      const published = yield* publish(prepared.subject, payload, previous.seq, prepared.msgID)
+      const step = yield* answer(prepared, expected, previous, published)
+      if (step._tag === "Done") return step.result
+      head = step.head
+    }
+    return yield* new EventStoreError({
+      reason: "Unknown",
+      message: `${prepared.streamName}: gave up after ${MAX_ATTEMPTS} conflicting appends`
+    })
+  })
+
   const append = Effect.fnUntraced(function* (
     streamName: string,
     events: ReadonlyArray<EventToAppend>,
     expected: ExpectedRevision
   ) {
-    const subject = yield* subjectOf(streamName)
-    if (events.length === 0 || events.length > MAX_EVENTS_PER_APPEND) {
-      return yield* invalidData(`${streamName}: an append holds 1 to ${MAX_EVENTS_PER_APPEND} events`)
-    }
-    const msgID = msgIdOf(streamName, events)
-    const t = yield* Clock.currentTimeMillis
-    const e = events.map((event): StoredEvent => ({ i: event.id, y: event.type, d: event.data }))
-    const cached = heads.get(streamName)
-    // NoStream needs no lookup: the server checks "subject empty" itself.
-    let head: Head | undefined =
-      expected._tag === "NoStream"
-        ? NO_STREAM
-        : cached !== undefined && satisfies(cached, expected)
-          ? cached
-          : yield* fetchHead(streamName, subject)
-    for (let n = 0; n < MAX_ATTEMPTS; n++) {
-      let previous: Head
-      if (head !== undefined && satisfies(head, expected)) {
-        previous = head
-      } else {
-        const settled = yield* settle(streamName, subject, events, expected)
-        if (settled._tag === "Done") return settled.result
-        previous = settled.head
-      }
-      const payload = yield* Effect.try({
-        try: () => JSON.stringify({ r: previous.revision + 1, p: previous.seq, t, e }),
-        catch: (cause) => invalidData(`${streamName}: event data is not JSON-serialisable`, cause)
-      })
-      const published = yield* publish(subject, payload, previous.seq, msgID)
-      if (published._tag === "Conflict") {
-        // Any only needs the new head; the others must see the stream to tell a retry from a conflict.
-        head = expected._tag === "Any" ? yield* fetchHead(streamName, subject) : undefined
-        continue
-      }
-      if (published.duplicate) {
-        const result = yield* original(subject, published.seq, events, expected)
-        if (result !== undefined) return result
-        const settled = yield* settle(streamName, subject, events, expected)
-        if (settled._tag === "Done") return settled.result
-        return yield* invalidData(`${streamName}: these event ids were already appended elsewhere`)
-      }
-      const result: AppendResult = {
-        revision: previous.revision + events.length,
-        position: positionOf(published.seq, events.length - 1)
-      }
-      heads.set(streamName, { revision: result.revision, seq: published.seq })
-      return result
-    }
-    return yield* new EventStoreError({
-      reason: "Unknown",
-      message: `${streamName}: gave up after ${MAX_ATTEMPTS} conflicting appends`
-    })
+    const prepared = yield* prepare(streamName, events, yield* Clock.currentTimeMillis)
+    const head = knownHead(streamName, expected) ?? (yield* fetchHead(streamName, prepared.subject))
+    return yield* appendFrom(prepared, expected, head, 0)
   })
+
+  /**
+   * Group commit. The fast path is plain JavaScript in one Effect: every request whose previous head
+   * is known without a round trip is published at once, and a plain PubAck settles it. Whatever
+   * needs more (a cache miss, a conflict, a duplicate, a transport error) goes on exactly as
+   * `append` would from there, those requests only, concurrently.
+   */
+  const appendMany = (requests: ReadonlyArray<AppendRequest>): Effect.Effect<ReadonlyArray<AppendOutcome>> =>
+    Effect.gen(function* () {
+      const t = yield* Clock.currentTimeMillis
+      // Every slot is written below: at once, or by its request's follow-up.
+      const outcomes = new Array<AppendOutcome>(requests.length)
+      const followUps: Array<{
+        readonly index: number
+        readonly effect: Effect.Effect<AppendResult, WrongExpectedRevision | EventStoreError>
+      }> = []
+      const publishes: Array<{
+        readonly index: number
+        readonly prepared: Prepared
+        readonly expected: ExpectedRevision
+        readonly previous: Head
+        readonly payload: string
+      }> = []
+      requests.forEach(({ streamName, events, expected }, index) => {
+        const prepared = prepare(streamName, events, t)
+        if (Either.isLeft(prepared)) {
+          outcomes[index] = Either.left(prepared.left)
+          return
+        }
+        const previous = knownHead(streamName, expected)
+        if (previous === undefined) {
+          followUps.push({ index, effect: append(streamName, events, expected) })
+          return
+        }
+        const payload = payloadOf(prepared.right, previous)
+        if (Either.isLeft(payload)) outcomes[index] = Either.left(payload.left)
+        else publishes.push({ index, prepared: prepared.right, expected, previous, payload: payload.right })
+      })
+      const answers =
+        publishes.length === 0
+          ? []
+          : yield* Effect.promise(() =>
+              Promise.allSettled(
+                publishes.map((p) =>
+                  publishNow(p.prepared.subject, p.payload, p.previous.seq, p.prepared.msgID)
+                )
+              )
+            )
+      answers.forEach((settled, k) => {
+        const { index, prepared, expected, previous } = publishes[k]
+        if (settled.status === "rejected") {
+          // The first publish may have landed: its msgID and the retry rule make a second one safe.
+          followUps.push({ index, effect: append(prepared.streamName, prepared.events, expected) })
+        } else if (settled.value._tag === "Stored" && !settled.value.duplicate) {
+          outcomes[index] = Either.right(accepted(prepared, previous, settled.value.seq))
+        } else {
+          const published = settled.value
+          followUps.push({
+            index,
+            effect: Effect.flatMap(answer(prepared, expected, previous, published), (step) =>
+              step._tag === "Done"
+                ? Effect.succeed(step.result)
+                : appendFrom(prepared, expected, step.head, 1)
+            )
+          })
+        }
+      })
+      yield* Effect.forEach(
+        followUps,
+        ({ index, effect }) =>
+          Effect.map(Effect.either(effect), (outcome) => {
+            outcomes[index] = outcome
+          }),
+        { concurrency: "unbounded", discard: true }
+      )
+      return outcomes
+    })
 
   const read = Effect.fnUntraced(function* (streamName: string) {
     const subject = yield* subjectOf(streamName)
@@ -497,7 +639,7 @@ const make = (js: JetStreamClient, jsm: JetStreamManager) => {
       )
     )
 
-  return EventStore.of({ append, read, subscribeAll, readAll })
+  return EventStore.of({ append, appendMany, read, subscribeAll, readAll })
 }
 
 export const layer: Layer.Layer<EventStore, EventStoreError, Nats> = Layer.effect(

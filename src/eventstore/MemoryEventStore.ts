@@ -4,6 +4,7 @@
  */
 import { Clock, Effect, Layer, PubSub, Stream } from "effect"
 import {
+  type AppendRequest,
   describeExpected,
   EventStore,
   EventStoreError,
@@ -49,6 +50,10 @@ export const layer: Layer.Layer<EventStore> = Layer.effect(
       events: ReadonlyArray<EventToAppend>,
       expected: ExpectedRevision
     ) {
+      // Every other adapter refuses it too: the twin must not accept what the real stores refuse.
+      if (streamName.length === 0) {
+        return yield* new EventStoreError({ reason: "InvalidData", message: "a stream needs a name" })
+      }
       if (events.length === 0) {
         return yield* new EventStoreError({
           reason: "InvalidData",
@@ -89,6 +94,12 @@ export const layer: Layer.Layer<EventStore> = Layer.effect(
       )
     })
 
+    // One after the other: the writer serialises appends anyway, and nothing here waits on I/O.
+    const appendMany = (requests: ReadonlyArray<AppendRequest>) =>
+      Effect.forEach(requests, ({ streamName, events, expected }) =>
+        Effect.either(append(streamName, events, expected))
+      )
+
     const read = Effect.fnUntraced(function* (streamName: string) {
       return yield* Effect.sync((): ReadonlyArray<RecordedEvent> => (streams.get(streamName) ?? []).slice())
     })
@@ -112,6 +123,6 @@ export const layer: Layer.Layer<EventStore> = Layer.effect(
         })
       )
 
-    return EventStore.of({ append, read, subscribeAll, readAll })
+    return EventStore.of({ append, appendMany, read, subscribeAll, readAll })
   })
 )

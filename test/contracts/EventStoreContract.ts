@@ -3,8 +3,10 @@
  * so each test works on its own stream names and filters store-wide streams down to them.
  */
 import { describe, expect, layer } from "@effect/vitest"
-import { Chunk, Effect, Either, Fiber, type Layer, Queue, Stream } from "effect"
+import { Chunk, Effect, Either, Fiber, type Layer, Option, Queue, Stream } from "effect"
 import {
+  type AppendOutcome,
+  type AppendRequest,
   type AppendResult,
   EventStore,
   type EventToAppend,
@@ -28,6 +30,10 @@ const ids = (recorded: ReadonlyArray<RecordedEvent>): ReadonlyArray<string> => r
 
 // Bounds every wait on the store: a missing event fails the test instead of hanging it.
 const within = <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.timeout(self, "5 seconds")
+
+/** An outcome in one comparable word: the revision appended, or the error's tag. */
+const summary = (outcome: AppendOutcome): number | string =>
+  Either.match(outcome, { onLeft: (error) => error._tag, onRight: (result) => result.revision })
 
 const isIncreasing = (numbers: ReadonlyArray<number>): boolean =>
   numbers.every((n, i) => i === 0 || n > (numbers[i - 1] ?? Number.POSITIVE_INFINITY))
@@ -273,6 +279,161 @@ export const suite = (name: string, storeLayer: Layer.Layer<EventStore, unknown>
           expect((yield* store.read(stream)).map((e) => e.revision)).toEqual([0, 1])
         })
       )
+
+      describe("appendMany", () => {
+        it.effect("an empty batch returns no outcomes", () =>
+          Effect.gen(function* () {
+            const store = yield* EventStore
+            expect(yield* store.appendMany([])).toEqual([])
+          })
+        )
+
+        it.effect("creates several new streams at once", () =>
+          Effect.gen(function* () {
+            const store = yield* EventStore
+            const requests = Array.from(
+              { length: 5 },
+              (_, n): AppendRequest => ({
+                streamName: newStream(),
+                events: events(n + 1),
+                expected: ExpectedRevision.NoStream()
+              })
+            )
+            const outcomes = yield* store.appendMany(requests)
+            expect(outcomes.map(summary)).toEqual([0, 1, 2, 3, 4])
+            const lastPositions: Array<number | undefined> = []
+            for (const request of requests) {
+              const recorded = yield* store.read(request.streamName)
+              expect(ids(recorded)).toEqual(request.events.map((e) => e.id))
+              lastPositions.push(recorded.at(-1)?.position)
+            }
+            expect(outcomes.map((outcome) => Either.getOrUndefined(outcome)?.position)).toEqual(lastPositions)
+          })
+        )
+
+        it.effect("outcomes come in the order of the requests", () =>
+          Effect.gen(function* () {
+            const store = yield* EventStore
+            const taken = newStream()
+            yield* store.append(taken, events(3), ExpectedRevision.NoStream())
+            // revision n for a new stream of n + 1 events; every third request conflicts
+            const requests = Array.from(
+              { length: 30 },
+              (_, n): AppendRequest =>
+                n % 3 === 2
+                  ? { streamName: taken, events: [event("Late")], expected: ExpectedRevision.NoStream() }
+                  : { streamName: newStream(), events: events(n + 1), expected: ExpectedRevision.NoStream() }
+            )
+            const outcomes = yield* store.appendMany(requests)
+            expect(outcomes.map(summary)).toEqual(
+              requests.map((_, n) => (n % 3 === 2 ? "WrongExpectedRevision" : n))
+            )
+          })
+        )
+
+        it.effect("a WrongExpectedRevision fails its own request only", () =>
+          Effect.gen(function* () {
+            const store = yield* EventStore
+            const [before, taken, after] = [newStream(), newStream(), newStream()]
+            yield* store.append(taken, events(2), ExpectedRevision.NoStream())
+            const outcomes = yield* store.appendMany([
+              { streamName: before, events: [event("A")], expected: ExpectedRevision.NoStream() },
+              { streamName: taken, events: [event("X")], expected: ExpectedRevision.NoStream() },
+              { streamName: after, events: [event("B")], expected: ExpectedRevision.NoStream() }
+            ])
+            expect(outcomes.map(summary)).toEqual([0, "WrongExpectedRevision", 0])
+            expect(outcomes[1] && Option.getOrUndefined(Either.getLeft(outcomes[1]))).toMatchObject({
+              streamName: taken,
+              expected: "no stream",
+              actual: 1
+            })
+            expect(yield* store.read(taken)).toHaveLength(2)
+            expect((yield* store.read(before)).map((e) => e.type)).toEqual(["A"])
+            expect((yield* store.read(after)).map((e) => e.type)).toEqual(["B"])
+          })
+        )
+
+        it.effect("Exact and Any append after earlier appends, and a stale Exact fails alone", () =>
+          Effect.gen(function* () {
+            const store = yield* EventStore
+            const [a, b, c] = [newStream(), newStream(), newStream()]
+            const created = yield* store.appendMany(
+              [a, b, c].map((streamName) => ({
+                streamName,
+                events: events(2, "First"),
+                expected: ExpectedRevision.NoStream()
+              }))
+            )
+            expect(created.map(summary)).toEqual([1, 1, 1])
+            const next = yield* store.appendMany([
+              { streamName: a, events: [event("Second")], expected: ExpectedRevision.Exact({ revision: 1 }) },
+              { streamName: b, events: events(2, "Second"), expected: ExpectedRevision.Any() },
+              { streamName: c, events: [event("Second")], expected: ExpectedRevision.Exact({ revision: 0 }) }
+            ])
+            expect(next.map(summary)).toEqual([2, 3, "WrongExpectedRevision"])
+            const last = yield* store.appendMany([
+              { streamName: a, events: [event("Third")], expected: ExpectedRevision.Exact({ revision: 2 }) },
+              { streamName: b, events: [event("Third")], expected: ExpectedRevision.Exact({ revision: 3 }) }
+            ])
+            expect(last.map(summary)).toEqual([3, 4])
+            expect((yield* store.read(a)).map((e) => e.type)).toEqual(["First", "First", "Second", "Third"])
+            expect((yield* store.read(b)).map((e) => e.revision)).toEqual([0, 1, 2, 3, 4])
+            expect((yield* store.read(c)).map((e) => e.type)).toEqual(["First", "First"])
+          })
+        )
+
+        it.effect("a retried batch returns the original outcomes and writes nothing twice", () =>
+          Effect.gen(function* () {
+            const store = yield* EventStore
+            const existing = newStream()
+            const taken = newStream()
+            yield* store.append(existing, [event("A")], ExpectedRevision.NoStream())
+            yield* store.append(taken, [event("A")], ExpectedRevision.NoStream())
+            const requests: ReadonlyArray<AppendRequest> = [
+              { streamName: newStream(), events: events(2), expected: ExpectedRevision.NoStream() },
+              {
+                streamName: existing,
+                events: events(2, "B"),
+                expected: ExpectedRevision.Exact({ revision: 0 })
+              },
+              { streamName: taken, events: [event("X")], expected: ExpectedRevision.NoStream() },
+              { streamName: newStream(), events: [event("C")], expected: ExpectedRevision.Any() }
+            ]
+            const first = yield* store.appendMany(requests)
+            expect(first.map(summary)).toEqual([1, 2, "WrongExpectedRevision", 0])
+            const again = yield* store.appendMany(requests)
+            expect(again.map(summary)).toEqual(first.map(summary))
+            const results = (outcomes: ReadonlyArray<AppendOutcome>) =>
+              outcomes.filter(Either.isRight).map((outcome) => outcome.right)
+            expect(results(again)).toEqual(results(first))
+            for (const request of requests) {
+              const recorded = yield* store.read(request.streamName)
+              expect(recorded).toHaveLength(request.streamName === existing ? 3 : request.events.length)
+            }
+          })
+        )
+
+        it.effect("an invalid request fails with an EventStoreError for itself only", () =>
+          Effect.gen(function* () {
+            const store = yield* EventStore
+            const [a, b] = [newStream(), newStream()]
+            const outcomes = yield* store.appendMany([
+              { streamName: a, events: [event("A")], expected: ExpectedRevision.NoStream() },
+              { streamName: "", events: [event("A")], expected: ExpectedRevision.NoStream() },
+              { streamName: newStream(), events: [], expected: ExpectedRevision.NoStream() },
+              { streamName: b, events: [event("B")], expected: ExpectedRevision.NoStream() }
+            ])
+            expect(outcomes.map(summary)).toEqual([0, "EventStoreError", "EventStoreError", 0])
+            for (const outcome of outcomes) {
+              if (Either.isLeft(outcome) && outcome.left._tag === "EventStoreError") {
+                expect(outcome.left.reason).toBe("InvalidData")
+              }
+            }
+            expect(yield* store.read(a)).toHaveLength(1)
+            expect(yield* store.read(b)).toHaveLength(1)
+          })
+        )
+      })
 
       describe("subscribeAll and readAll", () => {
         it.scoped("subscribeAll from START replays, then goes live, in order and without duplicates", () =>
