@@ -1,5 +1,23 @@
-/** The storage codec of message events (see `EventCodec`). */
-import { MessageEvent } from "../domain/Message.js"
+/**
+ * The storage codec of message events (see `EventCodec`), with a lean encoder and decoder: message
+ * events are written and read on every step of every message, and the Schema's encode and decode
+ * were a large share of the gateway's CPU and garbage. Both agree with the Schema
+ * (test/eventstore/LeanCodec.test.ts); whatever the lean decoder does not recognise goes to the Schema.
+ */
+import { Predicate } from "effect"
+import type { MessageId } from "../domain/Ids.js"
+import {
+  FailureReason,
+  MessageEvent,
+  RetryReason,
+  SmsDelivered,
+  SmsDispatched,
+  SmsFailed,
+  SmsRequested,
+  SmsResubmitted,
+  SmsRetried,
+  SmsStatusReported
+} from "../domain/Message.js"
 import { makeEventCodec } from "./EventCodec.js"
 
 const identity = (event: MessageEvent): ReadonlyArray<string | number> => {
@@ -21,4 +39,352 @@ const identity = (event: MessageEvent): ReadonlyArray<string | number> => {
   }
 }
 
-export const { toStored, toStoredFrom, fromStored } = makeEventCodec(MessageEvent, identity)
+// ---------------------------------------------------------------------------------------------
+// Encoding: the fields in the Schema's order (so the stored JSON is byte for byte what the Schema
+// wrote), dates as ISO strings, an optional field left out when undefined (JSON drops it anyway).
+
+type Data = Record<string, unknown>
+
+const setOptional = (data: Data, key: string, value: unknown): void => {
+  if (value !== undefined) data[key] = value
+}
+
+/** A record copied by assignment, as the Schema copies one: a `__proto__` key is dropped the same way. */
+const copyRecord = (record: Readonly<Record<string, string>>): Record<string, string> => {
+  const copy: Record<string, string> = {}
+  for (const key of Object.keys(record)) copy[key] = record[key]
+  return copy
+}
+
+/** The stored data of a message event: what `Schema.encodeSync(MessageEvent)` gives, without `_tag`. */
+export const encodeMessageEvent = (event: MessageEvent): Data => {
+  switch (event._tag) {
+    case "SmsRequested": {
+      const data: Data = {
+        messageId: event.messageId,
+        clientId: event.clientId,
+        idempotencyKey: event.idempotencyKey,
+        to: event.to
+      }
+      setOptional(data, "from", event.from)
+      data.body = event.body
+      data.encoding = event.encoding
+      data.segments = event.segments
+      setOptional(data, "providers", event.providers)
+      setOptional(data, "validUntil", event.validUntil?.toISOString())
+      setOptional(data, "metadata", event.metadata && copyRecord(event.metadata))
+      setOptional(data, "trackingId", event.trackingId)
+      data.requestedAt = event.requestedAt.toISOString()
+      return data
+    }
+    case "SmsDispatched":
+      return {
+        messageId: event.messageId,
+        provider: event.provider,
+        providerMessageId: event.providerMessageId,
+        attempt: event.attempt,
+        dispatchedAt: event.dispatchedAt.toISOString()
+      }
+    case "SmsRetried": {
+      const data: Data = {
+        messageId: event.messageId,
+        provider: event.provider,
+        attempt: event.attempt,
+        reason: event.reason
+      }
+      setOptional(data, "detail", event.detail)
+      data.nextAttemptAt = event.nextAttemptAt.toISOString()
+      setOptional(data, "nextProvider", event.nextProvider)
+      return data
+    }
+    case "SmsDelivered":
+      return {
+        messageId: event.messageId,
+        provider: event.provider,
+        providerMessageId: event.providerMessageId,
+        deliveredAt: event.deliveredAt.toISOString(),
+        rawStatus: event.rawStatus
+      }
+    case "SmsFailed": {
+      const data: Data = { messageId: event.messageId, reason: event.reason, permanent: event.permanent }
+      setOptional(data, "provider", event.provider)
+      setOptional(data, "code", event.code)
+      setOptional(data, "detail", event.detail)
+      data.failedAt = event.failedAt.toISOString()
+      return data
+    }
+    case "SmsResubmitted": {
+      const data: Data = { messageId: event.messageId, by: event.by }
+      setOptional(data, "reason", event.reason)
+      setOptional(data, "provider", event.provider)
+      data.resubmittedAt = event.resubmittedAt.toISOString()
+      return data
+    }
+    case "SmsStatusReported":
+      return {
+        messageId: event.messageId,
+        provider: event.provider,
+        providerMessageId: event.providerMessageId,
+        rawStatus: event.rawStatus,
+        reportedAt: event.reportedAt.toISOString()
+      }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding: each check is the one the Schema makes, so what passes here decodes to the same event.
+
+/** `Schema.UUID`'s pattern (the one check of `MessageId`) */
+const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/i
+const RETRY_REASONS: ReadonlySet<unknown> = new Set(RetryReason.literals)
+const FAILURE_REASONS: ReadonlySet<unknown> = new Set(FailureReason.literals)
+
+const isString = (value: unknown): value is string => typeof value === "string"
+const isMessageId = (value: unknown): value is MessageId => typeof value === "string" && UUID.test(value)
+const isRetryReason = (value: unknown): value is RetryReason => RETRY_REASONS.has(value)
+const isFailureReason = (value: unknown): value is FailureReason => FAILURE_REASONS.has(value)
+const isStrings = (value: unknown): value is ReadonlyArray<string> => {
+  if (!Array.isArray(value)) return false
+  for (let i = 0; i < value.length; i++) if (typeof value[i] !== "string") return false
+  return true
+}
+
+/** `Schema.Date`: `new Date(string)`, refused when invalid; `undefined` for anything else */
+const dateFrom = (value: unknown): Date | undefined => {
+  if (typeof value !== "string") return undefined
+  const date = new Date(value)
+  return Number.isNaN(date.getTime()) ? undefined : date
+}
+
+/**
+ * An optional field is usual when absent or of its type. A key present with `undefined` (never in
+ * JSON) is left to the Schema, which keeps such a key where the lean path would drop it.
+ */
+const isOptional = <A>(
+  data: Data,
+  key: string,
+  value: unknown,
+  is: (value: unknown) => value is A
+): value is A | undefined => (value === undefined ? !Object.hasOwn(data, key) : is(value))
+
+/**
+ * `Schema.Record({ key: String, value: String })` builds a new object by assignment, as here: a
+ * `__proto__` key is dropped the same way.
+ */
+const stringRecord = (value: unknown): Record<string, string> | undefined => {
+  if (!Predicate.isRecord(value)) return undefined
+  const record: Record<string, string> = {}
+  for (const [key, entry] of Object.entries(value)) {
+    if (typeof entry !== "string") return undefined
+    record[key] = entry
+  }
+  return record
+}
+
+/** Events decoded from checked data skip the constructor's validation (the Schema's decode skips it too). */
+const trusted = { disableValidation: true } as const
+
+const decodeRequested = (data: Data): SmsRequested | undefined => {
+  const { messageId, clientId, idempotencyKey, to, from, body, encoding, segments, providers, trackingId } =
+    data
+  const requestedAt = dateFrom(data.requestedAt)
+  const validUntil = data.validUntil === undefined ? undefined : dateFrom(data.validUntil)
+  const metadata = data.metadata === undefined ? undefined : stringRecord(data.metadata)
+  if (
+    !isMessageId(messageId) ||
+    !isString(clientId) ||
+    !isString(idempotencyKey) ||
+    !isString(to) ||
+    !isOptional(data, "from", from, isString) ||
+    !isString(body) ||
+    (encoding !== "GSM-7" && encoding !== "UCS-2") ||
+    typeof segments !== "number" ||
+    !isOptional(data, "providers", providers, isStrings) ||
+    (validUntil === undefined && Object.hasOwn(data, "validUntil")) ||
+    (metadata === undefined && Object.hasOwn(data, "metadata")) ||
+    !isOptional(data, "trackingId", trackingId, isString) ||
+    requestedAt === undefined
+  ) {
+    return undefined
+  }
+  return new SmsRequested(
+    {
+      messageId,
+      clientId,
+      idempotencyKey,
+      to,
+      ...(from !== undefined && { from }),
+      body,
+      encoding,
+      segments,
+      // the Schema decodes an array to a new array: the decoded event shares nothing with the data
+      ...(providers !== undefined && { providers: providers.slice() }),
+      ...(validUntil !== undefined && { validUntil }),
+      ...(metadata !== undefined && { metadata }),
+      ...(trackingId !== undefined && { trackingId }),
+      requestedAt
+    },
+    trusted
+  )
+}
+
+const decodeDispatched = (data: Data): SmsDispatched | undefined => {
+  const { messageId, provider, providerMessageId, attempt } = data
+  const dispatchedAt = dateFrom(data.dispatchedAt)
+  if (
+    !isMessageId(messageId) ||
+    !isString(provider) ||
+    !isString(providerMessageId) ||
+    typeof attempt !== "number" ||
+    dispatchedAt === undefined
+  ) {
+    return undefined
+  }
+  return new SmsDispatched({ messageId, provider, providerMessageId, attempt, dispatchedAt }, trusted)
+}
+
+const decodeRetried = (data: Data): SmsRetried | undefined => {
+  const { messageId, provider, attempt, reason, detail, nextProvider } = data
+  const nextAttemptAt = dateFrom(data.nextAttemptAt)
+  if (
+    !isMessageId(messageId) ||
+    !isString(provider) ||
+    typeof attempt !== "number" ||
+    !isRetryReason(reason) ||
+    !isOptional(data, "detail", detail, isString) ||
+    nextAttemptAt === undefined ||
+    !isOptional(data, "nextProvider", nextProvider, isString)
+  ) {
+    return undefined
+  }
+  return new SmsRetried(
+    {
+      messageId,
+      provider,
+      attempt,
+      reason,
+      ...(detail !== undefined && { detail }),
+      nextAttemptAt,
+      ...(nextProvider !== undefined && { nextProvider })
+    },
+    trusted
+  )
+}
+
+const decodeDelivered = (data: Data): SmsDelivered | undefined => {
+  const { messageId, provider, providerMessageId, rawStatus } = data
+  const deliveredAt = dateFrom(data.deliveredAt)
+  if (
+    !isMessageId(messageId) ||
+    !isString(provider) ||
+    !isString(providerMessageId) ||
+    deliveredAt === undefined ||
+    !isString(rawStatus)
+  ) {
+    return undefined
+  }
+  return new SmsDelivered({ messageId, provider, providerMessageId, deliveredAt, rawStatus }, trusted)
+}
+
+const decodeFailed = (data: Data): SmsFailed | undefined => {
+  const { messageId, reason, permanent, provider, code, detail } = data
+  const failedAt = dateFrom(data.failedAt)
+  if (
+    !isMessageId(messageId) ||
+    !isFailureReason(reason) ||
+    typeof permanent !== "boolean" ||
+    !isOptional(data, "provider", provider, isString) ||
+    !isOptional(data, "code", code, isString) ||
+    !isOptional(data, "detail", detail, isString) ||
+    failedAt === undefined
+  ) {
+    return undefined
+  }
+  return new SmsFailed(
+    {
+      messageId,
+      reason,
+      permanent,
+      ...(provider !== undefined && { provider }),
+      ...(code !== undefined && { code }),
+      ...(detail !== undefined && { detail }),
+      failedAt
+    },
+    trusted
+  )
+}
+
+const decodeResubmitted = (data: Data): SmsResubmitted | undefined => {
+  const { messageId, by, reason, provider } = data
+  const resubmittedAt = dateFrom(data.resubmittedAt)
+  if (
+    !isMessageId(messageId) ||
+    !isString(by) ||
+    !isOptional(data, "reason", reason, isString) ||
+    !isOptional(data, "provider", provider, isString) ||
+    resubmittedAt === undefined
+  ) {
+    return undefined
+  }
+  return new SmsResubmitted(
+    {
+      messageId,
+      by,
+      ...(reason !== undefined && { reason }),
+      ...(provider !== undefined && { provider }),
+      resubmittedAt
+    },
+    trusted
+  )
+}
+
+const decodeStatusReported = (data: Data): SmsStatusReported | undefined => {
+  const { messageId, provider, providerMessageId, rawStatus } = data
+  const reportedAt = dateFrom(data.reportedAt)
+  if (
+    !isMessageId(messageId) ||
+    !isString(provider) ||
+    !isString(providerMessageId) ||
+    !isString(rawStatus) ||
+    reportedAt === undefined
+  ) {
+    return undefined
+  }
+  return new SmsStatusReported({ messageId, provider, providerMessageId, rawStatus, reportedAt }, trusted)
+}
+
+/**
+ * The message event the Schema decodes from stored `type` and `data`, or `undefined` when the data
+ * is unusual (invalid, an unknown type, or a shape only the Schema knows): the caller then asks the
+ * Schema. Only plain objects are read here, so a field inherited from a prototype is never taken
+ * for one the Schema (which reads own fields) would not see.
+ */
+export const decodeMessageEventData = (type: string, data: unknown): MessageEvent | undefined => {
+  if (typeof data !== "object" || data === null) return undefined
+  const prototype: unknown = Object.getPrototypeOf(data)
+  if (prototype !== Object.prototype && prototype !== null) return undefined
+  const fields = data as Data
+  switch (type) {
+    case "SmsRequested":
+      return decodeRequested(fields)
+    case "SmsDispatched":
+      return decodeDispatched(fields)
+    case "SmsRetried":
+      return decodeRetried(fields)
+    case "SmsDelivered":
+      return decodeDelivered(fields)
+    case "SmsFailed":
+      return decodeFailed(fields)
+    case "SmsResubmitted":
+      return decodeResubmitted(fields)
+    case "SmsStatusReported":
+      return decodeStatusReported(fields)
+    default:
+      return undefined
+  }
+}
+
+export const { toStored, toStoredFrom, fromStored, decodeRecorded } = makeEventCodec(MessageEvent, identity, {
+  encode: encodeMessageEvent,
+  decode: decodeMessageEventData
+})
