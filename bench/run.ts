@@ -141,6 +141,8 @@ const main = Effect.gen(function* () {
           baseUrl: `http://127.0.0.1:${simPort}`,
           apiKeyEnv: "BENCH_SIM_KEY",
           webhookSecretEnv: "BENCH_SIM_SECRET",
+          // the simulator sends our reference back in its reports, as generic-http providers may
+          echoesReference: true,
           concurrency: Number(process.env.PROVIDER_CONCURRENCY ?? 200)
         }
       ]

@@ -4,7 +4,9 @@
  */
 import { Effect, Layer } from "effect"
 import * as DeliveryReportActor from "./actors/DeliveryReportActor.js"
+import { InactiveNumbers } from "./actors/InactiveNumbers.js"
 import * as Intake from "./actors/Intake.js"
+import { MessageCache } from "./actors/MessageCache.js"
 import * as ProviderActor from "./actors/ProviderActor.js"
 import { ProviderHealth } from "./actors/ProviderHealth.js"
 import * as SendService from "./actors/SendService.js"
@@ -47,7 +49,8 @@ const projectorRole = Layer.scopedDiscard(
 const roleLayer = (role: Role, options: GatewayOptions) => {
   switch (role) {
     case "intake":
-      return Layer.merge(Intake.layer(), SendService.layer)
+      // the intake asks the in-process view of inactive numbers instead of reading per message
+      return Layer.merge(Intake.layer().pipe(Layer.provide(InactiveNumbers.layer)), SendService.layer)
     case "providers":
       return ProviderActor.layer
     case "dlr":
@@ -84,11 +87,20 @@ export const infrastructure = (options: GatewayOptions) => {
   return Layer.mergeAll(
     stores,
     ProviderHealth.layer.pipe(Layer.provideMerge(Providers.layer(options.providers))),
-    Layer.succeed(PublicUrl, options.publicUrl.replace(/\/+$/, ""))
+    Layer.succeed(PublicUrl, options.publicUrl.replace(/\/+$/, "")),
+    MessageCache.layer
   )
 }
 
-export type Infrastructure = Nats | EventStore | ReadModels | Clients | Providers | ProviderHealth | PublicUrl
+export type Infrastructure =
+  | Nats
+  | EventStore
+  | ReadModels
+  | Clients
+  | Providers
+  | ProviderHealth
+  | PublicUrl
+  | MessageCache
 
 /** The chosen roles; they need the infrastructure. */
 export const roles = (options: GatewayOptions) =>

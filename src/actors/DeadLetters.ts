@@ -8,7 +8,7 @@ import { MessageId } from "../domain/Ids.js"
 import { Nats, NatsError } from "../nats/Nats.js"
 import { Streams, Subjects } from "../nats/Topology.js"
 import { execute } from "./MessageRepository.js"
-import { publishWork, WorkItem } from "./WorkItem.js"
+import { publishWork } from "./WorkItem.js"
 
 export class DeadLetter extends Schema.Class<DeadLetter>("DeadLetter")({
   messageId: MessageId,
@@ -80,11 +80,11 @@ export const resubmit = (resubmission: Resubmission) =>
     }))
     const attempts = state.status === "none" ? 0 : state.attempts
     yield* publishWork(
-      new WorkItem({
+      {
         messageId: resubmission.messageId,
         provider: resubmission.provider,
         priorAttempts: attempts
-      }),
+      },
       `resubmit-${at.getTime()}`
     )
     return state

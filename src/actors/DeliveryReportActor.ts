@@ -1,82 +1,179 @@
 /**
- * Applies stored delivery reports to their messages: finds the message by the provider's message
- * id and records `SmsDelivered` or `SmsFailed`. A report that beats the record of its dispatch
- * (providers do answer that fast) comes back later through JetStream's delayed redelivery.
+ * Applies stored delivery reports to their messages: finds the message (by the reference the
+ * provider echoes, else by the provider-id index) and records `SmsDelivered`, `SmsFailed` or an
+ * intermediate status. A report that beats the record of its dispatch (providers do answer that
+ * fast) comes back later through JetStream's delayed redelivery.
+ *
+ * Batch-first: the reports the consumer has ready are decided together, on the states this process
+ * recorded last where it has them (`MessageCache`), and appended in one round.
  */
 import type { JsMsg } from "@nats-io/jetstream"
-import { Duration, Effect, Layer, Option } from "effect"
+import { Duration, Effect, Either, Layer, Option, Schema } from "effect"
+import { MessageId } from "../domain/Ids.js"
+import type { MessageCommand } from "../domain/Message.js"
+import { messageStream } from "../domain/StreamName.js"
 import { Streams } from "../nats/Topology.js"
 import { requeueParked, park } from "../projections/ParkedReports.js"
 import { findMessageId, indexKey } from "../projections/ProviderIndex.js"
 import { Providers } from "../providers/Providers.js"
-import { decodeStoredDeliveryReport } from "./DeliveryReports.js"
-import { ack, runWorker, Verdict } from "./JetStreamWorker.js"
-import { execute } from "./MessageRepository.js"
+import { decodeStoredDeliveryReport, type StoredDeliveryReport } from "./DeliveryReports.js"
+import { ack, runBatchWorker, Verdict } from "./JetStreamWorker.js"
+import { MessageCache } from "./MessageCache.js"
+import { executeMany, load } from "./MessageRepository.js"
 
 /** Early reports are retried for about 8 minutes in all, then parked until their dispatch shows up. */
 const MAX_EARLY_DELIVERIES = 14
 const earlyReportDelay = (delivery: number) =>
   Duration.millis(Math.min(100 * 2 ** Math.min(delivery - 1, 12), 60_000))
+/** A report whose step failed for the infrastructure comes back after this. */
+const FAILURE_DELAY = Duration.seconds(2)
 
-const retryEarly = (msg: JsMsg, provider: string, providerMessageId: string) =>
+const isMessageId = Schema.is(MessageId)
+
+/** Whether the dispatch a report waits for is recorded by now (its message known or not). */
+const dispatchRecorded = (provider: string, providerMessageId: string, messageId: MessageId | undefined) =>
+  messageId === undefined
+    ? Effect.map(findMessageId(provider, providerMessageId), Option.isSome)
+    : Effect.map(
+        load(messageId),
+        ({ state }) => state.status !== "none" && state.providerMessageId === providerMessageId
+      )
+
+const retryEarly = (msg: JsMsg, provider: string, providerMessageId: string, messageId?: MessageId) =>
   msg.info.deliveryCount < MAX_EARLY_DELIVERIES
     ? Effect.succeed(Verdict.Nak({ delay: earlyReportDelay(msg.info.deliveryCount) }))
     : Effect.gen(function* () {
         const key = indexKey(provider, providerMessageId)
         yield* park(key, msg.string())
-        // the dispatch may have been indexed while we parked: then requeue at once
-        if (Option.isSome(yield* findMessageId(provider, providerMessageId))) yield* requeueParked(key)
+        // the dispatch may have been recorded while we parked: then requeue at once
+        if (yield* dispatchRecorded(provider, providerMessageId, messageId)) yield* requeueParked(key)
         yield* Effect.logWarning("delivery report parked until its dispatch is recorded").pipe(
           Effect.annotateLogs({ provider, providerMessageId })
         )
         return ack
       })
 
-export const handleDeliveryReport = (msg: JsMsg) =>
+/** The command a report asks for. */
+const reportCommand = ({ provider, report, receivedAt }: StoredDeliveryReport): MessageCommand => ({
+  _tag: "RecordDeliveryReport",
+  provider,
+  providerMessageId: report.providerMessageId,
+  outcome:
+    report.outcome === "delivered"
+      ? { _tag: "Delivered" }
+      : report.outcome === "pending"
+        ? { _tag: "Pending" }
+        : { _tag: "Failed", reason: report.failureReason ?? "undeliverable", code: report.code },
+  rawStatus: report.rawStatus,
+  at: receivedAt
+})
+
+interface Located {
+  readonly index: number
+  readonly msg: JsMsg
+  readonly stored: StoredDeliveryReport
+  messageId?: MessageId
+}
+
+export const handleDeliveryReports = (messages: ReadonlyArray<JsMsg>) =>
   Effect.gen(function* () {
-    const stored = yield* decodeStoredDeliveryReport(msg.string()).pipe(Effect.option)
-    if (Option.isNone(stored)) return Verdict.Term({ reason: "malformed stored delivery report" })
-    const { provider, report, receivedAt } = stored.value
     const providers = yield* Providers
-    if (providers.get(provider) === undefined) return Verdict.Term({ reason: `unknown provider ${provider}` })
+    const cache = yield* Effect.serviceOption(MessageCache)
+    const verdicts: Array<Verdict> = messages.map(() => ack)
+    const reports: Array<Located> = []
+    messages.forEach((msg, index) => {
+      const stored = decodeStoredDeliveryReport(msg.string())
+      if (stored === undefined) verdicts[index] = Verdict.Term({ reason: "malformed stored delivery report" })
+      else if (providers.get(stored.provider) === undefined) {
+        verdicts[index] = Verdict.Term({ reason: `unknown provider ${stored.provider}` })
+      } else {
+        const reference = stored.report.reference
+        reports.push({ index, msg, stored, ...(isMessageId(reference) ? { messageId: reference } : {}) })
+      }
+    })
 
-    const messageId = yield* findMessageId(provider, report.providerMessageId)
-    if (Option.isNone(messageId)) return yield* retryEarly(msg, provider, report.providerMessageId)
-
-    return yield* execute(messageId.value, () => ({
-      _tag: "RecordDeliveryReport",
-      provider,
-      providerMessageId: report.providerMessageId,
-      outcome:
-        report.outcome === "delivered"
-          ? { _tag: "Delivered" }
-          : report.outcome === "pending"
-            ? { _tag: "Pending" }
-            : { _tag: "Failed", reason: report.failureReason ?? "undeliverable", code: report.code },
-      rawStatus: report.rawStatus,
-      at: receivedAt
-    })).pipe(
-      Effect.as(ack),
-      Effect.catchTags({
-        NotYetDispatched: () => retryEarly(msg, provider, report.providerMessageId),
-        ProviderMessageMismatch: (e) => Effect.succeed(Verdict.Term({ reason: e.message })),
-        MessageNotRequested: (e) => Effect.succeed(Verdict.Term({ reason: e.message }))
-      }),
-      Effect.annotateLogs({ messageId: messageId.value, provider })
+    // reports without our reference: the provider-id index (providers that cannot echo it)
+    yield* Effect.forEach(
+      reports.filter((report) => report.messageId === undefined),
+      (report) =>
+        Effect.map(findMessageId(report.stored.provider, report.stored.report.providerMessageId), (found) => {
+          if (Option.isSome(found)) report.messageId = found.value
+        }),
+      { concurrency: "unbounded", discard: true }
     )
+
+    const located: Array<Located & { readonly messageId: MessageId }> = []
+    const early: Array<Located> = []
+    for (const report of reports) {
+      const { messageId } = report
+      if (messageId === undefined) early.push(report)
+      else located.push({ ...report, messageId })
+    }
+    const outcomes = yield* executeMany(
+      located.map((report) => {
+        const messageId = report.messageId
+        const known = Option.flatMap(cache, (c) => Option.fromNullable(c.get(messageId)))
+        return {
+          streamName: messageStream(messageId),
+          command: () => reportCommand(report.stored),
+          ...(Option.isSome(known) ? { known: known.value } : {})
+        }
+      })
+    )
+    for (let n = 0; n < located.length; n++) {
+      const report = located[n]
+      const outcome = outcomes[n]
+      if (report === undefined || outcome === undefined) continue
+      if (Either.isRight(outcome)) {
+        Option.map(cache, (c) => c.set(report.messageId, outcome.right))
+        continue
+      }
+      const error = outcome.left
+      switch (error._tag) {
+        case "NotYetDispatched":
+          early.push(report)
+          break
+        case "ProviderMessageMismatch":
+        case "MessageNotRequested":
+          verdicts[report.index] = Verdict.Term({ reason: error.message })
+          break
+        default:
+          verdicts[report.index] = Verdict.Nak({ delay: FAILURE_DELAY })
+          yield* Effect.logError("cannot record a delivery report; it will come back", error.message).pipe(
+            Effect.annotateLogs({ messageId: report.messageId, provider: report.stored.provider })
+          )
+      }
+    }
+    yield* Effect.forEach(
+      early,
+      (report) =>
+        Effect.map(
+          retryEarly(
+            report.msg,
+            report.stored.provider,
+            report.stored.report.providerMessageId,
+            report.messageId
+          ),
+          (verdict) => {
+            verdicts[report.index] = verdict
+          }
+        ),
+      { concurrency: "unbounded", discard: true }
+    )
+    return verdicts
   })
 
 export const layer = (options: { readonly concurrency: number } = { concurrency: 256 }) =>
   Layer.scopedDiscard(
     Effect.forkScoped(
-      runWorker(
+      runBatchWorker(
         {
           stream: Streams.dlr,
           durable: "delivery-reports",
           filterSubject: "sms.dlr.>",
           concurrency: options.concurrency
         },
-        handleDeliveryReport
+        handleDeliveryReports
       )
     )
   )

@@ -2,29 +2,81 @@
  * Delivery reports as stored on `sms.dlr.<provider>`: the report the webhook verified and parsed,
  * plus the raw body for the audit trail. The webhook answers the provider only after JetStream
  * has this record, so a report is never lost between the two.
+ *
+ * Wire format (JSON, a contract between gateway versions): `{ provider, receivedAt: ISO, report:
+ * { providerMessageId, reference?, outcome, failureReason?, code?, rawStatus }, raw }`. Read and
+ * written with plain functions: every report passes here, and a Schema decode cost more than the rest.
  */
-import { Clock, Effect, Schema } from "effect"
-import { FailureReason } from "../domain/Message.js"
+import { Clock, Effect } from "effect"
+import { type FailureReason, FailureReason as FailureReasons } from "../domain/Message.js"
 import { Nats, NatsError } from "../nats/Nats.js"
 import { Subjects } from "../nats/Topology.js"
 import type { DeliveryReport } from "../providers/ProviderAdapter.js"
 
-export class StoredDeliveryReport extends Schema.Class<StoredDeliveryReport>("StoredDeliveryReport")({
-  provider: Schema.String,
-  receivedAt: Schema.Date,
-  report: Schema.Struct({
-    providerMessageId: Schema.String,
-    reference: Schema.optional(Schema.String),
-    outcome: Schema.Literal("delivered", "failed", "pending"),
-    failureReason: Schema.optional(FailureReason),
-    code: Schema.optional(Schema.String),
-    rawStatus: Schema.String
-  }),
-  raw: Schema.String
-}) {}
+export interface StoredDeliveryReport {
+  readonly provider: string
+  readonly receivedAt: Date
+  readonly report: DeliveryReport
+  readonly raw: string
+}
 
-export const decodeStoredDeliveryReport = Schema.decodeUnknown(Schema.parseJson(StoredDeliveryReport))
-const encode = Schema.encodeSync(Schema.parseJson(StoredDeliveryReport))
+const failureReasons: ReadonlySet<string> = new Set(FailureReasons.literals)
+const outcomes: ReadonlySet<string> = new Set(["delivered", "failed", "pending"])
+
+const optionalString = (value: unknown): value is string | undefined =>
+  value === undefined || typeof value === "string"
+
+/** The report of a stored record, or undefined when it is not one. */
+const reportOf = (value: unknown): DeliveryReport | undefined => {
+  if (typeof value !== "object" || value === null) return undefined
+  const { providerMessageId, reference, outcome, failureReason, code, rawStatus } = value as Record<
+    string,
+    unknown
+  >
+  if (typeof providerMessageId !== "string" || typeof rawStatus !== "string") return undefined
+  if (typeof outcome !== "string" || !outcomes.has(outcome)) return undefined
+  if (!optionalString(reference) || !optionalString(code)) return undefined
+  if (
+    failureReason !== undefined &&
+    (typeof failureReason !== "string" || !failureReasons.has(failureReason))
+  ) {
+    return undefined
+  }
+  return {
+    providerMessageId,
+    outcome: outcome as DeliveryReport["outcome"],
+    rawStatus,
+    ...(reference === undefined ? {} : { reference }),
+    ...(failureReason === undefined ? {} : { failureReason: failureReason as FailureReason }),
+    ...(code === undefined ? {} : { code })
+  }
+}
+
+export const decodeStoredDeliveryReport = (text: string): StoredDeliveryReport | undefined => {
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  if (typeof json !== "object" || json === null) return undefined
+  const { provider, receivedAt, report, raw } = json as Record<string, unknown>
+  if (typeof provider !== "string" || typeof raw !== "string" || typeof receivedAt !== "string")
+    return undefined
+  const at = new Date(receivedAt)
+  const parsed = reportOf(report)
+  return Number.isNaN(at.getTime()) || parsed === undefined
+    ? undefined
+    : { provider, receivedAt: at, report: parsed, raw }
+}
+
+export const encodeStoredDeliveryReport = (record: StoredDeliveryReport): string =>
+  JSON.stringify({
+    provider: record.provider,
+    receivedAt: record.receivedAt.toISOString(),
+    report: record.report,
+    raw: record.raw
+  })
 
 export const storeDeliveryReport = Effect.fnUntraced(function* (
   provider: string,
@@ -33,9 +85,9 @@ export const storeDeliveryReport = Effect.fnUntraced(function* (
 ) {
   const { js } = yield* Nats
   const receivedAt = new Date(yield* Clock.currentTimeMillis)
-  const record = new StoredDeliveryReport({ provider, receivedAt, report, raw })
+  const payload = encodeStoredDeliveryReport({ provider, receivedAt, report, raw })
   yield* Effect.tryPromise({
-    try: () => js.publish(Subjects.dlr(provider), encode(record)),
+    try: () => js.publish(Subjects.dlr(provider), payload),
     catch: (cause) =>
       new NatsError({ reason: "RequestFailed", message: "cannot store delivery report", cause })
   })

@@ -1,21 +1,20 @@
 /**
  * The intake actor: turns each `SendSms` on `sms.commands.send` into a message stream and a work
- * item. The command is acked only once both are stored, so a crash in between redelivers it; the
+ * item. A command is acked only once both are stored, so a crash in between redelivers it; the
  * deterministic message id makes that redelivery land on the same stream, never a second message.
+ *
+ * Batch-first: the commands the consumer has ready are parsed and decided by plain functions,
+ * charged to quotas with one compare-and-set per client, appended all at once (one conditional
+ * publish per new stream), and their work items published together; each command is settled by
+ * its own outcome.
  */
-import { messageLimits } from "./MessageLimits.js"
 import type { JsMsg } from "@nats-io/jetstream"
-import { Clock, Effect, Either, Layer } from "effect"
-import { withinQuota } from "../clients/IntakeQuota.js"
+import { Clock, Duration, Effect, Either, Layer, Option } from "effect"
+import { Clients } from "../clients/Clients.js"
+import { QUOTA_EXCEEDED_REASON } from "../clients/IntakeQuota.js"
+import type { Charge } from "../clients/Quotas.js"
 import { messageIdFor, type MessageId } from "../domain/Ids.js"
-import {
-  decide,
-  evolve,
-  type Fail,
-  initialState,
-  type MessageEvent,
-  SmsRequested
-} from "../domain/Message.js"
+import { type Fail, type MessageEvent, SmsFailed, SmsRequested } from "../domain/Message.js"
 import { maskNumber } from "../domain/PhoneNumber.js"
 import { segmentsOf } from "../domain/Segments.js"
 import { parseSendSms, type SendSms } from "../domain/SendSms.js"
@@ -23,20 +22,34 @@ import { messageStream, phoneStream } from "../domain/StreamName.js"
 import { EventStore, ExpectedRevision } from "../eventstore/EventStore.js"
 import { toStoredFrom } from "../eventstore/MessageEvents.js"
 import { Streams, Subjects } from "../nats/Topology.js"
-import { ack, runWorker, Verdict } from "./JetStreamWorker.js"
+import { quotaRejections, recordMessageEvents } from "../observability/Metrics.js"
+import { InactiveNumbers } from "./InactiveNumbers.js"
+import { ack, runBatchWorker, Verdict } from "./JetStreamWorker.js"
+import { messageLimits } from "./MessageLimits.js"
 import { load } from "./MessageRepository.js"
 import { loadPhone } from "./PhoneRepository.js"
-import { recordMessageEvents } from "../observability/Metrics.js"
-import { publishReject } from "./Rejects.js"
-import { routeFirst } from "./Router.js"
-import { publishWork, WorkItem } from "./WorkItem.js"
+import { publishReject, type Reject } from "./Rejects.js"
+import { firstProvider, liveRouteInput } from "./Router.js"
+import { publishWork, publishWorkItems, type WorkItem } from "./WorkItem.js"
 
-export interface Accepted {
+/** A command whose step failed for the infrastructure comes back after this. */
+const FAILURE_DELAY = Duration.seconds(2)
+
+/** A command that parsed, on its way to becoming a message. */
+interface Candidate {
+  readonly index: number
+  readonly msg: JsMsg
+  readonly command: SendSms
   readonly messageId: MessageId
-  readonly duplicate: boolean
 }
 
-const requestedEvent = (command: SendSms, messageId: MessageId, now: Date) => {
+/** What the intake decided for one command: pure, from the command and what was looked up. */
+export type IntakeDecision =
+  | { readonly _tag: "Queue"; readonly events: ReadonlyArray<MessageEvent>; readonly work: WorkItem }
+  | { readonly _tag: "Refuse"; readonly events: ReadonlyArray<MessageEvent> }
+
+/** The `SmsRequested` of a valid command. Built from validated fields: not validated again. */
+export const requestedEvent = (command: SendSms, messageId: MessageId, now: Date): SmsRequested => {
   const { encoding, segments } = segmentsOf(command.body)
   return new SmsRequested(
     {
@@ -53,113 +66,290 @@ const requestedEvent = (command: SendSms, messageId: MessageId, now: Date) => {
       metadata: command.metadata,
       trackingId: command.trackingId,
       requestedAt: now
-      // validated as a command already: re-validating the event cost as much as the whole decision
     },
     { disableValidation: true }
   )
 }
 
-/** The first hop of a requested message: its work item, or none when no provider of it is configured. */
-const firstWorkItem = (requested: SmsRequested, priorAttempts = 0) =>
-  Effect.map(routeFirst(requested.providers), (provider) =>
-    provider === undefined
-      ? undefined
-      : new WorkItem({
-          messageId: requested.messageId,
-          provider,
-          priorAttempts,
-          trackingId: requested.trackingId
-        })
+const failedEvent = (messageId: MessageId, fail: Fail) =>
+  new SmsFailed(
+    {
+      messageId,
+      reason: fail.reason,
+      permanent: fail.permanent,
+      detail: fail.detail,
+      failedAt: fail.at
+    },
+    { disableValidation: true }
   )
 
 /**
- * Records a valid command and queues its first provider call. (Per-message paths use
- * `fnUntraced`: no tracer is exported, and a span per call cost ~30 µs of CPU each.) Idempotent: a command seen before
- * answers with the existing id and only re-queues the work if the first attempt never started.
+ * Decides one new message: queued on `provider`, or refused on the record (an inactive number, whose
+ * proof is `inactive`; no configured provider). Pure.
  */
-export const accept = Effect.fnUntraced(function* (command: SendSms) {
-  const store = yield* EventStore
-  const messageId = messageIdFor(command.clientId, command.idempotencyKey)
-  const now = new Date(yield* Clock.currentTimeMillis)
-  const requested = requestedEvent(command, messageId, now)
-  const phone = yield* loadPhone(command.to)
-  // an inactive number is refused on the record (the phone stream's revision proves why), unsent
-  const refusal: Fail | undefined =
-    phone.state.status === "inactive"
-      ? {
-          _tag: "Fail",
-          reason: "recipient_inactive",
-          permanent: true,
-          detail: `${phoneStream(command.to)} inactive since ${phone.state.since.toISOString()} (revision ${phone.revision}): ${phone.state.because.reason}`,
-          at: now
-        }
-      : undefined
-  const work = refusal === undefined ? yield* firstWorkItem(requested) : undefined
-  const noProvider: Fail = {
-    _tag: "Fail",
-    reason: "no_provider",
-    permanent: true,
-    detail: `none of the providers [${command.providers?.join(", ") ?? ""}] is configured`,
-    at: now
+export const decideIntake = (
+  requested: SmsRequested,
+  provider: string | undefined,
+  inactive: string | undefined
+): IntakeDecision => {
+  if (inactive !== undefined) {
+    const fail: Fail = {
+      _tag: "Fail",
+      reason: "recipient_inactive",
+      permanent: true,
+      detail: inactive,
+      at: requested.requestedAt
+    }
+    return { _tag: "Refuse", events: [requested, failedEvent(requested.messageId, fail)] }
   }
+  if (provider === undefined) {
+    const fail: Fail = {
+      _tag: "Fail",
+      reason: "no_provider",
+      permanent: true,
+      detail: `none of the providers [${requested.providers?.join(", ") ?? ""}] is configured`,
+      at: requested.requestedAt
+    }
+    return { _tag: "Refuse", events: [requested, failedEvent(requested.messageId, fail)] }
+  }
+  return {
+    _tag: "Queue",
+    events: [requested],
+    work: {
+      messageId: requested.messageId,
+      provider,
+      priorAttempts: 0,
+      ...(requested.trackingId === undefined ? {} : { trackingId: requested.trackingId }),
+      fresh: { revision: 0, status: "requested", request: requested }
+    }
+  }
+}
 
-  const events: Array<MessageEvent> = [
-    ...(yield* decide({ _tag: "Request", event: requested }, initialState))
-  ]
-  if (work === undefined) {
-    events.push(...(yield* decide(refusal ?? noProvider, events.reduce(evolve, initialState))))
-  }
-
-  const appended = yield* store
-    .append(messageStream(messageId), toStoredFrom(events, 0), ExpectedRevision.NoStream())
-    .pipe(
-      Effect.as(true),
-      Effect.catchTag("WrongExpectedRevision", () => Effect.succeed(false))
-    )
-  if (appended) {
-    yield* recordMessageEvents(events)
-    if (work !== undefined) yield* publishWork(work, "intake")
-    return { messageId, duplicate: false } satisfies Accepted
-  }
-
-  // Seen before. A crash may have come between its append and its work item: re-queue if untouched.
-  const existing = yield* load(messageId)
-  if (existing.state.status === "requested") {
-    const retry = yield* firstWorkItem(existing.state.request)
-    if (retry !== undefined) yield* publishWork(retry, "intake")
-  }
-  return { messageId, duplicate: true } satisfies Accepted
+const rejectOf = (msg: JsMsg, field: string, reason: string): Reject => ({
+  source: Subjects.send,
+  field,
+  reason,
+  payload: msg.data,
+  ref: `${Streams.commands}:${msg.seq}`
 })
 
-export const handleCommand = (msg: JsMsg) =>
-  Either.match(parseSendSms(msg.data, messageLimits), {
-    onLeft: (invalid) =>
-      publishReject({
-        source: Subjects.send,
-        field: invalid.field,
-        reason: invalid.reason,
-        payload: msg.data,
-        ref: `${Streams.commands}:${msg.seq}`
-      }).pipe(Effect.as(Verdict.Term({ reason: `invalid SendSms: ${invalid.message}` }))),
-    onRight: (command) =>
-      // issue 7: charged to the client's daily quota first; over it: rejected (sms.rejects) and Term
-      withinQuota(
+/** One charge per candidate: one compare-and-set per client of the batch (none without a registry). */
+const chargeQuotas = (candidates: ReadonlyArray<Candidate>) =>
+  Effect.gen(function* () {
+    const registry = yield* Effect.serviceOption(Clients)
+    const charges = new Map<Candidate, Charge>()
+    if (Option.isNone(registry)) return charges
+    const byClient = new Map<string, Array<Candidate>>()
+    for (const candidate of candidates) {
+      const list = byClient.get(candidate.command.clientId)
+      if (list === undefined) byClient.set(candidate.command.clientId, [candidate])
+      else list.push(candidate)
+    }
+    yield* Effect.forEach(
+      byClient,
+      ([clientId, list]) =>
+        Effect.map(
+          registry.value.chargeMany(
+            clientId,
+            list.map((candidate) => candidate.messageId)
+          ),
+          (answers) => {
+            list.forEach((candidate, i) => {
+              const answer = answers[i]
+              if (answer !== undefined) charges.set(candidate, answer)
+            })
+          }
+        ),
+      { concurrency: "unbounded", discard: true }
+    )
+    return charges
+  })
+
+/** The proof of an inactive number (the phone stream's revision), for the numbers the view flags. */
+const inactiveProof = (to: string) =>
+  Effect.map(loadPhone(to), (phone) =>
+    phone.state.status === "inactive"
+      ? `${phoneStream(to)} inactive since ${phone.state.since.toISOString()} (revision ${phone.revision}): ${phone.state.because.reason}`
+      : undefined
+  )
+
+/** A command seen before. A crash may have come between its append and its work item: re-queue if untouched. */
+const recover = (candidate: Candidate) =>
+  Effect.gen(function* () {
+    const existing = yield* load(candidate.messageId)
+    if (existing.state.status !== "requested" || existing.revision !== 0) return
+    const input = yield* liveRouteInput(existing.state.request.providers)
+    const provider = firstProvider(input)
+    if (provider === undefined) return
+    // the same id as the item the first run queued: JetStream drops it if that one was stored
+    yield* publishWork(
+      {
+        messageId: candidate.messageId,
+        provider,
+        priorAttempts: 0,
+        fresh: { revision: 0, status: "requested", request: existing.state.request }
+      },
+      "intake"
+    )
+  })
+
+export const handleCommands = (messages: ReadonlyArray<JsMsg>) =>
+  Effect.gen(function* () {
+    const store = yield* EventStore
+    const inactiveView = yield* Effect.serviceOption(InactiveNumbers)
+    const verdicts: Array<Verdict> = messages.map(() => ack)
+    const rejects: Array<{ readonly index: number; readonly reject: Reject }> = []
+    const now = new Date(yield* Clock.currentTimeMillis)
+
+    const candidates: Array<Candidate> = []
+    messages.forEach((msg, index) => {
+      const parsed = parseSendSms(msg.data, messageLimits)
+      if (Either.isLeft(parsed)) {
+        rejects.push({ index, reject: rejectOf(msg, parsed.left.field, parsed.left.reason) })
+        verdicts[index] = Verdict.Term({ reason: `invalid SendSms: ${parsed.left.message}` })
+        return
+      }
+      const command = parsed.right
+      candidates.push({
+        index,
+        msg,
         command,
-        msg.data,
-        `${Streams.commands}:${msg.seq}`,
-        accept(command).pipe(
-          Effect.tap(({ messageId, duplicate }) =>
-            Effect.logInfo(duplicate ? "duplicate SendSms" : "message requested").pipe(
+        messageId: messageIdFor(command.clientId, command.idempotencyKey)
+      })
+    })
+
+    // issue 7: charged to the client's daily quota first; over it: rejected (sms.rejects) and Term
+    const charges = yield* chargeQuotas(candidates)
+    const admitted: Array<Candidate> = []
+    for (const candidate of candidates) {
+      const charge = charges.get(candidate)
+      if (charge?._tag !== "Exhausted") {
+        admitted.push(candidate)
+        continue
+      }
+      yield* quotaRejections(candidate.command.clientId, "nats")
+      yield* Effect.logWarning("SendSms over the daily quota: rejected").pipe(
+        Effect.annotateLogs({
+          messageId: candidate.messageId,
+          clientId: candidate.command.clientId,
+          to: maskNumber(candidate.command.to),
+          trackingId: candidate.command.trackingId ?? candidate.messageId,
+          limit: charge.limit
+        })
+      )
+      rejects.push({
+        index: candidate.index,
+        reject: rejectOf(candidate.msg, "clientId", QUOTA_EXCEEDED_REASON)
+      })
+      verdicts[candidate.index] = Verdict.Term({
+        reason: `${candidate.command.clientId}: ${QUOTA_EXCEEDED_REASON} (${charge.limit})`
+      })
+    }
+
+    // the in-process view flags numbers that may be inactive; only those read their phone stream
+    const flagged = admitted.filter(
+      (candidate) => Option.isNone(inactiveView) || inactiveView.value.mayBeInactive(candidate.command.to)
+    )
+    const proofs = new Map<Candidate, string | undefined>()
+    yield* Effect.forEach(
+      flagged,
+      (candidate) => Effect.map(inactiveProof(candidate.command.to), (proof) => proofs.set(candidate, proof)),
+      { concurrency: "unbounded", discard: true }
+    )
+
+    const route = yield* liveRouteInput(undefined)
+    const decisions = admitted.map((candidate) =>
+      decideIntake(
+        requestedEvent(candidate.command, candidate.messageId, now),
+        firstProvider({ ...route, explicit: candidate.command.providers, random: Math.random() }),
+        proofs.get(candidate)
+      )
+    )
+    const appended = yield* store.appendMany(
+      decisions.map((decision, i) => ({
+        streamName: messageStream(admitted[i]?.messageId ?? ""),
+        events: toStoredFrom(decision.events, 0),
+        expected: ExpectedRevision.NoStream()
+      }))
+    )
+
+    const queued: Array<{ readonly item: WorkItem; readonly origin: string }> = []
+    const queuedFor: Array<Candidate> = []
+    const recorded: Array<MessageEvent> = []
+    const duplicates: Array<Candidate> = []
+    yield* Effect.forEach(
+      admitted,
+      (candidate, i) => {
+        const outcome = appended[i]
+        const decision = decisions[i]
+        if (outcome === undefined || decision === undefined) return Effect.void
+        if (Either.isLeft(outcome)) {
+          if (outcome.left._tag === "WrongExpectedRevision") {
+            duplicates.push(candidate)
+            return Effect.void
+          }
+          verdicts[candidate.index] = Verdict.Nak({ delay: FAILURE_DELAY })
+          return Effect.logError("cannot record a message; the command will come back", outcome.left.message)
+        }
+        recorded.push(...decision.events)
+        if (decision._tag === "Queue") {
+          queued.push({ item: decision.work, origin: "intake" })
+          queuedFor.push(candidate)
+        }
+        return Effect.logInfo("message requested").pipe(
+          Effect.annotateLogs({
+            messageId: candidate.messageId,
+            to: maskNumber(candidate.command.to),
+            trackingId: candidate.command.trackingId ?? candidate.messageId
+          })
+        )
+      },
+      { discard: true }
+    )
+    yield* recordMessageEvents(recorded)
+
+    const published = yield* publishWorkItems(queued)
+    published.forEach((result, i) => {
+      const candidate = queuedFor[i]
+      // the stream is written: a redelivered command finds it and re-queues (see `recover`)
+      if (result.status === "rejected" && candidate !== undefined) {
+        verdicts[candidate.index] = Verdict.Nak({ delay: FAILURE_DELAY })
+      }
+    })
+
+    yield* Effect.forEach(
+      duplicates,
+      (candidate) =>
+        recover(candidate).pipe(
+          Effect.zipRight(
+            Effect.logInfo("duplicate SendSms").pipe(
               Effect.annotateLogs({
-                messageId,
-                to: maskNumber(command.to),
-                trackingId: command.trackingId ?? messageId
+                messageId: candidate.messageId,
+                trackingId: candidate.command.trackingId ?? candidate.messageId
               })
             )
           ),
-          Effect.as(ack)
-        )
-      )
+          Effect.catchAllCause(() =>
+            Effect.sync(() => {
+              verdicts[candidate.index] = Verdict.Nak({ delay: FAILURE_DELAY })
+            })
+          )
+        ),
+      { concurrency: "unbounded", discard: true }
+    )
+
+    // refusals are stored before the commands they refuse are terminated: nothing is dropped
+    yield* Effect.forEach(
+      rejects,
+      ({ index, reject }) =>
+        Effect.catchAll(publishReject(reject), () =>
+          Effect.sync(() => {
+            verdicts[index] = Verdict.Nak({ delay: FAILURE_DELAY })
+          })
+        ),
+      { concurrency: "unbounded", discard: true }
+    )
+    return verdicts
   })
 
 export interface IntakeOptions {
@@ -168,15 +358,20 @@ export interface IntakeOptions {
 
 export const layer = (options: IntakeOptions = { concurrency: 256 }) =>
   Layer.scopedDiscard(
-    Effect.forkScoped(
-      runWorker(
-        {
-          stream: Streams.commands,
-          durable: "intake",
-          filterSubject: Subjects.send,
-          concurrency: options.concurrency
-        },
-        handleCommand
+    Effect.gen(function* () {
+      // numbers inactive before this start must be known before the first command is decided
+      const inactive = yield* Effect.serviceOption(InactiveNumbers)
+      if (Option.isSome(inactive)) yield* inactive.value.ready
+      yield* Effect.forkScoped(
+        runBatchWorker(
+          {
+            stream: Streams.commands,
+            durable: "intake",
+            filterSubject: Subjects.send,
+            concurrency: options.concurrency
+          },
+          handleCommands
+        )
       )
-    )
+    })
   )

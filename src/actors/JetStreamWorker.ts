@@ -86,69 +86,127 @@ const settle = (msg: JsMsg, verdict: Verdict) => {
   }
 }
 
-/** Runs until interrupted; meant to be forked into an actor layer's scope. */
-export const runWorker = <R>(
-  options: WorkerOptions<R>,
-  handle: (msg: JsMsg) => Effect.Effect<Verdict, unknown, R>
-): Effect.Effect<never, never, Nats | R> => {
-  const isLastDelivery = (msg: JsMsg) =>
+const lastDeliveryOf =
+  <R>(options: WorkerOptions<R>) =>
+  (msg: JsMsg): boolean =>
     options.maxDeliver !== undefined && options.maxDeliver > 0 && msg.info.deliveryCount >= options.maxDeliver
-  // Runs onGiveUp and terminates: the caller records why the message stopped, nothing is stranded.
-  const giveUp = (msg: JsMsg, why: string, onGiveUp: NonNullable<WorkerOptions<R>["onGiveUp"]>) =>
-    Effect.logError(`${why} on the last delivery; giving the message up`).pipe(
-      Effect.zipRight(onGiveUp(msg, why)),
-      Effect.as<Verdict>(Verdict.Term({ reason: "max deliveries reached" })),
-      // if even that fails, the message stays in the stream for an operator (nothing deletes it)
-      Effect.catchAllCause((again) =>
-        Effect.as(
-          Effect.logError("giving up failed", Cause.pretty(again)),
-          Verdict.Term({ reason: "give-up failed" }) as Verdict
-        )
+
+/** Runs onGiveUp and terminates: the caller records why the message stopped, nothing is stranded. */
+const giveUp = <R>(msg: JsMsg, why: string, onGiveUp: NonNullable<WorkerOptions<R>["onGiveUp"]>) =>
+  Effect.logError(`${why} on the last delivery; giving the message up`).pipe(
+    Effect.zipRight(onGiveUp(msg, why)),
+    Effect.as<Verdict>(Verdict.Term({ reason: "max deliveries reached" })),
+    // if even that fails, the message stays in the stream for an operator (nothing deletes it)
+    Effect.catchAllCause((again) =>
+      Effect.as(
+        Effect.logError("giving up failed", Cause.pretty(again)),
+        Verdict.Term({ reason: "give-up failed" }) as Verdict
+      )
+    ),
+    Effect.annotateLogs({ subject: msg.subject, seq: msg.seq })
+  )
+
+/**
+ * Handles one batch: one verdict per message, in the same order. A batch handler settles each
+ * message by its own outcome: one message's failure must never fail its neighbours.
+ */
+export type BatchHandler<R> = (
+  messages: ReadonlyArray<JsMsg>
+) => Effect.Effect<ReadonlyArray<Verdict>, unknown, R>
+
+/** Default bound of one batch: what the consumer has ready, up to this many. */
+const DEFAULT_MAX_BATCH = 256
+
+/**
+ * Runs until interrupted; meant to be forked into an actor layer's scope.
+ *
+ * Batch-first: the messages the consumer delivered in one turn of the event loop (one socket read
+ * can carry hundreds) are handled together by one Effect, never waiting to fill a batch, so a lone
+ * message goes at once. Batches run side by side (in flight stays bounded by `max_ack_pending`),
+ * so one slow provider call holds back only its own batch.
+ */
+export const runBatchWorker = <R>(
+  options: WorkerOptions<R> & { readonly maxBatch?: number },
+  handleBatch: BatchHandler<R>
+): Effect.Effect<never, never, Nats | R> => {
+  const maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH
+  const failureDelay = Duration.decode(options.failureDelay ?? defaultFailureDelay)
+  const isLastDelivery = lastDeliveryOf(options)
+
+  /** The rare verdicts that need more than an ack: logged, or given up on their last delivery. */
+  const review = (msg: JsMsg, verdict: Verdict): Effect.Effect<Verdict, never, R> => {
+    if (verdict._tag === "Term") {
+      return Effect.as(
+        Effect.logWarning("message terminated").pipe(
+          Effect.annotateLogs({ reason: verdict.reason, subject: msg.subject, seq: msg.seq })
+        ),
+        verdict
+      )
+    }
+    // a "later" on the last delivery would never come back: JetStream stops redelivering silently
+    if (verdict._tag === "Nak" && isLastDelivery(msg) && options.onGiveUp !== undefined) {
+      return giveUp(msg, "still waiting to be retried", options.onGiveUp)
+    }
+    return Effect.succeed(verdict)
+  }
+
+  /** The batch handler broke as a whole (a defect): every message comes back later, or is given up. */
+  const fallback = (messages: ReadonlyArray<JsMsg>, cause: Cause.Cause<unknown>) =>
+    Effect.zipRight(
+      Effect.logError("batch handler failed; its messages will be redelivered", Cause.pretty(cause)),
+      Effect.forEach(messages, (msg) =>
+        isLastDelivery(msg) && options.onGiveUp !== undefined
+          ? giveUp(msg, "handler failed", options.onGiveUp)
+          : Effect.succeed<Verdict>(Verdict.Nak({ delay: failureDelay }))
       )
     )
-  const handleSafely = (msg: JsMsg) =>
-    handle(msg).pipe(
-      Effect.tap((verdict) =>
-        verdict._tag === "Term"
-          ? Effect.logWarning("message terminated").pipe(
-              Effect.annotateLogs({ reason: verdict.reason, subject: msg.subject, seq: msg.seq })
-            )
-          : Effect.void
+
+  const processBatch = (messages: ReadonlyArray<JsMsg>): Effect.Effect<void, never, R> =>
+    handleBatch(messages).pipe(
+      Effect.filterOrDieMessage(
+        (verdicts) => verdicts.length === messages.length,
+        `${options.durable}: the batch handler answered the wrong number of verdicts`
       ),
-      // a "later" on the last delivery would never come back: JetStream stops redelivering silently
-      Effect.flatMap(
-        (verdict): Effect.Effect<Verdict, never, R> =>
-          verdict._tag === "Nak" && isLastDelivery(msg) && options.onGiveUp !== undefined
-            ? giveUp(msg, "still waiting to be retried", options.onGiveUp)
-            : Effect.succeed(verdict)
-      ),
-      Effect.catchAllCause(
-        (cause): Effect.Effect<Verdict, never, R> =>
-          isLastDelivery(msg) && options.onGiveUp !== undefined
-            ? Effect.logError("handler failed", Cause.pretty(cause)).pipe(
-                Effect.zipRight(giveUp(msg, "handler failed", options.onGiveUp))
-              )
-            : Effect.logError("handler failed; message will be redelivered", Cause.pretty(cause)).pipe(
-                Effect.as<Verdict>(
-                  Verdict.Nak({ delay: Duration.decode(options.failureDelay ?? defaultFailureDelay) })
-                )
-              )
-      ),
-      Effect.annotateLogs({ subject: msg.subject, seq: msg.seq }),
-      Effect.map((verdict) => settle(msg, verdict))
+      Effect.catchAllCause((cause) => fallback(messages, cause)),
+      Effect.flatMap((verdicts) => {
+        let plain = true
+        for (const verdict of verdicts) if (verdict._tag !== "Ack") plain = false
+        if (plain) {
+          for (const msg of messages) msg.ack()
+          return Effect.void
+        }
+        return Effect.forEach(
+          messages,
+          (msg, i) => Effect.map(review(msg, verdicts[i] ?? ack), (verdict) => settle(msg, verdict)),
+          { discard: true }
+        )
+      })
     )
 
   const consumeOnce = Effect.gen(function* () {
     const { js } = yield* Nats
     yield* ensureConsumer(options)
-    // One fiber per message. In flight stays bounded by the consumer's max_ack_pending, which the
-    // server enforces; a Stream here cost more CPU per message than the handlers themselves.
+    // One fiber per batch. In flight stays bounded by the consumer's max_ack_pending, which the
+    // server enforces.
     const inFlight = yield* FiberSet.make()
     const run = yield* FiberSet.runtime(inFlight)<R | Nats>()
     // on shutdown, after delivery has stopped: let the messages in hand settle
     yield* Effect.addFinalizer(() =>
       FiberSet.awaitEmpty(inFlight).pipe(Effect.timeout(shutdownGrace), Effect.ignore)
     )
+    let ready: Array<JsMsg> = []
+    let flushScheduled = false
+    // Everything delivered in this turn of the event loop forms the batch: no timer, no waiting.
+    const flush = () => {
+      flushScheduled = false
+      const taken = ready
+      ready = []
+      for (let start = 0; start < taken.length; start += maxBatch) {
+        run(
+          processBatch(start === 0 && taken.length <= maxBatch ? taken : taken.slice(start, start + maxBatch))
+        )
+      }
+    }
     const messages = yield* Effect.acquireRelease(
       Effect.tryPromise({
         try: async () => {
@@ -158,7 +216,11 @@ export const runWorker = <R>(
             // a deleted consumer or stream ends the loop, which then restarts and recreates it
             abort_on_missing_resource: true,
             callback: (msg) => {
-              run(handleSafely(msg))
+              ready.push(msg)
+              if (!flushScheduled) {
+                flushScheduled = true
+                setImmediate(flush)
+              }
             }
           })
         },
@@ -181,5 +243,34 @@ export const runWorker = <R>(
     ),
     Effect.retry(restartSchedule),
     Effect.orDie
+  )
+}
+
+/**
+ * A worker whose handler takes one message at a time (tests, cold paths): each batch runs its
+ * messages side by side, and a handler that fails naks only its own message.
+ */
+export const runWorker = <R>(
+  options: WorkerOptions<R>,
+  handle: (msg: JsMsg) => Effect.Effect<Verdict, unknown, R>
+): Effect.Effect<never, never, Nats | R> => {
+  const failureDelay = Duration.decode(options.failureDelay ?? defaultFailureDelay)
+  const isLastDelivery = lastDeliveryOf(options)
+  return runBatchWorker(options, (messages) =>
+    Effect.forEach(
+      messages,
+      (msg) =>
+        handle(msg).pipe(
+          Effect.catchAllCause((cause) =>
+            Effect.zipRight(
+              Effect.logError("handler failed", Cause.pretty(cause)),
+              isLastDelivery(msg) && options.onGiveUp !== undefined
+                ? giveUp(msg, "handler failed", options.onGiveUp)
+                : Effect.succeed<Verdict>(Verdict.Nak({ delay: failureDelay }))
+            )
+          )
+        ),
+      { concurrency: "unbounded" }
+    )
   )
 }

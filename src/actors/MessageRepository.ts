@@ -1,9 +1,8 @@
 /**
- * Loads a message's state from its stream and runs decider commands against it: read, fold,
- * decide, append with the revision that was read. A concurrent writer makes the append conflict;
- * the command is then decided again on the fresh state (a few times, then the conflict surfaces).
+ * The message decider as a value, and its commands run through the generic command handler:
+ * read, fold, decide, append with the revision that was read (see `CommandHandler`).
  */
-import { Effect, Schedule } from "effect"
+import { Effect, Either } from "effect"
 import type { MessageId } from "../domain/Ids.js"
 import {
   decide,
@@ -11,29 +10,45 @@ import {
   initialState,
   type MessageCommand,
   type MessageEvent,
+  type MessageRuleViolation,
   type MessageState
 } from "../domain/Message.js"
 import { messageStream } from "../domain/StreamName.js"
-import { EventStore, ExpectedRevision } from "../eventstore/EventStore.js"
 import { fromStored, toStoredFrom } from "../eventstore/MessageEvents.js"
 import { recordMessageEvents } from "../observability/Metrics.js"
+import {
+  type CommandOutcome,
+  type CommandRequest,
+  type Decider,
+  handleCommand,
+  handleCommands,
+  type Loaded,
+  loadStream,
+  type StreamCodec
+} from "./CommandHandler.js"
 
-export interface LoadedMessage {
-  readonly state: MessageState
-  readonly events: ReadonlyArray<MessageEvent>
-  /** -1 when the stream does not exist */
-  readonly revision: number
+export const messageDecider: Decider<MessageCommand, MessageEvent, MessageState, MessageRuleViolation> = {
+  decide,
+  evolve,
+  initialState
 }
 
-export const load = Effect.fnUntraced(function* (messageId: MessageId) {
-  const store = yield* EventStore
-  const recorded = yield* store.read(messageStream(messageId))
-  const events = yield* Effect.forEach(recorded, fromStored)
-  const state = events.reduce(evolve, initialState)
-  return { state, events, revision: recorded.length - 1 } satisfies LoadedMessage
-})
+export const messageCodec: StreamCodec<MessageEvent> = { toStoredFrom, fromStored }
 
-const onConflict = Schedule.recurs(4)
+export const load = (messageId: MessageId) =>
+  loadStream(messageDecider, messageCodec, messageStream(messageId))
+
+export type LoadedMessage = Effect.Effect.Success<ReturnType<typeof load>>
+
+export type MessageOutcome = CommandOutcome<MessageState, MessageEvent, MessageRuleViolation>
+
+/** Many message commands at once (a batch); appended events are counted in the metrics. */
+export const executeMany = (requests: ReadonlyArray<CommandRequest<MessageCommand, MessageState>>) =>
+  Effect.tap(handleCommands(messageDecider, messageCodec, requests), (outcomes) => {
+    const appended: Array<MessageEvent> = []
+    for (const outcome of outcomes) if (Either.isRight(outcome)) appended.push(...outcome.right.appended)
+    return recordMessageEvents(appended)
+  })
 
 /**
  * Decides `commandFor(state)` on the current stream and appends the result. `commandFor` may
@@ -43,24 +58,10 @@ export const execute = (
   messageId: MessageId,
   commandFor: (state: MessageState) => MessageCommand | undefined,
   /** the state the caller already loaded: saves a read; a conflict reloads */
-  known?: LoadedMessage
-) => {
-  let preloaded = known
-  return Effect.gen(function* () {
-    const store = yield* EventStore
-    const { state, revision } = preloaded ?? (yield* load(messageId))
-    preloaded = undefined
-    const command = commandFor(state)
-    if (command === undefined) return { state, appended: [] as ReadonlyArray<MessageEvent> }
-    const events = yield* decide(command, state)
-    if (events.length > 0) {
-      yield* store.append(
-        messageStream(messageId),
-        toStoredFrom(events, revision + 1),
-        revision < 0 ? ExpectedRevision.NoStream() : ExpectedRevision.Exact({ revision })
-      )
-      yield* recordMessageEvents(events)
-    }
-    return { state: events.reduce(evolve, state), appended: events }
-  }).pipe(Effect.retry({ schedule: onConflict, while: (error) => error._tag === "WrongExpectedRevision" }))
-}
+  known?: Loaded<MessageState>
+) =>
+  handleCommand(messageDecider, messageCodec, {
+    streamName: messageStream(messageId),
+    command: commandFor,
+    ...(known === undefined ? {} : { known })
+  }).pipe(Effect.tap(({ appended }) => recordMessageEvents(appended)))

@@ -2,18 +2,24 @@
  * One actor per provider: consumes `sms.work.<provider>`, calls the provider, and records the
  * outcome in the message stream before settling the work item.
  *
- * - Dispatch is idempotent: the stream is read first; a message already dispatched or finished is
- *   acked without a call. Only a crash between the provider's answer and the append of
- *   `SmsDispatched` can cause a second submission, and the history shows it (two attempts).
+ * - Dispatch is idempotent: a fresh work item proves on its first delivery that nothing was recorded
+ *   after it was queued (see `WorkItem`); any other item is checked against the stream first. A
+ *   message already dispatched or finished is acked without a call. Only a crash between the
+ *   provider's answer and the append of `SmsDispatched` can cause a second submission, and the
+ *   history shows it (two attempts).
  * - A transient failure moves the message to another healthy provider at once (failover: a new
  *   work item, the hop recorded as `SmsRetried` naming `nextProvider`); with no other provider it
  *   waits on this one, the delay carried by JetStream (`nak(delay)`).
  * - A 429 pauses this provider as a whole for its `Retry-After`; an open circuit sends work elsewhere.
  * - When the provider's schedule runs out: `SmsFailed(retries_exhausted)` and a dead letter.
+ *
+ * What each answer leads to is decided by the pure `AttemptPlan`; this module loads, calls, applies.
  */
 import type { JsMsg } from "@nats-io/jetstream"
-import { Clock, Duration, Effect, Layer, Option } from "effect"
-import type { MessageCommand, MessageState } from "../domain/Message.js"
+import { Clock, Duration, Effect, Either, Layer, Option } from "effect"
+import type { MessageId } from "../domain/Ids.js"
+import type { MessageState } from "../domain/Message.js"
+import { messageStream } from "../domain/StreamName.js"
 import { deliveryReportUrl, PublicUrl } from "../http/PublicUrl.js"
 import { Streams, Subjects } from "../nats/Topology.js"
 import * as Metrics from "../observability/Metrics.js"
@@ -21,13 +27,16 @@ import { recordProviderMessage } from "../projections/ProviderIndex.js"
 import type { SubmitResult } from "../providers/ProviderAdapter.js"
 import type { ConfiguredProvider } from "../providers/Providers.js"
 import { Providers } from "../providers/Providers.js"
+import { type AttemptPlan, planAttempt, planBeforeCall, planHop } from "./AttemptPlan.js"
+import type { Loaded } from "./CommandHandler.js"
 import { DeadLetter, publishDeadLetter } from "./DeadLetters.js"
-import { ack, runWorker, Verdict } from "./JetStreamWorker.js"
-import { execute, type LoadedMessage, load } from "./MessageRepository.js"
+import { ack, runBatchWorker, Verdict } from "./JetStreamWorker.js"
+import { MessageCache } from "./MessageCache.js"
+import { execute, executeMany, load } from "./MessageRepository.js"
 import { ProviderHealth } from "./ProviderHealth.js"
 import { delayBeforeRetry, scheduleFor } from "./RetrySchedules.js"
 import { routeFailover } from "./Router.js"
-import { decodeWorkItem, publishWork, WorkItem } from "./WorkItem.js"
+import { decodeWorkItem, publishWorkItems, type WorkItem } from "./WorkItem.js"
 
 /** Deliveries of one work item before it is given up as poison (handler failures, not retries). */
 export const MAX_DELIVERIES = 30
@@ -36,80 +45,227 @@ const CIRCUIT_POLL_MS = 100
 const KEEP_ALIVE_MS = 10_000
 
 type Open = Exclude<MessageState, { status: "none" }>
-type Recorder = (command: MessageCommand) => ReturnType<typeof execute>
 
-const handleWork = (provider: ConfiguredProvider) => (msg: JsMsg) =>
-  Effect.gen(function* () {
-    const work = yield* decodeWorkItem(msg.string()).pipe(Effect.option)
-    if (Option.isNone(work)) return Verdict.Term({ reason: "malformed work item" })
-    const loaded = yield* load(work.value.messageId)
-    const { state } = loaded
-    if (state.status === "none")
-      return Verdict.Term({ reason: `work item for unknown message ${work.value.messageId}` })
-    if (state.status !== "requested" && state.status !== "retrying") return ack
-    return yield* attempt(provider, msg, work.value, { ...loaded, state })
-  }).pipe(Effect.annotateLogs({ provider: provider.config.id }))
+/** One work item of a batch, on its way through the plan. */
+interface Item {
+  readonly index: number
+  readonly msg: JsMsg
+  readonly work: WorkItem
+  loaded?: Loaded<MessageState>
+  plan?: AttemptPlan
+}
 
-const attempt = (
-  provider: ConfiguredProvider,
-  msg: JsMsg,
-  work: WorkItem,
-  loaded: LoadedMessage & { state: Open }
-) =>
+/** The state a fresh item proves on its first delivery (see `WorkItem`): no read needed. */
+const provenState = (msg: JsMsg, work: WorkItem): Loaded<MessageState> | undefined =>
+  work.fresh === undefined || msg.info.deliveryCount !== 1
+    ? undefined
+    : {
+        state: {
+          status: work.fresh.status,
+          request: work.fresh.request,
+          attempts: work.priorAttempts,
+          ...(work.fresh.status === "retrying" ? { nextProvider: work.provider } : {})
+        },
+        revision: work.fresh.revision
+      }
+
+const echoesReference = (provider: ConfiguredProvider) =>
+  provider.config.type !== "generic-http" || provider.config.echoesReference
+
+/**
+ * One batch of work items: decode, load the few that cannot prove their state, call the provider
+ * for every callable item at once, plan each answer with `planAttempt`, record every plan's command
+ * in one `appendMany`, then queue follow-ups and settle each item by its own plan.
+ */
+const handleWork = (provider: ConfiguredProvider) => (messages: ReadonlyArray<JsMsg>) =>
   Effect.gen(function* () {
-    const { state } = loaded
     const providerId = provider.config.id
-    const messageId = state.request.messageId
     const health = yield* ProviderHealth
-    const record = (command: MessageCommand) => execute(messageId, () => command, loaded)
-    const now = new Date(yield* Clock.currentTimeMillis)
+    const cache = yield* Effect.serviceOption(MessageCache)
+    const verdicts: Array<Verdict> = messages.map(() => ack)
+    const items: Array<Item> = []
+    messages.forEach((msg, index) => {
+      const work = decodeWorkItem(msg.string())
+      if (work === undefined) verdicts[index] = Verdict.Term({ reason: "malformed work item" })
+      else items.push({ index, msg, work, loaded: provenState(msg, work) })
+    })
 
-    if (state.request.validUntil !== undefined && state.request.validUntil.getTime() <= now.getTime()) {
-      yield* record({
-        _tag: "Fail",
-        reason: "expired",
-        permanent: true,
-        detail: "validUntil passed",
-        at: now
-      })
-      return ack
+    // redelivered items and items without a snapshot are checked against the stream before any call
+    yield* Effect.forEach(
+      items.filter((item) => item.loaded === undefined),
+      (item) =>
+        Effect.matchEffect(load(item.work.messageId), {
+          onFailure: (error) => {
+            item.plan = { verdict: Verdict.Nak({ delay: FAILURE_DELAY }) }
+            return Effect.logError("cannot read a message before its call", error.message)
+          },
+          onSuccess: (loaded) =>
+            Effect.sync(() => {
+              item.loaded = loaded
+            })
+        }),
+      { concurrency: "unbounded", discard: true }
+    )
+
+    const now = new Date(yield* Clock.currentTimeMillis)
+    const callable: Array<{ readonly item: Item; readonly state: Open; readonly attempt: number }> = []
+    for (const item of items) {
+      if (item.plan !== undefined || item.loaded === undefined) continue
+      item.plan = planBeforeCall(item.loaded.state, item.work, now)
+      const state = item.loaded.state
+      if (item.plan !== undefined || state.status === "none") continue
+      // JetStream's delivery count makes a crash visible: a redelivered work item whose first call's
+      // outcome was never recorded dispatches as attempt 2 with nothing recorded for attempt 1
+      const attempt = Math.max(state.attempts + 1, item.work.priorAttempts + item.msg.info.deliveryCount)
+      callable.push({ item, state, attempt })
     }
 
-    // JetStream's delivery count makes a crash visible: a redelivered work item whose first call's
-    // outcome was never recorded dispatches as attempt 2 with nothing recorded for attempt 1
-    const number = Math.max(state.attempts + 1, work.priorAttempts + msg.info.deliveryCount)
-    const keepAlive = Effect.sync(() => msg.working())
-    const elsewhere = yield* awaitAdmission(providerId, state.request.providers, keepAlive)
-    if (Option.isSome(elsewhere))
-      return yield* hop(
-        msg.seq,
-        work,
-        state,
-        elsewhere.value,
-        number - 1,
-        "provider_unavailable",
-        "circuit open",
-        record
-      )
-
-    yield* health.acquire(providerId, keepAlive)
     const publicUrl = yield* PublicUrl
-    const startedAt = yield* Clock.currentTimeMillis
-    const result = yield* provider.adapter.submit({
-      messageId,
-      to: state.request.to,
-      from: state.request.from,
-      body: state.request.body,
-      callbackUrl: deliveryReportUrl(publicUrl, providerId)
+    const callbackUrl = deliveryReportUrl(publicUrl, providerId)
+    const plans = yield* Effect.forEach(
+      callable,
+      ({ item, state, attempt }) =>
+        Effect.gen(function* () {
+          const keepAlive = Effect.sync(() => item.msg.working())
+          const elsewhere = yield* awaitAdmission(providerId, state.request.providers, keepAlive)
+          if (Option.isSome(elsewhere)) return planHop(state, item.work, elsewhere.value, attempt - 1, now)
+          yield* health.acquire(providerId, keepAlive)
+          const startedAt = yield* Clock.currentTimeMillis
+          const answer = yield* provider.adapter.submit({
+            messageId: state.request.messageId,
+            to: state.request.to,
+            from: state.request.from,
+            body: state.request.body,
+            callbackUrl
+          })
+          const answeredAt = yield* Clock.currentTimeMillis
+          yield* observeCall(providerId, answer, (answeredAt - startedAt) / 1000)
+          const transient = answer._tag === "Transient"
+          const plan = planAttempt({
+            state,
+            work: item.work,
+            attempt,
+            answer,
+            at: new Date(answeredAt),
+            retryDelay: transient
+              ? Option.getOrUndefined(yield* delayBeforeRetry(scheduleFor(provider.config.retry), attempt))
+              : undefined,
+            failover:
+              transient && answer.reason !== "throttled"
+                ? yield* routeFailover(providerId, state.request.providers)
+                : providerId,
+            echoesReference: echoesReference(provider)
+          })
+          // The breaker hears each call's verdict right after it, not at the end of the batch: calls
+          // held by a half-open breaker wait for exactly this probe's answer.
+          yield* plan.providerAnswered ? health.succeeded(providerId) : health.failed(providerId)
+          if (plan.throttle !== undefined) yield* health.throttle(providerId, plan.throttle)
+          return plan
+        }),
+      { concurrency: "unbounded" }
+    )
+    callable.forEach(({ item }, n) => {
+      item.plan = plans[n]
     })
-    const answeredAt = new Date(yield* Clock.currentTimeMillis)
-    yield* observeCall(providerId, result, (answeredAt.getTime() - startedAt) / 1000)
-    // One verdict per call for the breaker, whatever becomes of the message: a probe always resolves.
-    // Any answer (accepted, refused, 429) shows the provider up; only transport errors and 5xx count against it.
-    const answered = result._tag !== "Transient" || result.reason === "throttled"
-    yield* answered ? health.succeeded(providerId) : health.failed(providerId)
-    return yield* settle(msg.seq, provider, work, state, number, result, answeredAt, record)
-  })
+
+    // every command of the batch in one append round; then follow-ups, each on its own outcome
+    const planned = items.filter((item) => item.plan !== undefined)
+    const recording = planned.filter((item) => item.plan?.command !== undefined)
+    const outcomes = yield* executeMany(
+      recording.map((item) => ({
+        streamName: messageStream(item.work.messageId),
+        command: () => item.plan?.command,
+        ...(item.loaded === undefined ? {} : { known: item.loaded })
+      }))
+    )
+    const followUps: Array<{ readonly item: WorkItem; readonly origin: number }> = []
+    const followUpOf: Array<number> = []
+    const indexed: Array<readonly [string, MessageId]> = []
+    const deadLetters: Array<DeadLetter> = []
+    const revisionOf = new Map<number, Loaded<MessageState>>()
+    recording.forEach((item, n) => {
+      const outcome = outcomes[n]
+      if (outcome === undefined) return
+      if (Either.isLeft(outcome)) {
+        item.plan = { verdict: Verdict.Nak({ delay: FAILURE_DELAY }) }
+        Option.map(cache, (c) => c.delete(item.work.messageId))
+        return
+      }
+      revisionOf.set(item.index, outcome.right)
+      Option.map(cache, (c) => c.set(item.work.messageId, outcome.right))
+    })
+    for (const item of planned) {
+      const plan = item.plan
+      if (plan === undefined) continue
+      verdicts[item.index] = plan.verdict
+      if (plan.command !== undefined && !revisionOf.has(item.index)) continue
+      const after = revisionOf.get(item.index) ?? item.loaded
+      if (plan.next !== undefined && after !== undefined && after.state.status !== "none") {
+        // fresh only at the revision that records this very hop; a hop without an event (the circuit
+        // opened before any call) is checked against the stream by the next provider
+        const recordsHop =
+          after.state.status === "retrying" && after.state.nextProvider === plan.next.provider
+        followUps.push({
+          item: {
+            messageId: item.work.messageId,
+            provider: plan.next.provider,
+            priorAttempts: plan.next.priorAttempts,
+            ...(item.work.trackingId === undefined ? {} : { trackingId: item.work.trackingId }),
+            ...(recordsHop
+              ? { fresh: { revision: after.revision, status: "retrying", request: after.state.request } }
+              : {})
+          },
+          origin: item.msg.seq
+        })
+        followUpOf.push(item.index)
+      }
+      if (plan.indexProviderMessageId !== undefined) {
+        indexed.push([plan.indexProviderMessageId, item.work.messageId])
+      }
+      if (plan.deadLetter !== undefined) {
+        deadLetters.push(
+          new DeadLetter({
+            messageId: item.work.messageId,
+            provider: providerId,
+            cause: "retries_exhausted",
+            attempts: plan.deadLetter.attempts,
+            detail: plan.deadLetter.detail,
+            deadAt: now
+          })
+        )
+      }
+    }
+    const published = yield* publishWorkItems(followUps)
+    published.forEach((result, n) => {
+      const index = followUpOf[n]
+      if (result.status === "rejected" && index !== undefined)
+        verdicts[index] = Verdict.Nak({ delay: FAILURE_DELAY })
+    })
+    for (const { item } of followUps) {
+      yield* Effect.logInfo("failover").pipe(
+        Effect.annotateLogs({ messageId: item.messageId, from: providerId, to: item.provider })
+      )
+    }
+    yield* Effect.forEach(
+      indexed,
+      ([providerMessageId, messageId]) =>
+        recordProviderMessage(providerId, providerMessageId, messageId).pipe(Effect.ignore),
+      {
+        concurrency: "unbounded",
+        discard: true
+      }
+    )
+    yield* Effect.forEach(
+      deadLetters,
+      (letter) =>
+        Effect.zipRight(Metrics.deadLettered(providerId, "retries_exhausted"), publishDeadLetter(letter)),
+      { concurrency: "unbounded", discard: true }
+    )
+    return verdicts
+  }).pipe(Effect.annotateLogs({ provider: provider.config.id }))
+
+/** A work item whose step failed for the infrastructure comes back after this. */
+const FAILURE_DELAY = Duration.seconds(2)
 
 /**
  * Waits until the breaker lets a call to this provider through, or another provider can take the
@@ -140,93 +296,6 @@ const awaitAdmission = (
     }
   })
 
-const settle = (
-  sourceSeq: number,
-  provider: ConfiguredProvider,
-  work: WorkItem,
-  state: Open,
-  number: number,
-  result: SubmitResult,
-  at: Date,
-  record: Recorder
-) =>
-  Effect.gen(function* () {
-    const providerId = provider.config.id
-    const messageId = state.request.messageId
-    const health = yield* ProviderHealth
-    switch (result._tag) {
-      case "Accepted": {
-        yield* record({
-          _tag: "RecordDispatch",
-          provider: providerId,
-          providerMessageId: result.providerMessageId,
-          attempt: number,
-          at
-        })
-        yield* recordProviderMessage(providerId, result.providerMessageId, messageId)
-        return ack
-      }
-      case "Permanent": {
-        // the provider answered: it is healthy, the message is not
-        yield* record({
-          _tag: "Fail",
-          reason: result.reason,
-          permanent: true,
-          provider: providerId,
-          code: result.code,
-          detail: result.detail,
-          at
-        })
-        return ack
-      }
-      case "Transient": {
-        const scheduled = yield* delayBeforeRetry(scheduleFor(provider.config.retry), number)
-        if (Option.isNone(scheduled)) {
-          yield* record({
-            _tag: "Fail",
-            reason: "retries_exhausted",
-            permanent: true,
-            provider: providerId,
-            detail: `${number} attempts, last: ${result.reason} ${result.detail}`,
-            at
-          })
-          yield* Metrics.deadLettered(providerId, "retries_exhausted")
-          yield* publishDeadLetter(
-            new DeadLetter({
-              messageId,
-              provider: providerId,
-              cause: "retries_exhausted",
-              attempts: number,
-              detail: `${result.reason}: ${result.detail}`,
-              deadAt: at
-            })
-          )
-          return ack
-        }
-        if (result.reason === "throttled") {
-          // a 429 is about the provider, not the message: pause it as a whole, retry here afterwards
-          const pause = Duration.millis(result.retryAfterMs ?? 1000)
-          yield* health.throttle(providerId, pause)
-          yield* record(
-            retryCommand(providerId, number, result, new Date(at.getTime() + Duration.toMillis(pause)))
-          )
-          return Verdict.Nak({ delay: pause })
-        }
-        const next = yield* routeFailover(providerId, state.request.providers)
-        if (next !== providerId)
-          return yield* hop(sourceSeq, work, state, next, number, result.reason, result.detail, record, at)
-        const delay =
-          result.retryAfterMs === undefined
-            ? scheduled.value
-            : Duration.max(scheduled.value, Duration.millis(result.retryAfterMs))
-        yield* record(
-          retryCommand(providerId, number, result, new Date(at.getTime() + Duration.toMillis(delay)))
-        )
-        return Verdict.Nak({ delay })
-      }
-    }
-  })
-
 const observeCall = (provider: string, result: SubmitResult, seconds: number) =>
   Effect.gen(function* () {
     const outcome =
@@ -242,59 +311,11 @@ const observeCall = (provider: string, result: SubmitResult, seconds: number) =>
     if (result._tag === "Transient") yield* Metrics.retried(provider, result.reason)
   })
 
-const retryCommand = (
-  provider: string,
-  attempt: number,
-  result: Extract<SubmitResult, { _tag: "Transient" }>,
-  nextAttemptAt: Date,
-  nextProvider?: string
-): MessageCommand => ({
-  _tag: "ScheduleRetry",
-  provider,
-  attempt,
-  reason: result.reason,
-  detail: result.detail,
-  nextAttemptAt,
-  nextProvider
-})
-
-/** Failover: record the hop, queue the message on `next`, and let this work item go. */
-const hop = (
-  sourceSeq: number,
-  work: WorkItem,
-  state: Open,
-  next: string,
-  attempts: number,
-  reason: Extract<SubmitResult, { _tag: "Transient" }>["reason"],
-  detail: string,
-  record: Recorder,
-  at?: Date
-) =>
-  Effect.gen(function* () {
-    const now = at ?? new Date(yield* Clock.currentTimeMillis)
-    // a hop without a call (circuit open) is not an attempt: the retry event needs a fresh number
-    if (attempts > state.attempts) {
-      yield* record(retryCommand(work.provider, attempts, { _tag: "Transient", reason, detail }, now, next))
-    }
-    yield* publishWork(
-      new WorkItem({
-        messageId: work.messageId,
-        provider: next,
-        priorAttempts: attempts,
-        trackingId: work.trackingId
-      }),
-      sourceSeq
-    )
-    yield* Effect.logInfo("failover").pipe(
-      Effect.annotateLogs({ messageId: work.messageId, from: work.provider, to: next })
-    )
-    return ack
-  })
-
 /** The work item used up its deliveries without an outcome: record the failure and dead-letter it. */
 const giveUp = (provider: ConfiguredProvider) => (msg: JsMsg, why: string) =>
   Effect.gen(function* () {
-    const work = yield* decodeWorkItem(msg.string())
+    const work = decodeWorkItem(msg.string())
+    if (work === undefined) return
     const at = new Date(yield* Clock.currentTimeMillis)
     const detail = `${msg.info.deliveryCount} deliveries without an outcome (last: ${why})`
     const { state } = yield* execute(work.messageId, () => ({
@@ -323,7 +344,7 @@ export const layer = Layer.scopedDiscard(
     const providers = yield* Providers
     for (const provider of providers.all) {
       yield* Effect.forkScoped(
-        runWorker(
+        runBatchWorker(
           {
             stream: Streams.work,
             durable: `provider-${provider.config.id}`,

@@ -79,7 +79,7 @@ export const failoverFrom = (current: string, input: RouteInput): string => {
 }
 
 /** The live inputs: configured providers, this process's view of their health, a random draw. */
-const liveInput = (explicit: ReadonlyArray<string> | undefined) =>
+export const liveRouteInput = (explicit: ReadonlyArray<string> | undefined) =>
   Effect.gen(function* () {
     const providers = yield* Providers
     const health = yield* ProviderHealth
@@ -94,7 +94,7 @@ const liveInput = (explicit: ReadonlyArray<string> | undefined) =>
   })
 
 export const routeFirst = (explicit: ReadonlyArray<string> | undefined) =>
-  Effect.map(liveInput(explicit), firstProvider)
+  Effect.map(liveRouteInput(explicit), firstProvider)
 
 export const routeFailover = (current: string, explicit: ReadonlyArray<string> | undefined) =>
-  Effect.map(liveInput(explicit), (input) => failoverFrom(current, input))
+  Effect.map(liveRouteInput(explicit), (input) => failoverFrom(current, input))

@@ -1,31 +1,141 @@
-/** What `sms.work.<provider>` carries: a pointer to the message stream, which holds everything else. */
-import { Effect, Schema } from "effect"
-import { MessageId } from "../domain/Ids.js"
+/**
+ * What `sms.work.<provider>` carries: which message to send where, and, on a fresh item, what the
+ * provider call needs, so that its first delivery does not read the message stream.
+ *
+ * A fresh item is queued by the step that wrote `revision` of the message stream (the intake after
+ * `SmsRequested`, a failover after its `SmsRetried`), right after that append, and nothing else
+ * queues an item at a revision it did not write: so on its first delivery nothing can have been
+ * recorded after `revision` (see the README's "Idempotent dispatch"). A redelivered item, or one
+ * without `revision` (a resubmission, an intake recovering from a crash, an older gateway), is
+ * checked against the stream before any call.
+ *
+ * Wire format (JSON, a contract between gateway versions): `{ messageId, provider, priorAttempts,
+ * trackingId?, revision?, status?, request? }`, `request` being `SmsRequested`'s stored data.
+ */
+import { Effect, Option, Schema } from "effect"
+import { type MessageId, MessageId as MessageIdSchema } from "../domain/Ids.js"
+import { MessageEvent, type SmsRequested } from "../domain/Message.js"
+import { toStored } from "../eventstore/MessageEvents.js"
 import { Nats, NatsError } from "../nats/Nats.js"
 import { Subjects } from "../nats/Topology.js"
 
-export class WorkItem extends Schema.Class<WorkItem>("WorkItem")({
-  messageId: MessageId,
-  provider: Schema.String,
-  /** provider calls made for this message before this work item (on other providers) */
-  priorAttempts: Schema.Number,
-  trackingId: Schema.optional(Schema.String)
-}) {}
+export interface FreshSnapshot {
+  /** the message stream's revision written by the step that queued this item */
+  readonly revision: number
+  /** the message's status at that revision */
+  readonly status: "requested" | "retrying"
+  /** the message as requested: `SmsRequested`'s stored data */
+  readonly request: SmsRequested
+}
 
-export const decodeWorkItem = Schema.decodeUnknown(Schema.parseJson(WorkItem))
-const encodeWorkItem = Schema.encodeSync(Schema.parseJson(WorkItem))
+export interface WorkItem {
+  readonly messageId: MessageId
+  readonly provider: string
+  /** provider calls made for this message before this work item (on other providers) */
+  readonly priorAttempts: number
+  readonly trackingId?: string
+  readonly fresh?: FreshSnapshot
+}
+
+const isMessageId = Schema.is(MessageIdSchema)
+
+const decodeEvent = Schema.decodeUnknownOption(MessageEvent)
+
+/** The request as it is stored in the message stream: one format to read, one to keep compatible. */
+const encodeRequest = (request: SmsRequested): unknown => toStored(request, 0).data
+
+const decodeRequest = (data: unknown): SmsRequested | undefined => {
+  if (typeof data !== "object" || data === null) return undefined
+  const event = Option.getOrUndefined(decodeEvent({ ...data, _tag: "SmsRequested" }))
+  return event?._tag === "SmsRequested" ? event : undefined
+}
+
+/** The JSON of a work item. */
+export const encodeWorkItem = (item: WorkItem): string =>
+  JSON.stringify({
+    messageId: item.messageId,
+    provider: item.provider,
+    priorAttempts: item.priorAttempts,
+    trackingId: item.trackingId,
+    ...(item.fresh === undefined
+      ? {}
+      : {
+          revision: item.fresh.revision,
+          status: item.fresh.status,
+          request: encodeRequest(item.fresh.request)
+        })
+  })
 
 /**
- * Publishes a work item. `origin` names what caused this hop (the work item's own JetStream sequence
- * for a failover, a label for intake or a resubmission), so a re-run of the same step is dropped by
- * JetStream's dedupe window while two different hops never share an id.
+ * Reads a work item with plain checks (a Schema decode per item cost more than the rest of the
+ * dispatch decision). An item whose snapshot does not read is treated as not fresh: it is checked
+ * against the stream.
  */
+export const decodeWorkItem = (text: string): WorkItem | undefined => {
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  if (typeof json !== "object" || json === null) return undefined
+  const { messageId, provider, priorAttempts, trackingId, revision, status, request } = json as Record<
+    string,
+    unknown
+  >
+  if (!isMessageId(messageId) || typeof provider !== "string" || provider.length === 0) return undefined
+  if (typeof priorAttempts !== "number" || !Number.isInteger(priorAttempts) || priorAttempts < 0) {
+    return undefined
+  }
+  if (trackingId !== undefined && typeof trackingId !== "string") return undefined
+  const base = { messageId, provider, priorAttempts, ...(trackingId === undefined ? {} : { trackingId }) }
+  if (
+    typeof revision !== "number" ||
+    !Number.isInteger(revision) ||
+    revision < 0 ||
+    (status !== "requested" && status !== "retrying")
+  ) {
+    return base
+  }
+  const decoded = decodeRequest(request)
+  return decoded === undefined || decoded.messageId !== messageId
+    ? base
+    : { ...base, fresh: { revision, status, request: decoded } }
+}
+
+/**
+ * The `Nats-Msg-Id` of a work item. A fresh item is named by the revision that queued it: one step
+ * writes one revision, so JetStream's dedupe window drops a re-run of that step. Others name their
+ * `origin` (a resubmission's time, a recovery), so two different hops never share an id.
+ */
+export const workItemMsgId = (item: WorkItem, origin: string | number): string =>
+  item.fresh === undefined
+    ? `${item.messageId}:${item.provider}:${item.priorAttempts}:${origin}`
+    : `${item.messageId}:r${item.fresh.revision}`
+
+/** Publishes many work items at once (one socket write for the batch); settles per item. */
+export const publishWorkItems = (
+  items: ReadonlyArray<{ readonly item: WorkItem; readonly origin: string | number }>
+) =>
+  Effect.flatMap(Nats, ({ js }) =>
+    Effect.promise(() =>
+      Promise.allSettled(
+        items.map(({ item, origin }) =>
+          js.publish(Subjects.work(item.provider), encodeWorkItem(item), {
+            msgID: workItemMsgId(item, origin)
+          })
+        )
+      )
+    )
+  )
+
+/** Publishes one work item (cold paths: resubmission, recovery). */
 export const publishWork = (item: WorkItem, origin: string | number) =>
   Effect.flatMap(Nats, ({ js }) =>
     Effect.tryPromise({
       try: () =>
         js.publish(Subjects.work(item.provider), encodeWorkItem(item), {
-          msgID: `${item.messageId}:${item.provider}:${item.priorAttempts}:${origin}`
+          msgID: workItemMsgId(item, origin)
         }),
       catch: (cause) => new NatsError({ reason: "RequestFailed", message: "cannot publish work item", cause })
     })

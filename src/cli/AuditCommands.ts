@@ -70,7 +70,7 @@ const rebuildCommand = Command.make(
   {
     natsUrl: natsUrlOption,
     projection: Options.optional(Options.text("projection")).pipe(
-      Options.withDescription("message-status, phone-numbers, provider-index or stats (default: all)")
+      Options.withDescription("message-status, phone-numbers or stats (default: all)")
     )
   },
   ({ natsUrl, projection }) =>

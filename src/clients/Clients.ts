@@ -112,6 +112,11 @@ export interface ClientsService {
   readonly isEmpty: Effect.Effect<boolean, NatsError>
   /** charges a message to its client's daily quota (see `Quotas.charge`); unregistered clients are unlimited */
   readonly charge: (clientId: string, messageId: string) => Effect.Effect<Quotas.Charge, NatsError>
+  /** charges a batch of one client's messages with one compare-and-set (see `Quotas.chargeMany`) */
+  readonly chargeMany: (
+    clientId: string,
+    messageIds: ReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyArray<Quotas.Charge>, NatsError>
   readonly usage: (clientId: string) => Effect.Effect<number, NatsError>
 }
 
@@ -379,6 +384,15 @@ const makeService = (kv: KV, quotas: Quotas.QuotaStores, ttlMs: number): Clients
       return yield* Quotas.charge(quotas, { clientId, messageId, limit, now })
     })
 
+  const chargeMany = (clientId: string, messageIds: ReadonlyArray<string>) =>
+    Effect.gen(function* () {
+      const owner = yield* client(clientId)
+      const limit = Option.getOrUndefined(owner)?.dailyQuota
+      if (limit === undefined) return messageIds.map(() => Quotas.Charge.Unlimited())
+      const now = yield* Clock.currentTimeMillis
+      return yield* Quotas.chargeMany(quotas, { clientId, messageIds, limit, now })
+    })
+
   return {
     authenticate,
     issueKey,
@@ -394,6 +408,7 @@ const makeService = (kv: KV, quotas: Quotas.QuotaStores, ttlMs: number): Clients
     client,
     isEmpty: Effect.map(keyNames("keys.>"), (names) => names.length === 0),
     charge,
+    chargeMany,
     usage: (clientId) => Effect.flatMap(Clock.currentTimeMillis, (now) => Quotas.usage(quotas, clientId, now))
   }
 }

@@ -135,3 +135,88 @@ export const charge = (
     }
     return yield* new NatsError({ reason: "RequestFailed", message: `quota ${key} keeps conflicting` })
   })
+
+/**
+ * Charges a batch of messages to one client's counter with ONE compare-and-set (a batch's group
+ * commit), still exact across processes: the markers are read together, the counter moves by the
+ * number of new messages that fit under `limit`, in the batch's order, and the rest are refused.
+ * Answers one charge per message id, in order.
+ */
+export const chargeMany = (
+  stores: QuotaStores,
+  input: {
+    readonly clientId: string
+    readonly messageIds: ReadonlyArray<string>
+    readonly limit: number
+    readonly now: number
+  }
+): Effect.Effect<ReadonlyArray<Charge>, NatsError> =>
+  Effect.gen(function* () {
+    const markers = yield* request("cannot read quota charges", () =>
+      Promise.all(input.messageIds.map((id) => stores.charges.get(id)))
+    )
+    // a message id twice in one batch (a repeated idempotency key) is charged once
+    const fresh: Array<string> = []
+    const seen = new Set<string>()
+    input.messageIds.forEach((id, i) => {
+      const marker = markers[i]
+      if ((marker === null || marker === undefined || marker.operation !== "PUT") && !seen.has(id))
+        fresh.push(id)
+      seen.add(id)
+    })
+    const key = counterKey(input.clientId, input.now)
+    let admitted = 0
+    let used = 0
+    for (let attempt = 1; fresh.length > 0; attempt++) {
+      if (attempt > MAX_ATTEMPTS) {
+        return yield* new NatsError({ reason: "RequestFailed", message: `quota ${key} keeps conflicting` })
+      }
+      const current = yield* readCount(stores.counters, key)
+      admitted = Math.max(0, Math.min(fresh.length, input.limit - current.count))
+      used = current.count + admitted
+      if (admitted === 0) break
+      const next = String(used)
+      const written = yield* Effect.tryPromise({
+        try: () =>
+          current.exists
+            ? stores.counters.update(key, next, current.revision)
+            : stores.counters.create(key, next),
+        catch: (cause) =>
+          isConflict(cause)
+            ? ("conflict" as const)
+            : new NatsError({ reason: "RequestFailed", message: `cannot charge quota ${key}`, cause })
+      }).pipe(
+        Effect.as(true),
+        Effect.catchIf(
+          (error) => error === "conflict",
+          () => Effect.succeed(false)
+        )
+      )
+      if (written) break
+      if (attempt > 3) yield* Effect.sleep(yield* Random.nextIntBetween(0, Math.min(20, attempt)))
+    }
+    const charged = new Map<string, Charge>()
+    fresh.forEach((id, i) => {
+      charged.set(
+        id,
+        i < admitted
+          ? Charge.Charged({ used: used - admitted + i + 1, limit: input.limit })
+          : Charge.Exhausted({
+              used,
+              limit: input.limit,
+              retryAfterSeconds: secondsToNextUtcMidnight(input.now)
+            })
+      )
+    })
+    // markers after the counter moved, as for one charge: a crash between can only over-count
+    yield* request("cannot record quota charges", () =>
+      Promise.all(fresh.slice(0, admitted).map((id) => stores.charges.put(id, key)))
+    ).pipe(Effect.ignore)
+    const firstOf = new Set<string>()
+    return input.messageIds.map((id) => {
+      const charge = charged.get(id)
+      if (charge === undefined || firstOf.has(id)) return Charge.AlreadyCharged()
+      firstOf.add(id)
+      return charge
+    })
+  })

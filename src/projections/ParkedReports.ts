@@ -1,7 +1,7 @@
 /**
  * Delivery reports that never found their dispatch within the retry window are parked in KV
- * (`sms_parked_dlrs`, key = provider index key) instead of being dropped; the provider-index
- * projection puts one back on `sms.dlr.<provider>` when the matching dispatch is recorded.
+ * (`sms_parked_dlrs`, key = provider index key) instead of being dropped; the parked-reports
+ * reactor puts one back on `sms.dlr.<provider>` when the matching dispatch is recorded.
  */
 import { Effect } from "effect"
 import { Nats, NatsError } from "../nats/Nats.js"

@@ -10,9 +10,9 @@ import { Buckets } from "../nats/Topology.js"
 import * as MessageStatus from "./MessageStatus.js"
 import * as Notifications from "./Notifications.js"
 import * as PhoneDeactivation from "./PhoneDeactivation.js"
+import * as ParkedReportsReactor from "./ParkedReportsReactor.js"
 import * as PhoneNumbers from "./PhoneNumbers.js"
 import type { Projection } from "./ProjectionRunner.js"
-import * as ProviderIndexProjection from "./ProviderIndexProjection.js"
 import { ReadModels } from "./ReadModels.js"
 import * as Stats from "./Stats.js"
 
@@ -31,13 +31,12 @@ export const readModels = Effect.gen(function* () {
   return [
     { projection: yield* MessageStatus.projection, bucket: buckets.messages, bucketName: Buckets.messages },
     { projection: yield* PhoneNumbers.projection, bucket: buckets.phones, bucketName: Buckets.phones },
-    {
-      projection: ProviderIndexProjection.projection,
-      bucket: buckets.providerIndex,
-      bucketName: Buckets.providerIndex
-    },
     { projection: yield* Stats.projection, bucket: buckets.stats, bucketName: Buckets.stats }
   ] satisfies ReadonlyArray<ReadModel>
 })
 
-export const reactors: ReadonlyArray<AnyProjection> = [PhoneDeactivation.projection, Notifications.projection]
+export const reactors: ReadonlyArray<AnyProjection> = [
+  PhoneDeactivation.projection,
+  Notifications.projection,
+  ParkedReportsReactor.projection
+]

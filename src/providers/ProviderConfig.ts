@@ -55,7 +55,12 @@ export const GenericHttpEntry = Schema.Struct({
   webhookSecretEnv: Schema.String,
   path: GenericHttpConfig.fields.path,
   idField: GenericHttpConfig.fields.idField,
-  statusMap: GenericHttpConfig.fields.statusMap
+  statusMap: GenericHttpConfig.fields.statusMap,
+  /**
+   * the provider sends our `reference` back in its delivery reports: they then find their message
+   * without the provider-id index (Twilio and Vonage always do)
+   */
+  echoesReference: Schema.optionalWith(Schema.Boolean, { default: () => false })
 })
 
 export const TwilioEntry = Schema.Struct({
