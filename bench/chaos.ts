@@ -32,7 +32,7 @@ import { type MessageId, messageIdFor } from "../src/domain/Ids.js"
 import * as JetStreamEventStore from "../src/eventstore/JetStreamEventStore.js"
 import { Nats } from "../src/nats/Nats.js"
 import { findNatsServer } from "../src/nats/NatsServer.js"
-import { freePort, spawnCli, stop, waitForLine } from "./processes.js"
+import { freePort, GATEWAY_V8_FLAGS, spawnCli, stop, waitForLine } from "./processes.js"
 
 const N = Number(process.env.N ?? 1200)
 const RATE = Number(process.env.RATE ?? 120)
@@ -184,12 +184,16 @@ const main = async () => {
   )
   const startGateway = async () => {
     const child = track(
-      spawnCli(["start", "--http-port", String(httpPort), "--data-dir", join(dir, "gw")], {
-        NATS_URL: natsUrl,
-        PROVIDERS_CONFIG: providers,
-        CHAOS_KEY: "chaos-key",
-        CHAOS_SECRET: "chaos-secret"
-      })
+      spawnCli(
+        ["start", "--http-port", String(httpPort), "--data-dir", join(dir, "gw")],
+        {
+          NATS_URL: natsUrl,
+          PROVIDERS_CONFIG: providers,
+          CHAOS_KEY: "chaos-key",
+          CHAOS_SECRET: "chaos-secret"
+        },
+        GATEWAY_V8_FLAGS
+      )
     )
     await waitForLine(child, /sms-gateway is running/, "gateway")
     return child

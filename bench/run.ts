@@ -21,7 +21,7 @@ import { Effect } from "effect"
 import { messageIdFor } from "../src/domain/Ids.js"
 import { startNatsServer } from "../src/nats/NatsServer.js"
 import { seedHistory } from "./seed.js"
-import { cpuSeconds, freePort, rssMb, spawnCli, stop, waitForLine } from "./processes.js"
+import { cpuSeconds, freePort, GATEWAY_V8_FLAGS, rssMb, spawnCli, stop, waitForLine } from "./processes.js"
 
 const N = Number(process.env.N ?? 20_000)
 const WARMUP = Number(process.env.WARMUP ?? 0)
@@ -167,7 +167,7 @@ const main = Effect.gen(function* () {
         BENCH_SIM_KEY: "bench-key",
         BENCH_SIM_SECRET: "bench-secret"
       },
-      (process.env.GATEWAY_NODE_ARGS ?? "").split(" ").filter((a) => a.length > 0)
+      [...GATEWAY_V8_FLAGS, ...(process.env.GATEWAY_NODE_ARGS ?? "").split(" ").filter((a) => a.length > 0)]
     )
   })
   yield* Effect.promise(() =>

@@ -163,7 +163,7 @@ export const handleDeliveryReports = (messages: ReadonlyArray<JsMsg>) =>
     return verdicts
   })
 
-export const layer = (options: { readonly concurrency: number } = { concurrency: 256 }) =>
+export const layer = (options: { readonly concurrency: number } = { concurrency: 1024 }) =>
   Layer.scopedDiscard(
     Effect.forkScoped(
       runBatchWorker(

@@ -356,7 +356,7 @@ export interface IntakeOptions {
   readonly concurrency: number
 }
 
-export const layer = (options: IntakeOptions = { concurrency: 256 }) =>
+export const layer = (options: IntakeOptions = { concurrency: 1024 }) =>
   Layer.scopedDiscard(
     Effect.gen(function* () {
       // numbers inactive before this start must be known before the first command is decided

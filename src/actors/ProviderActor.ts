@@ -55,6 +55,13 @@ interface Item {
   plan?: AttemptPlan
 }
 
+/** An item the provider is to be called for. */
+interface Call {
+  readonly item: Item
+  readonly state: Open
+  readonly attempt: number
+}
+
 /** The state a fresh item proves on its first delivery (see `WorkItem`): no read needed. */
 const provenState = (msg: JsMsg, work: WorkItem): Loaded<MessageState> | undefined =>
   work.fresh === undefined || msg.info.deliveryCount !== 1
@@ -108,7 +115,7 @@ const handleWork = (provider: ConfiguredProvider) => (messages: ReadonlyArray<Js
     )
 
     const now = new Date(yield* Clock.currentTimeMillis)
-    const callable: Array<{ readonly item: Item; readonly state: Open; readonly attempt: number }> = []
+    const callable: Array<Call> = []
     for (const item of items) {
       if (item.plan !== undefined || item.loaded === undefined) continue
       item.plan = planBeforeCall(item.loaded.state, item.work, now)
@@ -122,51 +129,84 @@ const handleWork = (provider: ConfiguredProvider) => (messages: ReadonlyArray<Js
 
     const publicUrl = yield* PublicUrl
     const callbackUrl = deliveryReportUrl(publicUrl, providerId)
-    const plans = yield* Effect.forEach(
-      callable,
-      ({ item, state, attempt }) =>
+    const outbound = (state: Open) => ({
+      messageId: state.request.messageId,
+      to: state.request.to,
+      from: state.request.from,
+      body: state.request.body,
+      callbackUrl
+    })
+    /** What an answer leads to; the breaker and a 429 pause hear it at once. */
+    const planAnswer = (call: Call, answer: SubmitResult, startedAt: number, answeredAt: number) =>
+      Effect.gen(function* () {
+        yield* observeCall(providerId, answer, (answeredAt - startedAt) / 1000)
+        const transient = answer._tag === "Transient"
+        const plan = planAttempt({
+          state: call.state,
+          work: call.item.work,
+          attempt: call.attempt,
+          answer,
+          at: new Date(answeredAt),
+          retryDelay: transient
+            ? Option.getOrUndefined(yield* delayBeforeRetry(scheduleFor(provider.config.retry), call.attempt))
+            : undefined,
+          failover:
+            transient && answer.reason !== "throttled"
+              ? yield* routeFailover(providerId, call.state.request.providers)
+              : providerId,
+          echoesReference: echoesReference(provider)
+        })
+        yield* plan.providerAnswered ? health.succeeded(providerId) : health.failed(providerId)
+        if (plan.throttle !== undefined) yield* health.throttle(providerId, plan.throttle)
+        return plan
+      })
+
+    // Calls the breaker and the rate limit let through now start together as plain promises; the
+    // others wait (held, as in a 429 pause) one by one, side by side with them.
+    const ready: Array<Call> = []
+    const held: Array<Call> = []
+    for (const call of callable) {
+      if ((yield* health.tryAcquire(providerId)) && (yield* health.admit(providerId))) ready.push(call)
+      else held.push(call)
+    }
+    const clock = yield* Effect.clock
+    const callReady = Effect.gen(function* () {
+      const startedAt = clock.unsafeCurrentTimeMillis()
+      const answers = yield* Effect.promise(() =>
+        Promise.all(
+          ready.map((call) =>
+            provider.adapter
+              .submitNow(outbound(call.state))
+              .then((answer) => ({ answer, at: clock.unsafeCurrentTimeMillis() }))
+          )
+        )
+      )
+      for (let n = 0; n < ready.length; n++) {
+        const call = ready[n]
+        const answered = answers[n]
+        if (call !== undefined && answered !== undefined) {
+          call.item.plan = yield* planAnswer(call, answered.answer, startedAt, answered.at)
+        }
+      }
+    })
+    const callHeld = Effect.forEach(
+      held,
+      (call) =>
         Effect.gen(function* () {
-          const keepAlive = Effect.sync(() => item.msg.working())
-          const elsewhere = yield* awaitAdmission(providerId, state.request.providers, keepAlive)
-          if (Option.isSome(elsewhere)) return planHop(state, item.work, elsewhere.value, attempt - 1, now)
+          const keepAlive = Effect.sync(() => call.item.msg.working())
+          const elsewhere = yield* awaitAdmission(providerId, call.state.request.providers, keepAlive)
+          if (Option.isSome(elsewhere)) {
+            call.item.plan = planHop(call.state, call.item.work, elsewhere.value, call.attempt - 1, now)
+            return
+          }
           yield* health.acquire(providerId, keepAlive)
           const startedAt = yield* Clock.currentTimeMillis
-          const answer = yield* provider.adapter.submit({
-            messageId: state.request.messageId,
-            to: state.request.to,
-            from: state.request.from,
-            body: state.request.body,
-            callbackUrl
-          })
-          const answeredAt = yield* Clock.currentTimeMillis
-          yield* observeCall(providerId, answer, (answeredAt - startedAt) / 1000)
-          const transient = answer._tag === "Transient"
-          const plan = planAttempt({
-            state,
-            work: item.work,
-            attempt,
-            answer,
-            at: new Date(answeredAt),
-            retryDelay: transient
-              ? Option.getOrUndefined(yield* delayBeforeRetry(scheduleFor(provider.config.retry), attempt))
-              : undefined,
-            failover:
-              transient && answer.reason !== "throttled"
-                ? yield* routeFailover(providerId, state.request.providers)
-                : providerId,
-            echoesReference: echoesReference(provider)
-          })
-          // The breaker hears each call's verdict right after it, not at the end of the batch: calls
-          // held by a half-open breaker wait for exactly this probe's answer.
-          yield* plan.providerAnswered ? health.succeeded(providerId) : health.failed(providerId)
-          if (plan.throttle !== undefined) yield* health.throttle(providerId, plan.throttle)
-          return plan
+          const answer = yield* provider.adapter.submit(outbound(call.state))
+          call.item.plan = yield* planAnswer(call, answer, startedAt, yield* Clock.currentTimeMillis)
         }),
-      { concurrency: "unbounded" }
+      { concurrency: "unbounded", discard: true }
     )
-    callable.forEach(({ item }, n) => {
-      item.plan = plans[n]
-    })
+    yield* Effect.all([callReady, callHeld], { concurrency: 2, discard: true })
 
     // every command of the batch in one append round; then follow-ups, each on its own outcome
     const planned = items.filter((item) => item.plan !== undefined)

@@ -39,6 +39,8 @@ export interface ProviderHealthService {
   readonly throttle: (provider: string, pause: Duration.Duration) => Effect.Effect<void>
   /** waits out a pause and the rate limit; `keepAlive` runs every 10 s of waiting */
   readonly acquire: (provider: string, keepAlive: Effect.Effect<void>) => Effect.Effect<void>
+  /** takes a token when one is there now and the provider is not paused; never waits */
+  readonly tryAcquire: (provider: string) => Effect.Effect<boolean>
   readonly snapshot: Effect.Effect<ReadonlyArray<ProviderSnapshot>>
   /** uniform in [0, 1), for weighted routing */
   readonly random: Effect.Effect<number>
@@ -157,6 +159,18 @@ export class ProviderHealth extends Context.Tag("sms-gateway/ProviderHealth")<
             undefined
           ),
         acquire,
+        tryAcquire: (provider) =>
+          withState(
+            provider,
+            (s, now) => {
+              if (s.pausedUntil > now) return false
+              if (s.bucket === undefined) return true
+              if (reserve(s.bucket, now) === 0) return true
+              s.bucket.tokens += 1 // not taken: give the reservation back
+              return false
+            },
+            false
+          ),
         snapshot: Effect.map(Clock.currentTimeMillis, (now) =>
           [...states].map(([provider, s]) => ({
             provider,

@@ -15,7 +15,7 @@
 import { Effect, Option, Schema } from "effect"
 import { type MessageId, MessageId as MessageIdSchema } from "../domain/Ids.js"
 import { MessageEvent, type SmsRequested } from "../domain/Message.js"
-import { toStored } from "../eventstore/MessageEvents.js"
+import { decodeMessageEventData, encodeMessageEvent } from "../eventstore/MessageEvents.js"
 import { Nats, NatsError } from "../nats/Nats.js"
 import { Subjects } from "../nats/Topology.js"
 
@@ -42,11 +42,14 @@ const isMessageId = Schema.is(MessageIdSchema)
 const decodeEvent = Schema.decodeUnknownOption(MessageEvent)
 
 /** The request as it is stored in the message stream: one format to read, one to keep compatible. */
-const encodeRequest = (request: SmsRequested): unknown => toStored(request, 0).data
+const encodeRequest = (request: SmsRequested): unknown => encodeMessageEvent(request)
 
+/** The lean decoder first; the Schema only for what it does not accept (as for stored events). */
 const decodeRequest = (data: unknown): SmsRequested | undefined => {
   if (typeof data !== "object" || data === null) return undefined
-  const event = Option.getOrUndefined(decodeEvent({ ...data, _tag: "SmsRequested" }))
+  const event =
+    decodeMessageEventData("SmsRequested", data) ??
+    Option.getOrUndefined(decodeEvent({ ...data, _tag: "SmsRequested" }))
   return event?._tag === "SmsRequested" ? event : undefined
 }
 

@@ -7,6 +7,12 @@ const OPERATIONS = new Set(["/health", "/ready", "/metrics"])
 
 export const isOperation = (route: string) => OPERATIONS.has(route)
 
+/**
+ * Logged at debug, not info: the polled routes, and the delivery-report webhook (one request per
+ * message: its outcome is in the message's own log lines and in the metrics).
+ */
+const QUIET = new Set([...OPERATIONS, "/v1/providers/:provider/delivery-reports"])
+
 export const recordRequest = (request: {
   readonly method: string
   readonly route: string
@@ -16,7 +22,7 @@ export const recordRequest = (request: {
 }) =>
   Effect.zipRight(
     httpRequest(request.method, request.route, request.status, request.seconds),
-    (isOperation(request.route) ? Effect.logDebug : Effect.logInfo)("http request").pipe(
+    (QUIET.has(request.route) ? Effect.logDebug : Effect.logInfo)("http request").pipe(
       Effect.annotateLogs({
         method: request.method,
         route: request.route,

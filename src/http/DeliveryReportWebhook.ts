@@ -9,10 +9,11 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { HttpApiSchema } from "@effect/platform"
-import { Effect, Either, Runtime, Schema } from "effect"
-import { storeDeliveryReport } from "../actors/DeliveryReports.js"
+import { Context, Effect, Either, FiberRef, FiberRefs, LogLevel, Runtime, Schema } from "effect"
+import { encodeStoredDeliveryReport, storeDeliveryReport } from "../actors/DeliveryReports.js"
 import { Nats } from "../nats/Nats.js"
-import { deliveryReport } from "../observability/Metrics.js"
+import { deliveryReport, unsafe as metricsNow } from "../observability/Metrics.js"
+import { Subjects } from "../nats/Topology.js"
 import { flattenHeaders } from "../providers/HttpSubmit.js"
 import { Providers } from "../providers/Providers.js"
 import { recordRequest } from "./AccessLog.js"
@@ -91,6 +92,50 @@ export const serveFirst = Effect.gen(function* () {
   const runtime = yield* Effect.runtime<Providers | PublicUrl | Nats>()
   const lifecycle = yield* HttpLifecycle
   const run = Runtime.runPromise(runtime)
+  const providers = Context.get(runtime.context, Providers)
+  const publicUrl = Context.get(runtime.context, PublicUrl)
+  const { js } = Context.get(runtime.context, Nats)
+  // the access line of a stored report is at Debug: one line per report was most of the log
+  const logsDebug = LogLevel.lessThanEqual(
+    FiberRefs.getOrDefault(runtime.fiberRefs, FiberRef.currentMinimumLogLevel),
+    LogLevel.Debug
+  )
+
+  /**
+   * The common case without an Effect: a known provider, a valid signature, JetStream up. Resolves
+   * false when any of those fails, and the Effect path then gives the exact answer.
+   */
+  const storeAtOnce = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    providerId: string,
+    body: string,
+    started: number
+  ): Promise<boolean> => {
+    const provider = providers.get(providerId)
+    if (provider === undefined || logsDebug) return Promise.resolve(false)
+    const parsed = provider.adapter.parseDeliveryReport({
+      headers: flattenHeaders(req.headers),
+      body,
+      url: `${publicUrl}${req.url ?? ""}`
+    })
+    if (Either.isLeft(parsed)) return Promise.resolve(false)
+    const payload = encodeStoredDeliveryReport({
+      provider: providerId,
+      receivedAt: new Date(),
+      report: parsed.right,
+      raw: body
+    })
+    return js.publish(Subjects.dlr(providerId), payload).then(
+      () => {
+        reply(res, 200, { stored: true })
+        metricsNow.deliveryReport(providerId, "stored")
+        metricsNow.httpRequest("POST", ROUTE, 200, (Date.now() - started) / 1000)
+        return true
+      },
+      () => false
+    )
+  }
 
   const answer = (
     req: IncomingMessage,
@@ -139,11 +184,15 @@ export const serveFirst = Effect.gen(function* () {
       } catch {
         providerId = match[1] ?? ""
       }
-      run(answer(req, res, providerId, body, started)).then(lifecycle.finished, (error) => {
-        lifecycle.finished()
-        if (!res.headersSent) reply(res, 500, { _tag: "InternalError", message: "internal error" })
-        return run(Effect.logError("delivery report webhook failed", error))
-      })
+      const answered =
+        body === undefined ? Promise.resolve(false) : storeAtOnce(req, res, providerId, body, started)
+      answered
+        .then((done) => (done ? undefined : run(answer(req, res, providerId, body, started))))
+        .then(lifecycle.finished, (error) => {
+          lifecycle.finished()
+          if (!res.headersSent) reply(res, 500, { _tag: "InternalError", message: "internal error" })
+          return run(Effect.logError("delivery report webhook failed", error))
+        })
     }
     req.on("data", (chunk: Buffer) => {
       size += chunk.length

@@ -103,8 +103,23 @@ export const logfmtLogger = (write: (line: string) => void) => {
   })
 }
 
+/**
+ * Lines written in one turn of the event loop leave in one write: stdout is a pipe or a file, where
+ * node writes synchronously, and a write per line was a syscall per message on the hot path. What
+ * is pending is written before the process exits.
+ */
+let pending: Array<string> = []
+const flush = () => {
+  if (pending.length === 0) return
+  const text = `${pending.join("\n")}\n`
+  pending = []
+  process.stdout.write(text)
+}
+process.on("exit", flush)
+
 const stdout = (line: string) => {
-  process.stdout.write(`${line}\n`)
+  if (pending.length === 0) setImmediate(flush)
+  pending.push(line)
 }
 
 /** The gateway's logger: JSON lines on stdout (or masked logfmt with `LOG_FORMAT=logfmt`). */

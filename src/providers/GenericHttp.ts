@@ -33,12 +33,18 @@
  */
 import { createHmac, timingSafeEqual } from "node:crypto"
 import { Duration, Effect, Either, ParseResult, Schema, type Scope } from "effect"
-import { adapterClock, type MakeOptions, makeSubmitter, permanent, transient } from "./HttpSubmit.js"
+import {
+  adapterCalls,
+  adapterClock,
+  type MakeOptions,
+  makeSubmitter,
+  permanent,
+  transient
+} from "./HttpSubmit.js"
 import {
   type DeliveryReport,
   type InboundWebhook,
   InvalidDeliveryReport,
-  type OutboundSms,
   type ProviderAdapter,
   type SubmitResult
 } from "./ProviderAdapter.js"
@@ -115,25 +121,24 @@ export const make = (
       accept: "application/json"
     }
 
-    const submit = (sms: OutboundSms): Effect.Effect<SubmitResult> =>
-      post({
-        url,
-        headers: headers,
-        body: JSON.stringify({
-          to: sms.to,
-          from: sms.from,
-          body: sms.body,
-          reference: sms.messageId,
-          callbackUrl: sms.callbackUrl
-        }),
-        classify: (answer) => classifyResponse(answer.status, answer.headers, answer.text, now(), idPath),
-        recipient: sms.to
-      })
+    const calls = adapterCalls(post, (sms) => ({
+      url,
+      headers: headers,
+      body: JSON.stringify({
+        to: sms.to,
+        from: sms.from,
+        body: sms.body,
+        reference: sms.messageId,
+        callbackUrl: sms.callbackUrl
+      }),
+      classify: (answer) => classifyResponse(answer.status, answer.headers, answer.text, now(), idPath),
+      recipient: sms.to
+    }))
 
     return {
       id: config.id,
       type: "generic-http",
-      submit,
+      ...calls,
       parseDeliveryReport: (webhook) => parseDeliveryReport(config.webhookSecret, webhook, now(), statusMap)
     } satisfies ProviderAdapter
   })

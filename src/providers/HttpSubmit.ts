@@ -4,11 +4,11 @@
  * keeps numbers out of the details that end up in events and logs. A submission never fails: every
  * outcome is a `SubmitResult`.
  */
-import { Cause, Duration, Effect, type Scope } from "effect"
+import { Duration, Effect, type Scope } from "effect"
 import { Agent, request } from "undici"
 import type { RetryReason } from "../domain/Message.js"
 import { maskNumber } from "../domain/PhoneNumber.js"
-import type { SubmitResult } from "./ProviderAdapter.js"
+import type { OutboundSms, SubmitResult } from "./ProviderAdapter.js"
 
 /** What tests may set on any adapter. */
 export interface MakeOptions {
@@ -99,6 +99,8 @@ export interface Submission {
 /**
  * A submitter with its own connection pool (closed with the scope). Undici directly: a provider
  * call per message is the hot path, and it cost about four times the CPU through a wrapper client.
+ * The call is a plain promise that never rejects (every outcome is a `SubmitResult`), so a batch
+ * starts all its calls in one loop without a fiber each.
  */
 export const makeSubmitter = (adapter: string, timeout: Duration.Duration) =>
   Effect.map(
@@ -107,48 +109,53 @@ export const makeSubmitter = (adapter: string, timeout: Duration.Duration) =>
       (agent) => Effect.promise(() => agent.close())
     ),
     (agent) =>
-      (submission: Submission): Effect.Effect<SubmitResult> =>
-        Effect.suspend(() => {
-          let expired = false
-          return Effect.tryPromise({
-            try: async (interruption) => {
-              const { url, headers, body } = submission
-              // One timer for the whole answer, body included: a provider that stalls mid-answer is as
-              // late as a silent one. (Effect.timeoutFail, a race of two fibers, cost ~55 µs more per call.)
-              const deadline = new AbortController()
-              const timer = setTimeout(() => {
-                expired = true
-                deadline.abort()
-              }, Duration.toMillis(timeout))
-              const interrupt = () => deadline.abort()
-              interruption.addEventListener("abort", interrupt, { once: true })
-              try {
-                const response = await request(url, {
-                  method: "POST",
-                  headers,
-                  body,
-                  dispatcher: agent,
-                  signal: deadline.signal
-                })
-                const text = await response.body.text()
-                return { status: response.statusCode, headers: flattenHeaders(response.headers), text }
-              } finally {
-                clearTimeout(timer)
-                interruption.removeEventListener("abort", interrupt)
-              }
-            },
-            catch: (cause): typeof timedOut | Unreachable =>
-              expired ? timedOut : { _tag: "Unreachable", cause }
+      async (submission: Submission, interruption?: AbortSignal): Promise<SubmitResult> => {
+        const { url, headers, body } = submission
+        // One timer for the whole answer, body included: a provider that stalls mid-answer is as
+        // late as a silent one. (Effect.timeoutFail, a race of two fibers, cost ~55 µs more per call.)
+        const deadline = new AbortController()
+        let expired = false
+        const timer = setTimeout(() => {
+          expired = true
+          deadline.abort()
+        }, Duration.toMillis(timeout))
+        const interrupt = () => deadline.abort()
+        interruption?.addEventListener("abort", interrupt, { once: true })
+        let result: SubmitResult
+        try {
+          const response = await request(url, {
+            method: "POST",
+            headers,
+            body,
+            dispatcher: agent,
+            signal: deadline.signal
           })
-        }).pipe(
-          Effect.map(submission.classify),
-          Effect.catchAll((error) => Effect.succeed(classifyError(error, timeout))),
-          Effect.catchAllDefect((defect) =>
-            Effect.as(
-              Effect.logError(`${adapter} submit died`, Cause.die(defect)),
-              transient("provider_unavailable", `unexpected failure: ${String(defect)}`)
-            )
-          ),
-          Effect.map((result) => scrub(result, submission.recipient))
-        )
+          const text = await response.body.text()
+          try {
+            result = submission.classify({
+              status: response.statusCode,
+              headers: flattenHeaders(response.headers),
+              text
+            })
+          } catch (defect) {
+            // a classifier bug must not lose the message: retried, and on the record with its cause
+            result = transient("provider_unavailable", `${adapter}: unexpected failure: ${String(defect)}`)
+          }
+        } catch (cause) {
+          result = classifyError(expired ? timedOut : { _tag: "Unreachable", cause }, timeout)
+        } finally {
+          clearTimeout(timer)
+          interruption?.removeEventListener("abort", interrupt)
+        }
+        return scrub(result, submission.recipient)
+      }
   ) satisfies Effect.Effect<unknown, never, Scope.Scope>
+
+export type Post = Effect.Effect.Success<ReturnType<typeof makeSubmitter>>
+
+/** An adapter's two ways to call: `submitNow` for batches (a promise), `submit` as an Effect. */
+export const adapterCalls = (post: Post, build: (sms: OutboundSms) => Submission) => ({
+  submitNow: (sms: OutboundSms): Promise<SubmitResult> => post(build(sms)),
+  submit: (sms: OutboundSms): Effect.Effect<SubmitResult> =>
+    Effect.promise((signal) => post(build(sms), signal))
+})

@@ -57,6 +57,8 @@ export interface ProviderAdapter {
   readonly type: "generic-http" | "twilio" | "vonage"
   /** one HTTP call; never fails: every outcome, including network errors and timeouts, is classified */
   readonly submit: (sms: OutboundSms) => Effect.Effect<SubmitResult>
+  /** the same call as a promise that never rejects: a batch starts all its calls without a fiber each */
+  readonly submitNow: (sms: OutboundSms) => Promise<SubmitResult>
   /** checks the webhook's signature, then parses it */
   readonly parseDeliveryReport: (
     webhook: InboundWebhook

@@ -39,7 +39,14 @@
 import { createHmac, timingSafeEqual } from "node:crypto"
 import { Duration, Effect, Either, Schema, type Scope } from "effect"
 import { defaultTimeoutMs, fieldAt, header, nonEmpty, parseRetryAfter } from "./GenericHttp.js"
-import { adapterClock, type MakeOptions, makeSubmitter, permanent, transient } from "./HttpSubmit.js"
+import {
+  adapterCalls,
+  adapterClock,
+  type MakeOptions,
+  makeSubmitter,
+  permanent,
+  transient
+} from "./HttpSubmit.js"
 import {
   type DeliveryReport,
   type InboundWebhook,
@@ -91,19 +98,18 @@ export const make = (
       accept: "application/json"
     }
 
-    const submit = (sms: OutboundSms): Effect.Effect<SubmitResult> =>
-      post({
-        url,
-        headers: headers,
-        body: submitForm(config, sms).toString(),
-        classify: (answer) => classifyResponse(answer.status, answer.headers, answer.text, now()),
-        recipient: sms.to
-      })
+    const calls = adapterCalls(post, (sms) => ({
+      url,
+      headers: headers,
+      body: submitForm(config, sms).toString(),
+      classify: (answer) => classifyResponse(answer.status, answer.headers, answer.text, now()),
+      recipient: sms.to
+    }))
 
     return {
       id: config.id,
       type: "twilio",
-      submit,
+      ...calls,
       parseDeliveryReport: (webhook) => parseStatusCallback(config.authToken, webhook)
     } satisfies ProviderAdapter
   })

@@ -57,7 +57,14 @@ import {
   parseRetryAfter,
   signatureToleranceSeconds
 } from "./GenericHttp.js"
-import { adapterClock, type MakeOptions, makeSubmitter, permanent, transient } from "./HttpSubmit.js"
+import {
+  adapterCalls,
+  adapterClock,
+  type MakeOptions,
+  makeSubmitter,
+  permanent,
+  transient
+} from "./HttpSubmit.js"
 import {
   type DeliveryReport,
   type InboundWebhook,
@@ -105,19 +112,18 @@ export const make = (
     const post = yield* makeSubmitter("vonage", timeout)
     const headers = { "content-type": "application/x-www-form-urlencoded", accept: "application/json" }
 
-    const submit = (sms: OutboundSms): Effect.Effect<SubmitResult> =>
-      post({
-        url,
-        headers: headers,
-        body: submitForm(config, sms).toString(),
-        classify: (answer) => classifyResponse(answer.status, answer.headers, answer.text, now()),
-        recipient: sms.to.replace(/^\+/, "")
-      })
+    const calls = adapterCalls(post, (sms) => ({
+      url,
+      headers: headers,
+      body: submitForm(config, sms).toString(),
+      classify: (answer) => classifyResponse(answer.status, answer.headers, answer.text, now()),
+      recipient: sms.to.replace(/^\+/, "")
+    }))
 
     return {
       id: config.id,
       type: "vonage",
-      submit,
+      ...calls,
       parseDeliveryReport: (webhook) => parseDeliveryReceipt(config.signatureSecret, method, webhook, now())
     } satisfies ProviderAdapter
   })
