@@ -22,7 +22,6 @@ import {
   JetStreamApiError,
   type JetStreamClient,
   type JetStreamManager,
-  type JsMsg,
   RetentionPolicy,
   StorageType,
   type StoredMsg,
@@ -197,11 +196,21 @@ const isBody = (u: unknown): u is Body =>
 
 const textDecoder = new TextDecoder()
 
-const decode = (subject: string, seq: number, data: Uint8Array): Effect.Effect<Body, EventStoreError> =>
-  Effect.try({
-    try: (): unknown => JSON.parse(textDecoder.decode(data)),
-    catch: (cause) => invalidData(`${subject} #${seq}: not JSON`, cause)
-  }).pipe(Effect.filterOrFail(isBody, () => invalidData(`${subject} #${seq}: not an event message`)))
+/** A stored message's body, or why it is not one (plain: subscriptions decode every message). */
+const decodeBody = (subject: string, seq: number, data: Uint8Array): Body | EventStoreError => {
+  let json: unknown
+  try {
+    json = JSON.parse(textDecoder.decode(data))
+  } catch (cause) {
+    return invalidData(`${subject} #${seq}: not JSON`, cause)
+  }
+  return isBody(json) ? json : invalidData(`${subject} #${seq}: not an event message`)
+}
+
+const decode = (subject: string, seq: number, data: Uint8Array): Effect.Effect<Body, EventStoreError> => {
+  const body = decodeBody(subject, seq, data)
+  return body instanceof EventStoreError ? Effect.fail(body) : Effect.succeed(body)
+}
 
 const toRecorded = (streamName: string, seq: number, body: Body): ReadonlyArray<RecordedEvent> => {
   const recordedAt = new Date(body.t)
@@ -551,11 +560,6 @@ const make = (js: JetStreamClient, jsm: JetStreamManager) => {
     return events
   })
 
-  const eventsOf = (message: JsMsg): Effect.Effect<ReadonlyArray<RecordedEvent>, EventStoreError> =>
-    Effect.map(decode(message.subject, message.seq, message.data), (body) =>
-      toRecorded(message.subject.slice(SUBJECT_PREFIX.length), message.seq, body)
-    )
-
   /** Messages from the one holding `from`, through an ordered consumer; up to `until` if given. */
   const consume = (from: number, until?: number): Stream.Stream<RecordedEvent, EventStoreError> =>
     Stream.unwrapScoped(
@@ -577,43 +581,51 @@ const make = (js: JetStreamClient, jsm: JetStreamManager) => {
         // Not Stream.fromAsyncIterable: its finalizer awaits iterator.return(), which hangs while a
         // pull is pending; stopping the messages (above) is what ends the iterator.
         const iterator = messages[Symbol.asyncIterator]()
-        // One pull takes every message already buffered: a stream element per message cost more
-        // than the projections' own work. Memory stays bounded by the consumer's max_messages.
+        // One pull takes every message already buffered, decoded in a plain loop into one chunk of
+        // events: a stream element (or an Effect) per message cost more than the projections' own
+        // work. Memory stays bounded by the consumer's max_messages.
+        let ended = false
         const nextBatch = Effect.tryPromise({
           try: async () => {
-            const batch: Array<JsMsg> = []
+            const events: Array<RecordedEvent> = []
+            if (ended) return events
             for (;;) {
               const next = await iterator.next()
-              if (next.done) break
-              batch.push(next.value)
+              if (next.done) {
+                ended = true
+                break
+              }
+              const message = next.value
+              const body = decodeBody(message.subject, message.seq, message.data)
+              if (body instanceof EventStoreError) throw body
+              const streamName = message.subject.slice(SUBJECT_PREFIX.length)
+              for (const event of toRecorded(streamName, message.seq, body)) {
+                if (event.position > from) events.push(event)
+              }
+              if (until !== undefined && (message.seq >= until || message.info.pending === 0)) {
+                ended = true
+                break
+              }
               // `getPending()` stays at 1 with nothing buffered once the consumer queued its next
               // pull (a callback it counts as in flight): without `info.pending === 0` (the server
               // had nothing more) the last batch waited for a message that might never come.
-              if (
-                messages.getPending() === 0 ||
-                next.value.info.pending === 0 ||
-                batch.length >= BATCH_LIMIT
-              ) {
+              if (messages.getPending() === 0 || message.info.pending === 0 || events.length >= BATCH_LIMIT) {
                 break
               }
             }
-            return batch
+            return events
           },
-          catch: (cause) => Option.some(failure("subscribe")(cause))
+          catch: (cause) =>
+            Option.some(cause instanceof EventStoreError ? cause : failure("subscribe")(cause))
         }).pipe(
-          Effect.flatMap((batch) =>
-            batch.length === 0 ? Effect.fail(Option.none()) : Effect.succeed(Chunk.unsafeFromArray(batch))
+          // the end once the last batch is out; an empty batch (all at or below `from`) is no end
+          Effect.flatMap((events) =>
+            events.length === 0 && ended
+              ? Effect.fail(Option.none())
+              : Effect.succeed(Chunk.unsafeFromArray(events))
           )
         )
-        const delivered = Stream.repeatEffectChunkOption(nextBatch)
-        return (
-          until === undefined
-            ? delivered
-            : delivered.pipe(Stream.takeUntil((m) => m.seq >= until || m.info.pending === 0))
-        ).pipe(
-          Stream.mapConcatEffect(eventsOf),
-          Stream.filter((event) => event.position > from)
-        )
+        return Stream.repeatEffectChunkOption(nextBatch)
       })
     )
 

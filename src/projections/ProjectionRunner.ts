@@ -7,7 +7,7 @@
  * skips what it has applied already. (One subscription each cost a stream consumer and a decode of
  * every event per projection.) If one fails, all restart from their own checkpoints.
  */
-import { Cause, Effect, Stream } from "effect"
+import { Cause, Chunk, Effect, Stream } from "effect"
 import { restartSchedule } from "../actors/JetStreamWorker.js"
 import { EventStore, type RecordedEvent } from "../eventstore/EventStore.js"
 import * as Checkpoints from "./Checkpoints.js"
@@ -28,10 +28,11 @@ export const runAll = <E, R>(projections: ReadonlyArray<Projection<E, R>>) =>
       Effect.map(Checkpoints.load(projection.name), (checkpoint) => ({ projection, checkpoint }))
     )
     const from = Math.min(...running.map((r) => r.checkpoint.position))
+    // Each chunk the store hands over is what it had ready (up to 1,000 events): one batch, no
+    // regrouping and no timer, so a lone event is projected at once.
     yield* store.subscribeAll({ from }).pipe(
-      Stream.groupedWithin(1000, "20 millis"),
-      Stream.mapEffect((chunk) => {
-        const events = [...chunk]
+      Stream.runForEachChunk((chunk) => {
+        const events = Chunk.toReadonlyArray(chunk)
         return Effect.forEach(
           running,
           (entry) =>
@@ -49,8 +50,7 @@ export const runAll = <E, R>(projections: ReadonlyArray<Projection<E, R>>) =>
             }),
           { concurrency: "unbounded", discard: true }
         )
-      }),
-      Stream.runDrain
+      })
     )
   }).pipe(
     Effect.tapErrorCause((cause) => Effect.logWarning("projections restarting", Cause.pretty(cause))),
