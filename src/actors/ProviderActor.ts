@@ -139,7 +139,7 @@ const handleWork = (provider: ConfiguredProvider) => (messages: ReadonlyArray<Js
     /** What an answer leads to; the breaker and a 429 pause hear it at once. */
     const planAnswer = (call: Call, answer: SubmitResult, startedAt: number, answeredAt: number) =>
       Effect.gen(function* () {
-        yield* observeCall(providerId, answer, (answeredAt - startedAt) / 1000)
+        observeCall(providerId, answer, (answeredAt - startedAt) / 1000)
         const transient = answer._tag === "Transient"
         const plan = planAttempt({
           state: call.state,
@@ -156,8 +156,7 @@ const handleWork = (provider: ConfiguredProvider) => (messages: ReadonlyArray<Js
               : providerId,
           echoesReference: echoesReference(provider)
         })
-        yield* plan.providerAnswered ? health.succeeded(providerId) : health.failed(providerId)
-        if (plan.throttle !== undefined) yield* health.throttle(providerId, plan.throttle)
+        health.answeredNow(providerId, plan.providerAnswered ?? true, plan.throttle)
         return plan
       })
 
@@ -166,7 +165,7 @@ const handleWork = (provider: ConfiguredProvider) => (messages: ReadonlyArray<Js
     const ready: Array<Call> = []
     const held: Array<Call> = []
     for (const call of callable) {
-      if ((yield* health.tryAcquire(providerId)) && (yield* health.admit(providerId))) ready.push(call)
+      if (health.admitNow(providerId)) ready.push(call)
       else held.push(call)
     }
     const clock = yield* Effect.clock
@@ -336,20 +335,23 @@ const awaitAdmission = (
     }
   })
 
-const observeCall = (provider: string, result: SubmitResult, seconds: number) =>
-  Effect.gen(function* () {
-    const outcome =
-      result._tag === "Accepted"
-        ? "accepted"
-        : result._tag === "Permanent"
-          ? "permanent"
-          : result.reason === "throttled"
-            ? "throttled"
-            : "transient"
-    yield* Metrics.providerCall(provider, outcome, seconds)
-    if (result._tag !== "Accepted") yield* Metrics.providerError(provider, result.reason)
-    if (result._tag === "Transient") yield* Metrics.retried(provider, result.reason)
-  })
+/** The call's metrics, updated at once (no Effect per call). */
+const observeCall = (provider: string, result: SubmitResult, seconds: number) => {
+  const outcome =
+    result._tag === "Accepted"
+      ? "accepted"
+      : result._tag === "Permanent"
+        ? "permanent"
+        : result.reason === "throttled"
+          ? "throttled"
+          : "transient"
+  Metrics.unsafe.providerCall(
+    provider,
+    outcome,
+    seconds,
+    result._tag === "Accepted" ? undefined : { kind: result.reason, retried: result._tag === "Transient" }
+  )
+}
 
 /** The work item used up its deliveries without an outcome: record the failure and dead-letter it. */
 const giveUp = (provider: ConfiguredProvider) => (msg: JsMsg, why: string) =>

@@ -39,8 +39,13 @@ export interface ProviderHealthService {
   readonly throttle: (provider: string, pause: Duration.Duration) => Effect.Effect<void>
   /** waits out a pause and the rate limit; `keepAlive` runs every 10 s of waiting */
   readonly acquire: (provider: string, keepAlive: Effect.Effect<void>) => Effect.Effect<void>
-  /** takes a token when one is there now and the provider is not paused; never waits */
-  readonly tryAcquire: (provider: string) => Effect.Effect<boolean>
+  /**
+   * `acquire` and `admit` at once, without waiting: true when the provider is not paused, a token
+   * is there now and the breaker lets the call through (plain: a batch asks it per message)
+   */
+  readonly admitNow: (provider: string) => boolean
+  /** `succeeded` or `failed`, and `throttle` when `pause` is given, at once */
+  readonly answeredNow: (provider: string, answered: boolean, pause?: Duration.Duration) => void
   readonly snapshot: Effect.Effect<ReadonlyArray<ProviderSnapshot>>
   /** uniform in [0, 1), for weighted routing */
   readonly random: Effect.Effect<number>
@@ -84,16 +89,37 @@ export class ProviderHealth extends Context.Tag("sms-gateway/ProviderHealth")<
       )
       const policyOf = (provider: string) => providers.get(provider)?.config.circuitBreaker
       /** sets the breaker, counting a change of state for /metrics */
-      const transitions: Array<readonly [string, string]> = []
       const setBreaker = (provider: string, state: State, next: Breaker.BreakerState) => {
-        if (next._tag !== state.breaker._tag) transitions.push([provider, next._tag])
+        if (next._tag !== state.breaker._tag) Metrics.unsafe.circuitTransition(provider, next._tag)
         state.breaker = next
       }
-      const flushTransitions = Effect.suspend(() =>
-        Effect.forEach(transitions.splice(0), ([provider, to]) => Metrics.circuitTransition(provider, to), {
-          discard: true
-        })
-      )
+      const clock = yield* Effect.clock
+      // the batch path's plain calls: the same rules, without an Effect per message
+      const now = () => clock.unsafeCurrentTimeMillis()
+      const admitNow = (provider: string): boolean => {
+        const state = states.get(provider)
+        if (state === undefined) return false
+        const at = now()
+        if (state.pausedUntil > at) return false
+        // a token is taken only for a call the breaker lets through
+        if (state.bucket !== undefined && reserve(state.bucket, at) > 0) {
+          state.bucket.tokens += 1
+          return false
+        }
+        const { allowed, next } = Breaker.tryCall(state.breaker, at)
+        setBreaker(provider, state, next)
+        if (!allowed && state.bucket !== undefined) state.bucket.tokens += 1
+        return allowed
+      }
+      const answeredNow = (provider: string, answered: boolean, pause?: Duration.Duration): void => {
+        const state = states.get(provider)
+        const policy = policyOf(provider)
+        if (state === undefined) return
+        const at = now()
+        if (answered) setBreaker(provider, state, Breaker.onSuccess(state.breaker))
+        else if (policy) setBreaker(provider, state, Breaker.onTransientFailure(state.breaker, at, policy))
+        if (pause !== undefined) state.pausedUntil = Math.max(state.pausedUntil, at + Duration.toMillis(pause))
+      }
       const sleepWithKeepAlive = (ms: number, keepAlive: Effect.Effect<void>): Effect.Effect<void> =>
         ms <= KEEP_ALIVE_EVERY
           ? Effect.sleep(Duration.millis(ms))
@@ -105,7 +131,7 @@ export class ProviderHealth extends Context.Tag("sms-gateway/ProviderHealth")<
         Effect.map(Clock.currentTimeMillis, (now) => {
           const state = states.get(provider)
           return state === undefined ? fallback : f(state, now)
-        }).pipe(Effect.zipLeft(flushTransitions))
+        })
 
       const acquire = (provider: string, keepAlive: Effect.Effect<void>): Effect.Effect<void> =>
         Effect.gen(function* () {
@@ -159,18 +185,8 @@ export class ProviderHealth extends Context.Tag("sms-gateway/ProviderHealth")<
             undefined
           ),
         acquire,
-        tryAcquire: (provider) =>
-          withState(
-            provider,
-            (s, now) => {
-              if (s.pausedUntil > now) return false
-              if (s.bucket === undefined) return true
-              if (reserve(s.bucket, now) === 0) return true
-              s.bucket.tokens += 1 // not taken: give the reservation back
-              return false
-            },
-            false
-          ),
+        admitNow,
+        answeredNow,
         snapshot: Effect.map(Clock.currentTimeMillis, (now) =>
           [...states].map(([provider, s]) => ({
             provider,

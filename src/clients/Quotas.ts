@@ -212,11 +212,13 @@ export const chargeMany = (
     yield* request("cannot record quota charges", () =>
       Promise.all(fresh.slice(0, admitted).map((id) => stores.charges.put(id, key)))
     ).pipe(Effect.ignore)
-    const firstOf = new Set<string>()
+    // a repeat of an id answers as its first occurrence did: charged once, or refused each time
+    const answered = new Set<string>()
     return input.messageIds.map((id) => {
       const charge = charged.get(id)
-      if (charge === undefined || firstOf.has(id)) return Charge.AlreadyCharged()
-      firstOf.add(id)
+      if (charge === undefined) return Charge.AlreadyCharged()
+      if (answered.has(id) && charge._tag === "Charged") return Charge.AlreadyCharged()
+      answered.add(id)
       return charge
     })
   })

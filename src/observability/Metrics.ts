@@ -101,18 +101,26 @@ const statusOfEvent: Record<string, string> = {
  */
 export const recordMessageEvents = (
   events: ReadonlyArray<{ readonly _tag: string; readonly provider?: string | undefined }>
-) =>
-  Effect.forEach(
-    events,
-    (event) =>
-      Metric.increment(
-        withTags(messagesTotal, {
-          status: statusOfEvent[event._tag] ?? event._tag,
-          provider: event.provider ?? "none"
-        })
-      ),
-    { discard: true }
-  )
+) => Effect.sync(() => countMessageEvents(events))
+
+/** The same count, made at once: one update per status and provider of a batch, not per event. */
+const countMessageEvents = (
+  events: ReadonlyArray<{ readonly _tag: string; readonly provider?: string | undefined }>
+) => {
+  if (events.length === 0) return
+  const counts = new Map<string, { status: string; provider: string; n: number }>()
+  for (const event of events) {
+    const status = statusOfEvent[event._tag] ?? event._tag
+    const provider = event.provider ?? "none"
+    const key = `${status}\u0000${provider}`
+    const known = counts.get(key)
+    if (known === undefined) counts.set(key, { status, provider, n: 1 })
+    else known.n++
+  }
+  for (const { status, provider, n } of counts.values()) {
+    withTags(messagesTotal, { status, provider }).unsafeUpdate(n, [])
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Provider calls (incremented by the provider actor)
@@ -170,6 +178,20 @@ export const deliveryReport = (provider: string, outcome: "stored" | "bad_signat
  * report without running an Effect (one per report cost more than the rest of the request).
  */
 export const unsafe = {
+  circuitTransition: (provider: string, state: string) =>
+    withTags(circuitTransitionsTotal, { provider: provider, state: state }).unsafeUpdate(1, []),
+  /** a provider call's duration by outcome, its error kind, and a retry when it was transient */
+  providerCall: (
+    provider: string,
+    outcome: "accepted" | "transient" | "permanent" | "throttled",
+    seconds: number,
+    error?: { readonly kind: string; readonly retried: boolean }
+  ) => {
+    withTags(providerRequestDuration, { provider: provider, outcome: outcome }).unsafeUpdate(seconds, [])
+    if (error === undefined) return
+    withTags(providerErrorsTotal, { provider: provider, kind: error.kind }).unsafeUpdate(1, [])
+    if (error.retried) withTags(retriesTotal, { provider: provider, reason: error.kind }).unsafeUpdate(1, [])
+  },
   httpRequest: (method: string, route: string, status: number, seconds: number) => {
     withTags(httpRequestsTotal, { method: method, route: route, status: String(status) }).unsafeUpdate(1, [])
     withTags(httpRequestDuration, { method: method, route: route }).unsafeUpdate(seconds, [])

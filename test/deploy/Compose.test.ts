@@ -80,7 +80,9 @@ describe("deployment files", () => {
     expect(dockerfile).toMatch(/npm install --omit=dev/)
     expect(dockerfile).toMatch(/^USER node$/m)
     expect(dockerfile).toMatch(/^HEALTHCHECK .*\n?.*\/health/m)
-    expect(dockerfile).toContain('CMD ["node", "--max-semi-space-size=32", "bin/sms-gateway.mjs", "start", "--host", "0.0.0.0"]')
+    expect(dockerfile).toContain(
+      'CMD ["node", "--max-semi-space-size=32", "bin/sms-gateway.mjs", "start", "--host", "0.0.0.0"]'
+    )
   })
 
   it("nats persists JetStream on its file store with the durability setting documented", () => {
