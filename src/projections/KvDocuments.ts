@@ -3,10 +3,14 @@
  * the last event it applied (`applyEvent` skips anything at or below it), and is written with the
  * revision that was read: a concurrent writer (another process, a rebuild) makes the write fail, and
  * the events are applied again to what it wrote. Replays and races therefore change nothing.
+ *
+ * A batch is applied in rounds, each with its reads in flight together and then its writes in flight
+ * together: every document is folded over all of the batch's events for it and written once, and only
+ * the keys whose write failed go round again (re-read, re-apply, re-write).
  */
-import type { KV } from "@nats-io/kv"
-import { Effect, Option, Schema } from "effect"
-import type { RecordedEvent } from "../eventstore/EventStore.js"
+import type { KV, KvEntry } from "@nats-io/kv"
+import { Effect, Option, Predicate, Schema, SchemaAST } from "effect"
+import { EventStoreError, type RecordedEvent } from "../eventstore/EventStore.js"
 import { NatsError } from "../nats/Nats.js"
 import type { Projection } from "./ProjectionRunner.js"
 
@@ -15,7 +19,8 @@ export interface KvDocumentsSpec<E, V extends { readonly position: number }, I> 
   readonly kv: KV
   readonly handles: ReadonlySet<string>
   readonly schema: Schema.Schema<V, I>
-  readonly decodeEvent: (recorded: RecordedEvent) => Effect.Effect<E, unknown>
+  /** synchronous (one decode per event, no Effect each): the event, or the error the batch fails with */
+  readonly decodeEvent: (recorded: RecordedEvent) => E | EventStoreError
   readonly keyOf: (event: E) => string
   /** pure; returns the same object when the event changes nothing */
   readonly applyEvent: (view: V | undefined, event: E, at: RecordedEvent) => V | undefined
@@ -29,74 +34,210 @@ const request = <A>(what: string, run: () => Promise<A>) =>
     catch: (cause) => new NatsError({ reason: "RequestFailed", message: what, cause })
   })
 
-/** Documents this process wrote last, so an update usually needs no read first. */
+/** Documents as this process last wrote or read them, so an update usually needs no read first. */
 const CACHE_LIMIT = 50_000
+/** Rounds of a batch before giving up on a key that keeps conflicting (the runner then restarts). */
+const MAX_ROUNDS = 6
+
+interface Known<V> {
+  readonly view: V
+  readonly revision: number
+}
+
+const entryDecoder = <V, I>(schema: Schema.Schema<V, I>) => {
+  const decode = Schema.decodeUnknownOption(Schema.parseJson(schema))
+  return (entry: KvEntry | null): Option.Option<Known<V>> =>
+    entry === null || entry.operation !== "PUT"
+      ? Option.none()
+      : Option.map(decode(entry.string()), (view) => ({ view, revision: entry.revision }))
+}
 
 export const readDocument = <V, I>(kv: KV, schema: Schema.Schema<V, I>, key: string) => {
-  const decode = Schema.decodeUnknownOption(Schema.parseJson(schema))
-  return request(`cannot read ${key}`, () => kv.get(key)).pipe(
-    Effect.map((entry) =>
-      entry === null || entry.operation !== "PUT"
-        ? Option.none()
-        : Option.map(decode(entry.string()), (view) => ({ view, revision: entry.revision }))
-    )
-  )
+  const decode = entryDecoder(schema)
+  return request(`cannot read ${key}`, () => kv.get(key)).pipe(Effect.map(decode))
+}
+
+type Copy = (value: unknown) => unknown
+const same: Copy = (value) => value
+
+/**
+ * A copy of a value in the shape and key order the Schema encodes it to, for a schema whose encoded
+ * form is its type: structs of strings, numbers, booleans and literals, optional fields, arrays of
+ * those. `undefined` for any other schema (transformations, refinements, records...).
+ */
+const plainCopy = (ast: SchemaAST.AST): Copy | undefined => {
+  switch (ast._tag) {
+    case "StringKeyword":
+    case "NumberKeyword":
+    case "BooleanKeyword":
+    case "Literal":
+    case "UndefinedKeyword":
+      return same
+    case "Union":
+      return ast.types.every((member) => plainCopy(member) === same) ? same : undefined
+    case "TupleType": {
+      const item = ast.elements.length === 0 && ast.rest.length === 1 ? ast.rest[0] : undefined
+      const copyItem = item && plainCopy(item.type)
+      if (copyItem === undefined) return undefined
+      return copyItem === same
+        ? (value) => (Array.isArray(value) ? value.slice() : value)
+        : (value) => (Array.isArray(value) ? value.map(copyItem) : value)
+    }
+    case "TypeLiteral": {
+      if (ast.indexSignatures.length > 0) return undefined
+      const fields: Array<readonly [string, Copy]> = []
+      for (const { name, type } of ast.propertySignatures) {
+        const copyField = plainCopy(type)
+        if (typeof name !== "string" || copyField === undefined) return undefined
+        fields.push([name, copyField])
+      }
+      return (value) => {
+        if (!Predicate.isRecord(value)) return value
+        const copy: Record<string, unknown> = {}
+        for (const [name, copyField] of fields) {
+          const field = value[name]
+          if (field !== undefined) copy[name] = copyField(field)
+        }
+        return copy
+      }
+    }
+    default:
+      return undefined
+  }
+}
+
+/**
+ * What `Schema.encodeSync(Schema.parseJson(schema))` gives, at a fraction of its cost when the
+ * schema's encoded form is its type (the Schema's encode was most of a write's CPU). Not
+ * `JSON.stringify(view)` itself: a view's keys come in the order `applyEvent` added them, which
+ * depends on the path the document took, so a rebuilt bucket would differ byte for byte from the live
+ * one. Test: KvDocuments.test.ts.
+ */
+export const jsonEncoder = <V, I>(schema: Schema.Schema<V, I>): ((view: V) => string) => {
+  const copy = plainCopy(schema.ast)
+  return copy === undefined
+    ? Schema.encodeSync(Schema.parseJson(schema))
+    : (view) => JSON.stringify(copy(view))
 }
 
 export const kvDocuments = <E, V extends { readonly position: number }, I>(
   spec: KvDocumentsSpec<E, V, I>
 ): Projection<unknown, never> => {
-  const encode = Schema.encodeSync(Schema.parseJson(spec.schema))
-  const cache = new Map<string, { readonly view: V; readonly revision: number }>()
+  const encode = jsonEncoder(spec.schema)
+  const decodeEntry = entryDecoder(spec.schema)
+  const cache = new Map<string, Known<V>>()
+  /**
+   * Set by `reset` (a rebuild emptied the bucket): a key this instance has not written since is taken
+   * to be absent and created without a read. Wrong when another writer created it meanwhile: the
+   * create then fails and the key goes round again, read this time.
+   */
+  let emptied = false
 
-  const applyToDocument = (key: string, events: ReadonlyArray<readonly [E, RecordedEvent]>) =>
+  const remember = (key: string, known: Known<V>) => {
+    cache.delete(key)
+    cache.set(key, known)
+    if (cache.size > CACHE_LIMIT) cache.delete(cache.keys().next().value ?? "")
+  }
+
+  interface Write {
+    readonly key: string
+    readonly view: V
+    /** the revision read; `undefined` for a create */
+    readonly revision: number | undefined
+  }
+
+  const writeAll = (writes: ReadonlyArray<Write>) =>
+    Effect.promise(() =>
+      Promise.allSettled(
+        writes.map(({ key, view, revision }) =>
+          revision === undefined
+            ? spec.kv.create(key, encode(view))
+            : spec.kv.update(key, encode(view), revision)
+        )
+      )
+    )
+
+  /** Applies each key's events to its document; one round per conflict, all keys of a round together. */
+  const applyGroups = (groups: ReadonlyMap<string, ReadonlyArray<readonly [E, RecordedEvent]>>) =>
     Effect.gen(function* () {
-      const startsDocument =
-        spec.startsDocument !== undefined && events[0] !== undefined && spec.startsDocument(events[0][0])
-      for (let attempt = 0; ; attempt++) {
-        let known = attempt === 0 ? cache.get(key) : undefined
-        if (known === undefined && !(attempt === 0 && startsDocument)) {
-          known = Option.getOrUndefined(yield* readDocument(spec.kv, spec.schema, key))
+      let pending = [...groups.keys()]
+      for (let round = 0; pending.length > 0; round++) {
+        if (round === MAX_ROUNDS) {
+          return yield* new NatsError({
+            reason: "RequestFailed",
+            message: `${spec.name}: ${pending.length} documents keep conflicting (${pending[0]}...)`
+          })
         }
-        let view = known?.view
-        for (const [event, recorded] of events) view = spec.applyEvent(view, event, recorded)
-        if (view === undefined || view === known?.view) return
-        const next = view
-        const written = yield* request(`cannot write ${key}`, () =>
-          known === undefined
-            ? spec.kv.create(key, encode(next))
-            : spec.kv.update(key, encode(next), known.revision)
-        ).pipe(Effect.option)
-        if (Option.isSome(written)) {
-          cache.delete(key)
-          cache.set(key, { view: next, revision: written.value })
-          if (cache.size > CACHE_LIMIT) cache.delete(cache.keys().next().value ?? "")
-          return
+        // where each document starts: cached, taken to be absent (a guess until a create proves it), or read
+        const known = new Map<string, Known<V> | undefined>()
+        const guessed = new Set<string>()
+        const toRead: Array<string> = []
+        for (const key of pending) {
+          const cached = round === 0 ? cache.get(key) : undefined
+          const first = groups.get(key)?.[0]?.[0]
+          if (cached !== undefined) known.set(key, cached)
+          else if (round === 0 && (emptied || (first !== undefined && spec.startsDocument?.(first) === true)))
+            guessed.add(key)
+          else toRead.push(key)
         }
-        cache.delete(key)
-        if (attempt >= 5)
-          return yield* new NatsError({ reason: "RequestFailed", message: `${key} keeps conflicting` })
+        if (toRead.length > 0) {
+          const entries = yield* request(`cannot read ${spec.name} documents`, () =>
+            Promise.all(toRead.map((key) => spec.kv.get(key)))
+          )
+          toRead.forEach((key, i) => {
+            const stored = Option.getOrUndefined(decodeEntry(entries[i]))
+            known.set(key, stored)
+            if (stored !== undefined) remember(key, stored)
+          })
+        }
+
+        const writes: Array<Write> = []
+        const retry: Array<string> = []
+        for (const key of pending) {
+          const start = known.get(key)
+          let view = start?.view
+          for (const [event, recorded] of groups.get(key) ?? []) view = spec.applyEvent(view, event, recorded)
+          if (view !== undefined && view !== start?.view) {
+            writes.push({ key, view, revision: start?.revision })
+          } else if (guessed.has(key)) {
+            // nothing to write proves nothing about a guess (the document may exist): read it next round
+            retry.push(key)
+          }
+        }
+        const outcomes = yield* writeAll(writes)
+        writes.forEach((write, i) => {
+          const outcome = outcomes[i]
+          if (outcome?.status === "fulfilled") {
+            remember(write.key, { view: write.view, revision: outcome.value })
+          } else {
+            // refused (another writer moved the document) or unknown: read it and apply again
+            cache.delete(write.key)
+            retry.push(write.key)
+          }
+        })
+        pending = retry
       }
     })
 
   return {
     name: spec.name,
     handles: spec.handles,
-    reset: Effect.sync(() => cache.clear()),
+    reset: Effect.sync(() => {
+      cache.clear()
+      emptied = true
+    }),
     applyBatch: (recorded) =>
-      Effect.gen(function* () {
-        const byKey = new Map<string, Array<readonly [E, RecordedEvent]>>()
+      Effect.suspend((): Effect.Effect<void, EventStoreError | NatsError> => {
+        const groups = new Map<string, Array<readonly [E, RecordedEvent]>>()
         for (const record of recorded) {
-          const event = yield* spec.decodeEvent(record)
+          const event = spec.decodeEvent(record)
+          if (event instanceof EventStoreError) return Effect.fail(event)
           const key = spec.keyOf(event)
-          const list = byKey.get(key)
+          const list = groups.get(key)
           if (list) list.push([event, record])
-          else byKey.set(key, [[event, record]])
+          else groups.set(key, [[event, record]])
         }
-        yield* Effect.forEach(byKey, ([key, events]) => applyToDocument(key, events), {
-          concurrency: 64,
-          discard: true
-        })
+        return applyGroups(groups)
       })
   }
 }

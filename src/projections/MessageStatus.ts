@@ -3,9 +3,10 @@
  * answers. Each document remembers the position of the last event it applied, so replaying events
  * (a redelivered batch, a rebuild racing live processing) changes nothing.
  */
+import type { KV } from "@nats-io/kv"
 import { Effect, Option, Schema } from "effect"
 import { type MessageEvent, messageEventTypes } from "../domain/Message.js"
-import { fromStored } from "../eventstore/MessageEvents.js"
+import { decodeRecorded } from "../eventstore/MessageEvents.js"
 import { kvDocuments, readDocument } from "./KvDocuments.js"
 import { ReadModels } from "./ReadModels.js"
 
@@ -41,6 +42,39 @@ export type MessageStatusView = typeof MessageStatusView.Type
 
 const isFinal = (view: MessageStatusView) => view.status === "delivered" || view.status === "failed"
 
+type Fields = Omit<MessageStatusView, "position" | "revision">
+
+/**
+ * The view with every field present (absent ones `undefined`), in the Schema's order. Views of one
+ * shape keep the spreads below cheap: V8 copies an object and overrides its fields in tens of
+ * nanoseconds, while adding fields the copy lacks cost microseconds per field (Node 20).
+ */
+const document = (view: Fields, at: { readonly position: number; readonly revision: number }) => ({
+  messageId: view.messageId,
+  clientId: view.clientId,
+  status: view.status,
+  to: view.to,
+  from: view.from,
+  encoding: view.encoding,
+  segments: view.segments,
+  provider: view.provider,
+  providerMessageId: view.providerMessageId,
+  attempts: view.attempts,
+  lastError: view.lastError,
+  failureReason: view.failureReason,
+  requestedAt: view.requestedAt,
+  dispatchedAt: view.dispatchedAt,
+  retriedAt: view.retriedAt,
+  nextAttemptAt: view.nextAttemptAt,
+  deliveredAt: view.deliveredAt,
+  failedAt: view.failedAt,
+  resubmittedAt: view.resubmittedAt,
+  providerStatus: view.providerStatus,
+  providerStatusAt: view.providerStatusAt,
+  position: at.position,
+  revision: at.revision
+})
+
 /** Same precedence as the decider: the first final status stays; later reports only add timestamps. */
 export const applyEvent = (
   view: MessageStatusView | undefined,
@@ -48,23 +82,25 @@ export const applyEvent = (
   at: { readonly position: number; readonly revision: number }
 ): MessageStatusView | undefined => {
   if (view !== undefined && at.position <= view.position) return view
-  const moved = view && { ...view, position: at.position, revision: at.revision }
+  const moved = view && document(view, at)
   switch (event._tag) {
     case "SmsRequested":
       return (
-        moved ?? {
-          messageId: event.messageId,
-          clientId: event.clientId,
-          status: "requested",
-          to: event.to,
-          from: event.from,
-          encoding: event.encoding,
-          segments: event.segments,
-          attempts: 0,
-          requestedAt: event.requestedAt.toISOString(),
-          position: at.position,
-          revision: at.revision
-        }
+        moved ??
+        document(
+          {
+            messageId: event.messageId,
+            clientId: event.clientId,
+            status: "requested",
+            to: event.to,
+            from: event.from,
+            encoding: event.encoding,
+            segments: event.segments,
+            attempts: 0,
+            requestedAt: event.requestedAt.toISOString()
+          },
+          at
+        )
       )
     case "SmsDispatched":
       if (moved === undefined || isFinal(moved)) return moved
@@ -139,15 +175,17 @@ export const getStatus = (messageId: string) =>
     )
   )
 
-export const projection = Effect.map(ReadModels, ({ messages }) =>
+/** the read model kept in `kv` */
+export const documents = (kv: KV) =>
   kvDocuments({
     name: "message-status",
-    kv: messages,
+    kv,
     handles: new Set(messageEventTypes),
     schema: MessageStatusView,
-    decodeEvent: fromStored,
+    decodeEvent: decodeRecorded,
     keyOf: (event) => event.messageId,
     applyEvent,
     startsDocument: (event) => event._tag === "SmsRequested"
   })
-)
+
+export const projection = Effect.map(ReadModels, ({ messages }) => documents(messages))

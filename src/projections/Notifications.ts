@@ -5,7 +5,9 @@
  * window, and consumers can dedupe on `eventId` beyond it.
  */
 import { Effect } from "effect"
-import { fromStored } from "../eventstore/MessageEvents.js"
+import type { MessageEvent } from "../domain/Message.js"
+import { EventStoreError, type RecordedEvent } from "../eventstore/EventStore.js"
+import { decodeRecorded } from "../eventstore/MessageEvents.js"
 import { Nats, NatsError } from "../nats/Nats.js"
 import { Subjects } from "../nats/Topology.js"
 import type { Projection } from "./ProjectionRunner.js"
@@ -21,6 +23,33 @@ export interface Notification {
   readonly reason?: string
 }
 
+/** The notification an event gives, if any. */
+const notificationOf = (event: MessageEvent, record: RecordedEvent): Notification | undefined => {
+  const base = { messageId: event.messageId, eventId: record.id, position: record.position }
+  switch (event._tag) {
+    case "SmsDispatched":
+      return {
+        ...base,
+        status: "dispatched",
+        at: event.dispatchedAt.toISOString(),
+        provider: event.provider,
+        providerMessageId: event.providerMessageId
+      }
+    case "SmsDelivered":
+      return { ...base, status: "delivered", at: event.deliveredAt.toISOString(), provider: event.provider }
+    case "SmsFailed":
+      return {
+        ...base,
+        status: "failed",
+        at: event.failedAt.toISOString(),
+        provider: event.provider,
+        reason: event.reason
+      }
+    default:
+      return undefined
+  }
+}
+
 export const projection: Projection<unknown, Nats> = {
   name: "notifications",
   handles: new Set(["SmsDispatched", "SmsDelivered", "SmsFailed"]),
@@ -29,32 +58,10 @@ export const projection: Projection<unknown, Nats> = {
       const { js } = yield* Nats
       const notifications: Array<Notification> = []
       for (const record of recorded) {
-        const event = yield* fromStored(record)
-        const base = { messageId: event.messageId, eventId: record.id, position: record.position }
-        if (event._tag === "SmsDispatched") {
-          notifications.push({
-            ...base,
-            status: "dispatched",
-            at: event.dispatchedAt.toISOString(),
-            provider: event.provider,
-            providerMessageId: event.providerMessageId
-          })
-        } else if (event._tag === "SmsDelivered") {
-          notifications.push({
-            ...base,
-            status: "delivered",
-            at: event.deliveredAt.toISOString(),
-            provider: event.provider
-          })
-        } else if (event._tag === "SmsFailed") {
-          notifications.push({
-            ...base,
-            status: "failed",
-            at: event.failedAt.toISOString(),
-            provider: event.provider,
-            reason: event.reason
-          })
-        }
+        const event = decodeRecorded(record)
+        if (event instanceof EventStoreError) return yield* event
+        const notification = notificationOf(event, record)
+        if (notification !== undefined) notifications.push(notification)
       }
       // published in order, acks pipelined
       yield* Effect.tryPromise({

@@ -7,42 +7,56 @@
 import { Effect } from "effect"
 import { load } from "../actors/MessageRepository.js"
 import { executePhone, loadPhone } from "../actors/PhoneRepository.js"
-import type { EventStore } from "../eventstore/EventStore.js"
-import { fromStored } from "../eventstore/MessageEvents.js"
+import type { SmsFailed } from "../domain/Message.js"
+import { type EventStore, EventStoreError, type RecordedEvent } from "../eventstore/EventStore.js"
+import { decodeRecorded } from "../eventstore/MessageEvents.js"
 import type { Projection } from "./ProjectionRunner.js"
+
+/** The batch's failures for an invalid number, found in a plain loop: an Effect only for those. */
+const invalidNumberFailures = (recorded: ReadonlyArray<RecordedEvent>) => {
+  const failures: Array<SmsFailed> = []
+  for (const record of recorded) {
+    const event = decodeRecorded(record)
+    if (event instanceof EventStoreError) return event
+    if (event._tag === "SmsFailed" && event.reason === "invalid_number") failures.push(event)
+  }
+  return failures
+}
+
+const deactivate = (event: SmsFailed) =>
+  Effect.gen(function* () {
+    const message = yield* load(event.messageId)
+    if (message.state.status === "none") return
+    const number = message.state.request.to
+    const phone = yield* loadPhone(number)
+    const actedOn = phone.events.some(
+      (e) => e._tag === "PhoneDeactivated" && e.source.messageId === event.messageId
+    )
+    if (actedOn) return
+    const fromReport = message.events.some((e) => e._tag === "SmsDispatched")
+    yield* executePhone(number, {
+      _tag: "Deactivate",
+      number,
+      reason: "invalid_number",
+      source: {
+        kind: fromReport ? "delivery_report" : "provider_answer",
+        messageId: event.messageId,
+        provider: event.provider,
+        code: event.code
+      },
+      at: event.failedAt
+    })
+  })
 
 export const projection: Projection<unknown, EventStore> = {
   name: "phone-deactivation",
   handles: new Set(["SmsFailed"]),
   applyBatch: (recorded) =>
-    Effect.forEach(
-      recorded,
-      (record) =>
-        Effect.gen(function* () {
-          const event = yield* fromStored(record)
-          if (event._tag !== "SmsFailed" || event.reason !== "invalid_number") return
-          const message = yield* load(event.messageId)
-          if (message.state.status === "none") return
-          const number = message.state.request.to
-          const phone = yield* loadPhone(number)
-          const actedOn = phone.events.some(
-            (e) => e._tag === "PhoneDeactivated" && e.source.messageId === event.messageId
-          )
-          if (actedOn) return
-          const fromReport = message.events.some((e) => e._tag === "SmsDispatched")
-          yield* executePhone(number, {
-            _tag: "Deactivate",
-            number,
-            reason: "invalid_number",
-            source: {
-              kind: fromReport ? "delivery_report" : "provider_answer",
-              messageId: event.messageId,
-              provider: event.provider,
-              code: event.code
-            },
-            at: event.failedAt
-          })
-        }),
-      { discard: true }
-    )
+    Effect.suspend(() => {
+      const failures = invalidNumberFailures(recorded)
+      // one after the other, as before: each acts on the phone as the previous one left it
+      return failures instanceof EventStoreError
+        ? Effect.fail(failures)
+        : Effect.forEach(failures, deactivate, { discard: true })
+    })
 }

@@ -84,7 +84,7 @@ export const projection = Effect.map(ReadModels, ({ phones }) =>
     kv: phones,
     handles: new Set(phoneEventTypes),
     schema: PhoneNumberView,
-    decodeEvent: phoneCodec.fromStored,
+    decodeEvent: phoneCodec.decodeRecorded,
     keyOf: (event) => event.number.slice(1),
     applyEvent: applyPhoneEvent
   })

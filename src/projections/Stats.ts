@@ -1,13 +1,14 @@
 /**
  * Counts of message events by type and provider (and failures by reason), one KV document
  * (`sms_stats`, key `totals`) holding the counts and the position they include. A batch is applied
- * to the stored counts with the revision that was read, skipping events at or below the stored
- * position, so replays and concurrent runners never count twice.
+ * to the stored counts (as this instance last wrote or read them) with their revision, skipping events
+ * at or below the stored position, so replays and concurrent runners never count twice: a stale
+ * revision fails the write, and the batch is counted again on the document read afresh.
  */
 import { Effect, Option, Schema } from "effect"
 import { messageEventTypes } from "../domain/Message.js"
-import type { RecordedEvent } from "../eventstore/EventStore.js"
-import { fromStored } from "../eventstore/MessageEvents.js"
+import { EventStoreError, type RecordedEvent } from "../eventstore/EventStore.js"
+import { decodeRecorded } from "../eventstore/MessageEvents.js"
 import { NatsError } from "../nats/Nats.js"
 import { readDocument } from "./KvDocuments.js"
 import type { Projection } from "./ProjectionRunner.js"
@@ -23,8 +24,13 @@ export type StatsView = typeof StatsView.Type
 const KEY = "totals"
 const encode = Schema.encodeSync(Schema.parseJson(StatsView))
 
-const countKey = (record: RecordedEvent, provider: string | undefined, reason: string | undefined) =>
-  [record.type, provider, reason].filter((part) => part !== undefined && part !== "").join(".")
+/** `type[.provider][.reason]`, leaving out parts that are missing or empty */
+const countKey = (type: string, provider: string | undefined, reason: string | undefined) => {
+  let key = type
+  if (provider) key += `.${provider}`
+  if (reason) key += `.${reason}`
+  return key
+}
 
 export const getStats = Effect.flatMap(ReadModels, ({ stats }) =>
   Effect.map(
@@ -33,22 +39,35 @@ export const getStats = Effect.flatMap(ReadModels, ({ stats }) =>
   )
 )
 
-export const projection = Effect.map(
-  ReadModels,
-  ({ stats }): Projection<unknown, never> => ({
+export const projection = Effect.map(ReadModels, ({ stats }): Projection<unknown, never> => {
+  /** the document as this instance last wrote or read it: the next batch usually needs no read */
+  let known: Option.Option<{ readonly view: StatsView; readonly revision: number }> | undefined
+
+  const count = (recorded: ReadonlyArray<RecordedEvent>) => {
+    const keys: Array<readonly [number, string]> = []
+    for (const record of recorded) {
+      const event = decodeRecorded(record)
+      if (event instanceof EventStoreError) return event
+      const provider = "provider" in event ? event.provider : undefined
+      const reason = event._tag === "SmsFailed" || event._tag === "SmsRetried" ? event.reason : undefined
+      keys.push([record.position, countKey(record.type, provider, reason)])
+    }
+    return keys
+  }
+
+  return {
     name: "stats",
     handles: new Set(messageEventTypes),
+    reset: Effect.sync(() => {
+      known = undefined
+    }),
     applyBatch: (recorded) =>
       Effect.gen(function* () {
-        const keys: Array<readonly [number, string]> = []
-        for (const record of recorded) {
-          const event = yield* fromStored(record)
-          const provider = "provider" in event ? event.provider : undefined
-          const reason = event._tag === "SmsFailed" || event._tag === "SmsRetried" ? event.reason : undefined
-          keys.push([record.position, countKey(record, provider, reason)])
-        }
+        const keys = count(recorded)
+        if (keys instanceof EventStoreError) return yield* keys
         for (let attempt = 0; attempt < 10; attempt++) {
-          const stored = yield* readDocument(stats, StatsView, KEY)
+          const stored = known ?? (yield* readDocument(stats, StatsView, KEY))
+          known = stored
           const current = Option.match(stored, {
             onNone: () => ({ counts: {}, position: 0 }),
             onSome: ({ view }) => view
@@ -61,16 +80,22 @@ export const projection = Effect.map(
             position = Math.max(position, at)
           }
           if (position === current.position) return
+          const view = { counts, position }
           const written = yield* Effect.tryPromise({
             try: () =>
               Option.isNone(stored)
-                ? stats.create(KEY, encode({ counts, position }))
-                : stats.update(KEY, encode({ counts, position }), stored.value.revision),
+                ? stats.create(KEY, encode(view))
+                : stats.update(KEY, encode(view), stored.value.revision),
             catch: (cause) => new NatsError({ reason: "RequestFailed", message: "cannot write stats", cause })
           }).pipe(Effect.option)
-          if (Option.isSome(written)) return
+          if (Option.isSome(written)) {
+            known = Option.some({ view, revision: written.value })
+            return
+          }
+          // another writer got there first (or what was known is stale): read it and count again
+          known = undefined
         }
         return yield* new NatsError({ reason: "RequestFailed", message: "stats keep conflicting" })
       })
-  })
-)
+  }
+})
