@@ -1,13 +1,16 @@
 /**
- * Runs projections: every event after their checkpoints, then live ones, in batches; each batch is
- * applied, then each checkpoint moves to the batch's last position. Delivery is at-least-once
- * (a crash between the two replays the batch), so projections apply idempotently.
+ * Runs projections: every event after their checkpoints, then live ones, in batches. Each batch is
+ * applied, and each checkpoint follows what was applied at most `CHECKPOINT_EVERY` later (and on
+ * shutdown): one checkpoint write per projection per batch was a KV write per few events once
+ * batches got small. Delivery is at-least-once (a crash replays what the checkpoint had not reached
+ * yet), so projections apply idempotently; reactors' replays are dropped by JetStream's dedupe
+ * window, which is far longer than `CHECKPOINT_EVERY`.
  *
  * All the projections of a process share one subscription, starting at the lowest checkpoint; each
  * skips what it has applied already. (One subscription each cost a stream consumer and a decode of
  * every event per projection.) If one fails, all restart from their own checkpoints.
  */
-import { Cause, Chunk, Effect, Stream } from "effect"
+import { Cause, Chunk, Duration, Effect, Stream } from "effect"
 import { restartSchedule } from "../actors/JetStreamWorker.js"
 import { EventStore, type RecordedEvent } from "../eventstore/EventStore.js"
 import * as Checkpoints from "./Checkpoints.js"
@@ -21,12 +24,36 @@ export interface Projection<E, R> {
   readonly reset?: Effect.Effect<void>
 }
 
+/** How far behind what was applied a stored checkpoint may be. */
+const CHECKPOINT_EVERY = Duration.millis(250)
+
 export const runAll = <E, R>(projections: ReadonlyArray<Projection<E, R>>) =>
   Effect.gen(function* () {
     const store = yield* EventStore
     const running = yield* Effect.forEach(projections, (projection) =>
-      Effect.map(Checkpoints.load(projection.name), (checkpoint) => ({ projection, checkpoint }))
+      Effect.map(Checkpoints.load(projection.name), (checkpoint) => ({
+        projection,
+        checkpoint,
+        /** the last position applied; the stored checkpoint follows it */
+        applied: checkpoint.position
+      }))
     )
+    const saveApplied = Effect.forEach(
+      running,
+      (entry) =>
+        entry.applied > entry.checkpoint.position
+          ? Effect.map(Checkpoints.save(entry.projection.name, entry.applied, entry.checkpoint), (saved) => {
+              entry.checkpoint = saved
+            })
+          : Effect.void,
+      { concurrency: "unbounded", discard: true }
+    )
+    // a checkpoint that cannot be saved now is saved on a later turn: the projections go on
+    const saveLater = Effect.catchAllCause(saveApplied, (cause) =>
+      Effect.logWarning("cannot save projection checkpoints", Cause.pretty(cause))
+    )
+    yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(CHECKPOINT_EVERY), saveLater)))
+    yield* Effect.addFinalizer(() => Effect.ignore(saveApplied))
     const from = Math.min(...running.map((r) => r.checkpoint.position))
     // Each chunk the store hands over is what it had ready (up to 1,000 events): one batch, no
     // regrouping and no timer, so a lone event is projected at once.
@@ -37,22 +64,19 @@ export const runAll = <E, R>(projections: ReadonlyArray<Projection<E, R>>) =>
           running,
           (entry) =>
             Effect.gen(function* () {
-              const fresh = events.filter((event) => event.position > entry.checkpoint.position)
+              const fresh = events.filter((event) => event.position > entry.applied)
               const last = fresh[fresh.length - 1]
               if (last === undefined) return
               const handled = fresh.filter((event) => entry.projection.handles.has(event.type))
               if (handled.length > 0) yield* entry.projection.applyBatch(handled)
-              entry.checkpoint = yield* Checkpoints.save(
-                entry.projection.name,
-                last.position,
-                entry.checkpoint
-              )
+              entry.applied = last.position
             }),
           { concurrency: "unbounded", discard: true }
         )
       })
     )
   }).pipe(
+    Effect.scoped,
     Effect.tapErrorCause((cause) => Effect.logWarning("projections restarting", Cause.pretty(cause))),
     Effect.retry(restartSchedule),
     Effect.orDie
