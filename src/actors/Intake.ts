@@ -9,7 +9,7 @@
  * its own outcome.
  */
 import type { JsMsg } from "@nats-io/jetstream"
-import { Clock, Duration, Effect, Either, Layer, Option } from "effect"
+import { Clock, Duration, Effect, Either, FiberRef, Layer, LogLevel, Option } from "effect"
 import { Clients } from "../clients/Clients.js"
 import { QUOTA_EXCEEDED_REASON } from "../clients/IntakeQuota.js"
 import type { Charge } from "../clients/Quotas.js"
@@ -277,35 +277,42 @@ export const handleCommands = (messages: ReadonlyArray<JsMsg>) =>
     const queuedFor: Array<Candidate> = []
     const recorded: Array<MessageEvent> = []
     const duplicates: Array<Candidate> = []
-    yield* Effect.forEach(
-      admitted,
-      (candidate, i) => {
-        const outcome = appended[i]
-        const decision = decisions[i]
-        if (outcome === undefined || decision === undefined) return Effect.void
-        if (Either.isLeft(outcome)) {
-          if (outcome.left._tag === "WrongExpectedRevision") {
-            duplicates.push(candidate)
-            return Effect.void
-          }
+    const requested: Array<Candidate> = []
+    const failures: Array<string> = []
+    admitted.forEach((candidate, i) => {
+      const outcome = appended[i]
+      const decision = decisions[i]
+      if (outcome === undefined || decision === undefined) return
+      if (Either.isLeft(outcome)) {
+        if (outcome.left._tag === "WrongExpectedRevision") duplicates.push(candidate)
+        else {
           verdicts[candidate.index] = Verdict.Nak({ delay: FAILURE_DELAY })
-          return Effect.logError("cannot record a message; the command will come back", outcome.left.message)
+          failures.push(outcome.left.message)
         }
-        recorded.push(...decision.events)
-        if (decision._tag === "Queue") {
-          queued.push({ item: decision.work, origin: "intake" })
-          queuedFor.push(candidate)
-        }
-        return Effect.logInfo("message requested").pipe(
+        return
+      }
+      recorded.push(...decision.events)
+      requested.push(candidate)
+      if (decision._tag === "Queue") {
+        queued.push({ item: decision.work, origin: "intake" })
+        queuedFor.push(candidate)
+      }
+    })
+    for (const failure of failures) {
+      yield* Effect.logError("cannot record a message; the command will come back", failure)
+    }
+    // one line per message, built only when Info is logged (the level is asked once per batch)
+    if (LogLevel.lessThanEqual(yield* FiberRef.get(FiberRef.currentMinimumLogLevel), LogLevel.Info)) {
+      for (const candidate of requested) {
+        yield* Effect.logInfo("message requested").pipe(
           Effect.annotateLogs({
             messageId: candidate.messageId,
             to: maskNumber(candidate.command.to),
             trackingId: candidate.command.trackingId ?? candidate.messageId
           })
         )
-      },
-      { discard: true }
-    )
+      }
+    }
     yield* recordMessageEvents(recorded)
 
     const published = yield* publishWorkItems(queued)

@@ -137,28 +137,35 @@ const handleWork = (provider: ConfiguredProvider) => (messages: ReadonlyArray<Js
       callbackUrl
     })
     /** What an answer leads to; the breaker and a 429 pause hear it at once. */
-    const planAnswer = (call: Call, answer: SubmitResult, startedAt: number, answeredAt: number) =>
-      Effect.gen(function* () {
-        observeCall(providerId, answer, (answeredAt - startedAt) / 1000)
-        const transient = answer._tag === "Transient"
-        const plan = planAttempt({
+    const planAnswer = (call: Call, answer: SubmitResult, startedAt: number, answeredAt: number) => {
+      observeCall(providerId, answer, (answeredAt - startedAt) / 1000)
+      const plan = (retryDelay: Duration.Duration | undefined, failover: string) => {
+        const planned = planAttempt({
           state: call.state,
           work: call.item.work,
           attempt: call.attempt,
           answer,
           at: new Date(answeredAt),
-          retryDelay: transient
-            ? Option.getOrUndefined(yield* delayBeforeRetry(scheduleFor(provider.config.retry), call.attempt))
-            : undefined,
-          failover:
-            transient && answer.reason !== "throttled"
-              ? yield* routeFailover(providerId, call.state.request.providers)
-              : providerId,
+          retryDelay,
+          failover,
           echoesReference: echoesReference(provider)
         })
-        health.answeredNow(providerId, plan.providerAnswered ?? true, plan.throttle)
-        return plan
+        health.answeredNow(providerId, planned.providerAnswered ?? true, planned.throttle)
+        return planned
+      }
+      // only a transient answer needs the schedule and the routing (Effects); the rest is plain
+      if (answer._tag !== "Transient") return Effect.succeed(plan(undefined, providerId))
+      return Effect.gen(function* () {
+        const retryDelay = Option.getOrUndefined(
+          yield* delayBeforeRetry(scheduleFor(provider.config.retry), call.attempt)
+        )
+        const failover =
+          answer.reason === "throttled"
+            ? providerId
+            : yield* routeFailover(providerId, call.state.request.providers)
+        return plan(retryDelay, failover)
       })
+    }
 
     // Calls the breaker and the rate limit let through now start together as plain promises; the
     // others wait (held, as in a 429 pause) one by one, side by side with them.

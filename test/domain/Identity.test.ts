@@ -1,6 +1,8 @@
 import { createHash } from "node:crypto"
 import { describe, expect, it } from "@effect/vitest"
 import { Either, Schema } from "effect"
+import * as fc from "fast-check"
+import { v5 as packageUuidV5 } from "uuid"
 import { eventIdFor, MESSAGE_ID_NAMESPACE, MessageId, messageIdFor } from "../../src/domain/Ids.js"
 import { digitsOf, E164, maskNumber } from "../../src/domain/PhoneNumber.js"
 import { segmentsOf } from "../../src/domain/Segments.js"
@@ -27,6 +29,16 @@ describe("messageIdFor", () => {
   it("is pinned: the namespace is part of the producers' contract", () => {
     expect(MESSAGE_ID_NAMESPACE).toBe("6f1d2c3e-5b8a-4e7f-9c0d-1a2b3c4d5e6f")
     expect(messageIdFor("acme", "order-42")).toBe("d4788ed6-486b-550b-8cda-83561e9eaa48")
+  })
+
+  it("equals the uuid package's v5 for any text (the producers' library of choice)", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: "grapheme" }), fc.string({ unit: "grapheme" }), (client, key) => {
+        expect(messageIdFor(client, key)).toBe(packageUuidV5(`${client}\n${key}`, MESSAGE_ID_NAMESPACE))
+        expect(messageIdFor(client, key)).toBe(uuidV5(`${client}\n${key}`, MESSAGE_ID_NAMESPACE))
+      }),
+      { numRuns: 2000 }
+    )
   })
 
   it("is uuidv5(clientId + newline + key, namespace), as a producer would compute it", () => {
