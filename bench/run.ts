@@ -143,7 +143,7 @@ const main = Effect.gen(function* () {
           webhookSecretEnv: "BENCH_SIM_SECRET",
           // the simulator sends our reference back in its reports, as generic-http providers may
           echoesReference: true,
-          concurrency: Number(process.env.PROVIDER_CONCURRENCY ?? 200)
+          concurrency: Number(process.env.PROVIDER_CONCURRENCY ?? 1000)
         }
       ]
     })

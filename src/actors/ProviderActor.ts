@@ -2,8 +2,8 @@
  * One actor per provider: consumes `sms.work.<provider>`, calls the provider, and records the
  * outcome in the message stream before settling the work item.
  *
- * - Dispatch is idempotent: a fresh work item proves on its first delivery that nothing was recorded
- *   after it was queued (see `WorkItem`); any other item is checked against the stream first. A
+ * - Dispatch is idempotent: a fresh work item's snapshot is used when its stream's last revision is
+ *   still the item's (see `WorkItem`); any other item is checked against the stream first. A
  *   message already dispatched or finished is acked without a call. Only a crash between the
  *   provider's answer and the append of `SmsDispatched` can cause a second submission, and the
  *   history shows it (two attempts).
@@ -20,6 +20,7 @@ import { Clock, Duration, Effect, Either, Layer, Option } from "effect"
 import type { MessageId } from "../domain/Ids.js"
 import type { MessageState } from "../domain/Message.js"
 import { messageStream } from "../domain/StreamName.js"
+import { EventStore } from "../eventstore/EventStore.js"
 import { deliveryReportUrl, PublicUrl } from "../http/PublicUrl.js"
 import { Streams, Subjects } from "../nats/Topology.js"
 import * as Metrics from "../observability/Metrics.js"
@@ -36,7 +37,7 @@ import { execute, executeMany, load } from "./MessageRepository.js"
 import { ProviderHealth } from "./ProviderHealth.js"
 import { delayBeforeRetry, scheduleFor } from "./RetrySchedules.js"
 import { routeFailover } from "./Router.js"
-import { decodeWorkItem, publishWorkItems, type WorkItem } from "./WorkItem.js"
+import { decodeWorkItem, type FreshSnapshot, publishWorkItems, type WorkItem } from "./WorkItem.js"
 
 /** Deliveries of one work item before it is given up as poison (handler failures, not retries). */
 export const MAX_DELIVERIES = 30
@@ -62,19 +63,16 @@ interface Call {
   readonly attempt: number
 }
 
-/** The state a fresh item proves on its first delivery (see `WorkItem`): no read needed. */
-const provenState = (msg: JsMsg, work: WorkItem): Loaded<MessageState> | undefined =>
-  work.fresh === undefined || msg.info.deliveryCount !== 1
-    ? undefined
-    : {
-        state: {
-          status: work.fresh.status,
-          request: work.fresh.request,
-          attempts: work.priorAttempts,
-          ...(work.fresh.status === "retrying" ? { nextProvider: work.provider } : {})
-        },
-        revision: work.fresh.revision
-      }
+/** The state a fresh item carries (see `WorkItem`), true while its stream is still at its revision. */
+const snapshotState = (fresh: FreshSnapshot, work: WorkItem): Loaded<MessageState> => ({
+  state: {
+    status: fresh.status,
+    request: fresh.request,
+    attempts: work.priorAttempts,
+    ...(fresh.status === "retrying" ? { nextProvider: work.provider } : {})
+  },
+  revision: fresh.revision
+})
 
 const echoesReference = (provider: ConfiguredProvider) =>
   provider.config.type !== "generic-http" || provider.config.echoesReference
@@ -88,16 +86,32 @@ const handleWork = (provider: ConfiguredProvider) => (messages: ReadonlyArray<Js
   Effect.gen(function* () {
     const providerId = provider.config.id
     const health = yield* ProviderHealth
+    const store = yield* EventStore
     const cache = yield* Effect.serviceOption(MessageCache)
     const verdicts: Array<Verdict> = messages.map(() => ack)
     const items: Array<Item> = []
     messages.forEach((msg, index) => {
       const work = decodeWorkItem(msg.string())
       if (work === undefined) verdicts[index] = Verdict.Term({ reason: "malformed work item" })
-      else items.push({ index, msg, work, loaded: provenState(msg, work) })
+      else items.push({ index, msg, work })
     })
 
-    // redelivered items and items without a snapshot are checked against the stream before any call
+    // A fresh item's snapshot is the message's state when its stream is still at the item's revision:
+    // one look at each stream's last revision, all at once, proves it (a delivery count of 1 does not:
+    // a nats-server restart can forget deliveries). Anything else reads its stream before any call.
+    const fresh = items.flatMap((item) =>
+      item.work.fresh === undefined ? [] : [{ item, snapshot: item.work.fresh }]
+    )
+    if (fresh.length > 0) {
+      const heads = yield* Effect.either(
+        store.lastRevisions(fresh.map(({ item }) => messageStream(item.work.messageId)))
+      )
+      if (Either.isRight(heads)) {
+        fresh.forEach(({ item, snapshot }, i) => {
+          if (heads.right[i] === snapshot.revision) item.loaded = snapshotState(snapshot, item.work)
+        })
+      }
+    }
     yield* Effect.forEach(
       items.filter((item) => item.loaded === undefined),
       (item) =>

@@ -118,7 +118,8 @@ export class ProviderHealth extends Context.Tag("sms-gateway/ProviderHealth")<
         const at = now()
         if (answered) setBreaker(provider, state, Breaker.onSuccess(state.breaker))
         else if (policy) setBreaker(provider, state, Breaker.onTransientFailure(state.breaker, at, policy))
-        if (pause !== undefined) state.pausedUntil = Math.max(state.pausedUntil, at + Duration.toMillis(pause))
+        if (pause !== undefined)
+          state.pausedUntil = Math.max(state.pausedUntil, at + Duration.toMillis(pause))
       }
       const sleepWithKeepAlive = (ms: number, keepAlive: Effect.Effect<void>): Effect.Effect<void> =>
         ms <= KEEP_ALIVE_EVERY

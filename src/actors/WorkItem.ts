@@ -1,13 +1,13 @@
 /**
  * What `sms.work.<provider>` carries: which message to send where, and, on a fresh item, what the
- * provider call needs, so that its first delivery does not read the message stream.
+ * provider call needs, so that the actor does not read the message's history before calling.
  *
  * A fresh item is queued by the step that wrote `revision` of the message stream (the intake after
- * `SmsRequested`, a failover after its `SmsRetried`), right after that append, and nothing else
- * queues an item at a revision it did not write: so on its first delivery nothing can have been
- * recorded after `revision` (see the README's "Idempotent dispatch"). A redelivered item, or one
- * without `revision` (a resubmission, an intake recovering from a crash, an older gateway), is
- * checked against the stream before any call.
+ * `SmsRequested`, a failover after its `SmsRetried`), right after that append, with the state the
+ * message had then. While the stream's last revision is still `revision`, that snapshot IS the
+ * message's state: the provider actor checks only that (one direct get, all of a batch at once)
+ * before calling. An item without a snapshot (a resubmission, a failover that made no call, an
+ * older gateway's), or whose stream moved on, is checked by reading the stream.
  *
  * Wire format (JSON, a contract between gateway versions): `{ messageId, provider, priorAttempts,
  * trackingId?, revision?, status?, request? }`, `request` being `SmsRequested`'s stored data.

@@ -116,6 +116,13 @@ export interface EventStoreService {
   readonly appendMany: (requests: ReadonlyArray<AppendRequest>) => Effect.Effect<ReadonlyArray<AppendOutcome>>
   /** every event of one stream, in order; empty when the stream does not exist */
   readonly read: (streamName: string) => Effect.Effect<ReadonlyArray<RecordedEvent>, EventStoreError>
+  /**
+   * the revision of each stream's last event (-1 for a stream that does not exist), in the order
+   * asked, all asked at once: a check that nothing was appended since, without reading the history
+   */
+  readonly lastRevisions: (
+    streamNames: ReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyArray<number>, EventStoreError>
   /** every event of the store after `from`, then the live ones as they are appended; never ends */
   readonly subscribeAll: (options?: SubscribeOptions) => Stream.Stream<RecordedEvent, EventStoreError>
   /** every event after `from` that exists when called, then ends */

@@ -414,7 +414,14 @@ export const make = (client: EventStoreDBClient, options: Options = {}): EventSt
     )
   }
 
-  return EventStore.of({ append, appendMany, read, subscribeAll, readAll })
+  // the full read of each stream: messages' streams hold a handful of events, and this is not the
+  // embedded default's hot path
+  const lastRevisions = (streamNames: ReadonlyArray<string>) =>
+    Effect.forEach(streamNames, (streamName) => Effect.map(read(streamName), (events) => events.length - 1), {
+      concurrency: "unbounded"
+    })
+
+  return EventStore.of({ append, appendMany, read, lastRevisions, subscribeAll, readAll })
 }
 
 /** A client for `url`, disposed with the scope, once the server answers (on the reconnect schedule). */

@@ -651,7 +651,34 @@ const make = (js: JetStreamClient, jsm: JetStreamManager) => {
       )
     )
 
-  return EventStore.of({ append, appendMany, read, subscribeAll, readAll })
+  /** One direct get of each stream's last message, all in flight at once; the heads are cached too. */
+  const lastRevisions = (streamNames: ReadonlyArray<string>) =>
+    Effect.gen(function* () {
+      const subjects: Array<string> = []
+      for (const streamName of streamNames) subjects.push(yield* subjectOf(streamName))
+      const lasts = yield* attempt("direct get", () =>
+        Promise.all(
+          subjects.map((subject) => jsm.direct.getMessage(EVENTS_STREAM, { last_by_subj: subject }))
+        )
+      )
+      const revisions: Array<number> = []
+      for (let i = 0; i < lasts.length; i++) {
+        const last = lasts[i]
+        const streamName = streamNames[i] ?? ""
+        if (last === null || last === undefined) {
+          revisions.push(-1)
+          continue
+        }
+        const body = decodeBody(subjects[i] ?? "", last.seq, last.data)
+        if (body instanceof EventStoreError) return yield* body
+        const head = headOf(last.seq, body)
+        heads.set(streamName, head)
+        revisions.push(head.revision)
+      }
+      return revisions
+    })
+
+  return EventStore.of({ append, appendMany, read, lastRevisions, subscribeAll, readAll })
 }
 
 export const layer: Layer.Layer<EventStore, EventStoreError, Nats> = Layer.effect(

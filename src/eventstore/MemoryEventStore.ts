@@ -123,6 +123,9 @@ export const layer: Layer.Layer<EventStore> = Layer.effect(
         })
       )
 
-    return EventStore.of({ append, appendMany, read, subscribeAll, readAll })
+    const lastRevisions = (streamNames: ReadonlyArray<string>) =>
+      Effect.sync(() => streamNames.map((streamName) => (streams.get(streamName)?.length ?? 0) - 1))
+
+    return EventStore.of({ append, appendMany, read, lastRevisions, subscribeAll, readAll })
   })
 )

@@ -191,6 +191,21 @@ export const suite = (name: string, storeLayer: Layer.Layer<EventStore, unknown>
           })
         )
 
+        it.effect("lastRevisions: each stream's last revision in the order asked, -1 for none", () =>
+          Effect.gen(function* () {
+            const store = yield* EventStore
+            const [one, three, none] = [newStream(), newStream(), newStream()]
+            yield* store.append(one, [event("A")], ExpectedRevision.NoStream())
+            yield* store.append(three, events(2), ExpectedRevision.NoStream())
+            yield* store.append(three, [event("C")], ExpectedRevision.Exact({ revision: 1 }))
+            expect(yield* store.lastRevisions([three, none, one])).toEqual([2, -1, 0])
+            expect(yield* store.lastRevisions([])).toEqual([])
+            // it follows appends made after a first look
+            yield* store.append(one, [event("B")], ExpectedRevision.Exact({ revision: 0 }))
+            expect(yield* store.lastRevisions([one])).toEqual([1])
+          })
+        )
+
         it.effect("streams are independent", () =>
           Effect.gen(function* () {
             const store = yield* EventStore
