@@ -147,21 +147,23 @@ export const planAttempt = (input: AttemptInput): AttemptPlan => {
           verdict: ack
         }
       }
+      /** a retry on this provider after `delay`, the work item coming back then */
+      const retryHere = (delay: Duration.Duration, throttle?: Duration.Duration): AttemptPlan => ({
+        command: retryCommand(
+          provider,
+          attempt,
+          answer.reason,
+          answer.detail,
+          new Date(at.getTime() + Duration.toMillis(delay))
+        ),
+        ...(throttle === undefined ? {} : { throttle }),
+        providerAnswered,
+        verdict: Verdict.Nak({ delay })
+      })
       if (answer.reason === "throttled") {
         // a 429 is about the provider, not the message: pause it as a whole, retry here afterwards
         const pause = Duration.millis(answer.retryAfterMs ?? 1000)
-        return {
-          command: retryCommand(
-            provider,
-            attempt,
-            answer.reason,
-            answer.detail,
-            new Date(at.getTime() + Duration.toMillis(pause))
-          ),
-          throttle: pause,
-          providerAnswered,
-          verdict: Verdict.Nak({ delay: pause })
-        }
+        return retryHere(pause, pause)
       }
       if (input.failover !== provider) {
         return {
@@ -171,21 +173,11 @@ export const planAttempt = (input: AttemptInput): AttemptPlan => {
           verdict: ack
         }
       }
-      const delay =
+      return retryHere(
         answer.retryAfterMs === undefined
           ? input.retryDelay
           : Duration.max(input.retryDelay, Duration.millis(answer.retryAfterMs))
-      return {
-        command: retryCommand(
-          provider,
-          attempt,
-          answer.reason,
-          answer.detail,
-          new Date(at.getTime() + Duration.toMillis(delay))
-        ),
-        providerAnswered,
-        verdict: Verdict.Nak({ delay })
-      }
+      )
     }
   }
 }

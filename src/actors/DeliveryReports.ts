@@ -9,6 +9,7 @@
  */
 import { Clock, Effect } from "effect"
 import { type FailureReason, FailureReason as FailureReasons } from "../domain/Message.js"
+import { jsonObject } from "../domain/PlainChecks.js"
 import { Nats, NatsError } from "../nats/Nats.js"
 import { Subjects } from "../nats/Topology.js"
 import type { DeliveryReport } from "../providers/ProviderAdapter.js"
@@ -53,14 +54,9 @@ const reportOf = (value: unknown): DeliveryReport | undefined => {
 }
 
 export const decodeStoredDeliveryReport = (text: string): StoredDeliveryReport | undefined => {
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch {
-    return undefined
-  }
-  if (typeof json !== "object" || json === null) return undefined
-  const { provider, receivedAt, report, raw } = json as Record<string, unknown>
+  const json = jsonObject(text)
+  if (json === undefined) return undefined
+  const { provider, receivedAt, report, raw } = json
   if (typeof provider !== "string" || typeof raw !== "string" || typeof receivedAt !== "string")
     return undefined
   const at = new Date(receivedAt)

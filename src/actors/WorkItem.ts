@@ -14,6 +14,7 @@
  */
 import { Effect, Option, Schema } from "effect"
 import { type MessageId, MessageId as MessageIdSchema } from "../domain/Ids.js"
+import { jsonObject } from "../domain/PlainChecks.js"
 import { MessageEvent, type SmsRequested } from "../domain/Message.js"
 import { decodeMessageEventData, encodeMessageEvent } from "../eventstore/MessageEvents.js"
 import { Nats, NatsError } from "../nats/Nats.js"
@@ -75,17 +76,9 @@ export const encodeWorkItem = (item: WorkItem): string =>
  * against the stream.
  */
 export const decodeWorkItem = (text: string): WorkItem | undefined => {
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch {
-    return undefined
-  }
-  if (typeof json !== "object" || json === null) return undefined
-  const { messageId, provider, priorAttempts, trackingId, revision, status, request } = json as Record<
-    string,
-    unknown
-  >
+  const json = jsonObject(text)
+  if (json === undefined) return undefined
+  const { messageId, provider, priorAttempts, trackingId, revision, status, request } = json
   if (!isMessageId(messageId) || typeof provider !== "string" || provider.length === 0) return undefined
   if (typeof priorAttempts !== "number" || !Number.isInteger(priorAttempts) || priorAttempts < 0) {
     return undefined

@@ -76,6 +76,31 @@ const readCount = (kv: KV, key: string) =>
     )
   )
 
+/**
+ * Writes `to` to the counter naming the revision it was read at (`create` when it had none): true
+ * when written, false when another process charged in between.
+ */
+const moveCounter = (
+  counters: KV,
+  key: string,
+  current: { readonly revision: number; readonly exists: boolean },
+  to: number
+) =>
+  Effect.tryPromise({
+    try: () =>
+      current.exists ? counters.update(key, String(to), current.revision) : counters.create(key, String(to)),
+    catch: (cause) =>
+      isConflict(cause)
+        ? ("conflict" as const)
+        : new NatsError({ reason: "RequestFailed", message: `cannot charge quota ${key}`, cause })
+  }).pipe(
+    Effect.as(true),
+    Effect.catchIf(
+      (error) => error === "conflict",
+      () => Effect.succeed(false)
+    )
+  )
+
 /** How many messages `clientId` was charged on the UTC day of `now`. */
 export const usage = (stores: QuotaStores, clientId: string, now: number) =>
   Effect.map(readCount(stores.counters, counterKey(clientId, now)), ({ count }) => count)
@@ -106,23 +131,7 @@ export const charge = (
           retryAfterSeconds: secondsToNextUtcMidnight(input.now)
         })
       }
-      const next = String(current.count + 1)
-      const written = yield* Effect.tryPromise({
-        try: () =>
-          current.exists
-            ? stores.counters.update(key, next, current.revision)
-            : stores.counters.create(key, next),
-        catch: (cause) =>
-          isConflict(cause)
-            ? ("conflict" as const)
-            : new NatsError({ reason: "RequestFailed", message: `cannot charge quota ${key}`, cause })
-      }).pipe(
-        Effect.as(true),
-        Effect.catchIf(
-          (error) => error === "conflict",
-          () => Effect.succeed(false)
-        )
-      )
+      const written = yield* moveCounter(stores.counters, key, current, current.count + 1)
       if (written) {
         // a lost race here only means a concurrent retry of the same message charged too
         yield* request("cannot record quota charge", () => stores.charges.put(input.messageId, key)).pipe(
@@ -175,23 +184,7 @@ export const chargeMany = (
       admitted = Math.max(0, Math.min(fresh.length, input.limit - current.count))
       used = current.count + admitted
       if (admitted === 0) break
-      const next = String(used)
-      const written = yield* Effect.tryPromise({
-        try: () =>
-          current.exists
-            ? stores.counters.update(key, next, current.revision)
-            : stores.counters.create(key, next),
-        catch: (cause) =>
-          isConflict(cause)
-            ? ("conflict" as const)
-            : new NatsError({ reason: "RequestFailed", message: `cannot charge quota ${key}`, cause })
-      }).pipe(
-        Effect.as(true),
-        Effect.catchIf(
-          (error) => error === "conflict",
-          () => Effect.succeed(false)
-        )
-      )
+      const written = yield* moveCounter(stores.counters, key, current, used)
       if (written) break
       if (attempt > 3) yield* Effect.sleep(yield* Random.nextIntBetween(0, Math.min(20, attempt)))
     }

@@ -1,5 +1,6 @@
 import { Either, ParseResult, Predicate, Schema } from "effect"
 import { E164, e164Problem } from "./PhoneNumber.js"
+import { dateFrom, stringRecord } from "./PlainChecks.js"
 import { segmentsOf } from "./Segments.js"
 
 const bounded = (name: string, max: number) =>
@@ -77,23 +78,6 @@ const isProviderIds = (value: unknown): value is ReadonlyArray<ProviderId> => {
   }
   return true
 }
-/** `Schema.Date`: `new Date(string)`, refused when invalid */
-const dateFrom = (value: unknown): Date | undefined => {
-  if (typeof value !== "string") return undefined
-  const date = new Date(value)
-  return Number.isNaN(date.getTime()) ? undefined : date
-}
-/** `Schema.Record` of strings builds a new object by assignment: a `__proto__` key is dropped the same way */
-const stringRecord = (value: unknown): Record<string, string> | undefined => {
-  if (!Predicate.isRecord(value)) return undefined
-  const record: Record<string, string> = {}
-  for (const [key, entry] of Object.entries(value)) {
-    if (typeof entry !== "string") return undefined
-    record[key] = entry
-  }
-  return record
-}
-
 /** Commands passing the Schema's checks here are built without running them again. */
 const trusted = { disableValidation: true } as const
 

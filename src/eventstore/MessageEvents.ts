@@ -4,8 +4,8 @@
  * were a large share of the gateway's CPU and garbage. Both agree with the Schema
  * (test/eventstore/LeanCodec.test.ts); whatever the lean decoder does not recognise goes to the Schema.
  */
-import { Predicate } from "effect"
 import type { MessageId } from "../domain/Ids.js"
+import { dateFrom, stringRecord } from "../domain/PlainChecks.js"
 import {
   FailureReason,
   MessageEvent,
@@ -149,13 +149,6 @@ const isStrings = (value: unknown): value is ReadonlyArray<string> => {
   return true
 }
 
-/** `Schema.Date`: `new Date(string)`, refused when invalid; `undefined` for anything else */
-const dateFrom = (value: unknown): Date | undefined => {
-  if (typeof value !== "string") return undefined
-  const date = new Date(value)
-  return Number.isNaN(date.getTime()) ? undefined : date
-}
-
 /**
  * An optional field is usual when absent or of its type. A key present with `undefined` (never in
  * JSON) is left to the Schema, which keeps such a key where the lean path would drop it.
@@ -166,20 +159,6 @@ const isOptional = <A>(
   value: unknown,
   is: (value: unknown) => value is A
 ): value is A | undefined => (value === undefined ? !Object.hasOwn(data, key) : is(value))
-
-/**
- * `Schema.Record({ key: String, value: String })` builds a new object by assignment, as here: a
- * `__proto__` key is dropped the same way.
- */
-const stringRecord = (value: unknown): Record<string, string> | undefined => {
-  if (!Predicate.isRecord(value)) return undefined
-  const record: Record<string, string> = {}
-  for (const [key, entry] of Object.entries(value)) {
-    if (typeof entry !== "string") return undefined
-    record[key] = entry
-  }
-  return record
-}
 
 /** Events decoded from checked data skip the constructor's validation (the Schema's decode skips it too). */
 const trusted = { disableValidation: true } as const
