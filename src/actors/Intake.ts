@@ -11,10 +11,9 @@
 import type { JsMsg } from "@nats-io/jetstream"
 import { Clock, Duration, Effect, Either, FiberRef, Layer, LogLevel, Option } from "effect"
 import { Clients } from "../clients/Clients.js"
-import { QUOTA_EXCEEDED_REASON } from "../clients/IntakeQuota.js"
-import type { Charge } from "../clients/Quotas.js"
+import { type Charge, QUOTA_EXCEEDED_REASON } from "../clients/Quotas.js"
 import { messageIdFor, type MessageId } from "../domain/Ids.js"
-import { type Fail, type MessageEvent, SmsFailed, SmsRequested } from "../domain/Message.js"
+import { decide, type Fail, fold, initialState, type MessageEvent, SmsRequested } from "../domain/Message.js"
 import { maskNumber } from "../domain/PhoneNumber.js"
 import { segmentsOf } from "../domain/Segments.js"
 import { parseSendSms, type SendSms } from "../domain/SendSms.js"
@@ -71,18 +70,6 @@ export const requestedEvent = (command: SendSms, messageId: MessageId, now: Date
   )
 }
 
-const failedEvent = (messageId: MessageId, fail: Fail) =>
-  new SmsFailed(
-    {
-      messageId,
-      reason: fail.reason,
-      permanent: fail.permanent,
-      detail: fail.detail,
-      failedAt: fail.at
-    },
-    { disableValidation: true }
-  )
-
 /**
  * Decides one new message: queued on `provider`, or refused on the record (an inactive number, whose
  * proof is `inactive`; no configured provider). Pure.
@@ -92,37 +79,41 @@ export const decideIntake = (
   provider: string | undefined,
   inactive: string | undefined
 ): IntakeDecision => {
-  if (inactive !== undefined) {
-    const fail: Fail = {
-      _tag: "Fail",
-      reason: "recipient_inactive",
-      permanent: true,
-      detail: inactive,
-      at: requested.requestedAt
+  const refusal: Fail | undefined =
+    inactive !== undefined
+      ? {
+          _tag: "Fail",
+          reason: "recipient_inactive",
+          permanent: true,
+          detail: inactive,
+          at: requested.requestedAt
+        }
+      : provider === undefined
+        ? {
+            _tag: "Fail",
+            reason: "no_provider",
+            permanent: true,
+            detail: `none of the providers [${requested.providers?.join(", ") ?? ""}] is configured`,
+            at: requested.requestedAt
+          }
+        : undefined
+  // the message decider's own rules; on a new stream neither command can be refused
+  const events = [...Either.getOrThrow(decide({ _tag: "Request", event: requested }, initialState))]
+  if (refusal === undefined && provider !== undefined) {
+    return {
+      _tag: "Queue",
+      events,
+      work: {
+        messageId: requested.messageId,
+        provider,
+        priorAttempts: 0,
+        ...(requested.trackingId === undefined ? {} : { trackingId: requested.trackingId }),
+        fresh: { revision: 0, status: "requested", request: requested }
+      }
     }
-    return { _tag: "Refuse", events: [requested, failedEvent(requested.messageId, fail)] }
   }
-  if (provider === undefined) {
-    const fail: Fail = {
-      _tag: "Fail",
-      reason: "no_provider",
-      permanent: true,
-      detail: `none of the providers [${requested.providers?.join(", ") ?? ""}] is configured`,
-      at: requested.requestedAt
-    }
-    return { _tag: "Refuse", events: [requested, failedEvent(requested.messageId, fail)] }
-  }
-  return {
-    _tag: "Queue",
-    events: [requested],
-    work: {
-      messageId: requested.messageId,
-      provider,
-      priorAttempts: 0,
-      ...(requested.trackingId === undefined ? {} : { trackingId: requested.trackingId }),
-      fresh: { revision: 0, status: "requested", request: requested }
-    }
-  }
+  if (refusal !== undefined) events.push(...Either.getOrThrow(decide(refusal, fold(events))))
+  return { _tag: "Refuse", events }
 }
 
 const rejectOf = (msg: JsMsg, field: string, reason: string): Reject => ({

@@ -5,7 +5,7 @@
  * with the command stored on `sms.rejects`.
  */
 import { Clients } from "../clients/Clients.js"
-import { QUOTA_EXCEEDED_REASON } from "../clients/IntakeQuota.js"
+import { QUOTA_EXCEEDED_REASON } from "../clients/Quotas.js"
 import { quotaRejections } from "../observability/Metrics.js"
 import { messageLimits } from "./MessageLimits.js"
 import { Svcm } from "@nats-io/services"

@@ -24,6 +24,12 @@ export const QuotaBuckets = {
   charges: "sms_quota_charges"
 } as const
 
+/**
+ * Why a command over its client's quota is refused (field `clientId`): on `sms.rejects` for the NATS
+ * intake, in the request/reply answer; the HTTP ingress answers 429.
+ */
+export const QUOTA_EXCEEDED_REASON = "daily quota exceeded"
+
 /** Counters and markers are kept three days, then expire (KV bucket TTL). */
 export const QUOTA_RETENTION_MS = 3 * 24 * 60 * 60 * 1000
 
