@@ -240,7 +240,11 @@ const handleWork = (provider: ConfiguredProvider) => (messages: ReadonlyArray<Js
     )
     const followUps: Array<{ readonly item: WorkItem; readonly origin: number }> = []
     const followUpOf: Array<number> = []
-    const indexed: Array<readonly [string, MessageId]> = []
+    const indexed: Array<{
+      readonly index: number
+      readonly providerMessageId: string
+      readonly messageId: MessageId
+    }> = []
     const deadLetters: Array<DeadLetter> = []
     const revisionOf = new Map<number, Loaded<MessageState>>()
     recording.forEach((item, n) => {
@@ -280,7 +284,26 @@ const handleWork = (provider: ConfiguredProvider) => (messages: ReadonlyArray<Js
         followUpOf.push(item.index)
       }
       if (plan.indexProviderMessageId !== undefined) {
-        indexed.push([plan.indexProviderMessageId, item.work.messageId])
+        indexed.push({
+          index: item.index,
+          providerMessageId: plan.indexProviderMessageId,
+          messageId: item.work.messageId
+        })
+      } else if (
+        // a redelivered item of a message this provider dispatched: its index entry may be the step
+        // that failed, and writing it again changes nothing
+        plan.command === undefined &&
+        !echoesReference(provider) &&
+        after !== undefined &&
+        after.state.status !== "none" &&
+        after.state.provider === providerId &&
+        after.state.providerMessageId !== undefined
+      ) {
+        indexed.push({
+          index: item.index,
+          providerMessageId: after.state.providerMessageId,
+          messageId: item.work.messageId
+        })
       }
       if (plan.deadLetter !== undefined) {
         deadLetters.push(
@@ -306,14 +329,16 @@ const handleWork = (provider: ConfiguredProvider) => (messages: ReadonlyArray<Js
         Effect.annotateLogs({ messageId: item.messageId, from: providerId, to: item.provider })
       )
     }
+    // reports of this message need the entry: without it the item comes back, and writes it again
     yield* Effect.forEach(
       indexed,
-      ([providerMessageId, messageId]) =>
-        recordProviderMessage(providerId, providerMessageId, messageId).pipe(Effect.ignore),
-      {
-        concurrency: "unbounded",
-        discard: true
-      }
+      ({ index, providerMessageId, messageId }) =>
+        Effect.catchAll(recordProviderMessage(providerId, providerMessageId, messageId), () =>
+          Effect.sync(() => {
+            verdicts[index] = Verdict.Nak({ delay: FAILURE_DELAY })
+          })
+        ),
+      { concurrency: "unbounded", discard: true }
     )
     yield* Effect.forEach(
       deadLetters,

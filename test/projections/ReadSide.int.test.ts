@@ -279,6 +279,35 @@ describe("read side", () => {
         expect(response.status).toBe(200)
         const [landed] = yield* awaitFinal(gw, [late as MessageId])
         expect(landed?.state.status).toBe("delivered")
+
+        // a provider that does not echo our reference: the report finds its message through the
+        // provider-id index the provider actor wrote when it recorded the dispatch
+        const unreferenced = yield* gw.send({ providers: ["silent"] })
+        const sent = yield* eventually(
+          Effect.flatMap(gw.load(unreferenced), (l) =>
+            l.state.status === "dispatched" ? Effect.succeed(l) : Effect.fail(l)
+          )
+        )
+        const bare = JSON.stringify({
+          messageId: sent.state.status === "none" ? "" : (sent.state.providerMessageId ?? ""),
+          status: "delivered",
+          timestamp: new Date().toISOString()
+        })
+        const signedAt = Math.floor(Date.now() / 1000)
+        const bareResponse = yield* Effect.promise(() =>
+          fetch(`${publicUrl}/v1/providers/silent/delivery-reports`, {
+            method: "POST",
+            headers: {
+              "content-type": "application/json",
+              "x-signature": signDeliveryReport(SIM_SECRET, bare, signedAt),
+              "x-signature-timestamp": String(signedAt)
+            },
+            body: bare
+          })
+        )
+        expect(bareResponse.status).toBe(200)
+        const [found] = yield* awaitFinal(gw, [unreferenced as MessageId])
+        expect(found?.state.status).toBe("delivered")
       }).pipe(Effect.scoped),
     { timeout: 60_000 }
   )
