@@ -17,6 +17,7 @@ import { requeueParked, park } from "../projections/ParkedReports.js"
 import { findMessageId, indexKey } from "../projections/ProviderIndex.js"
 import { Providers } from "../providers/Providers.js"
 import { decodeStoredDeliveryReport, type StoredDeliveryReport } from "./DeliveryReports.js"
+import { eachAtOnce } from "./AtOnce.js"
 import { ack, runBatchWorker, Verdict } from "./JetStreamWorker.js"
 import { MessageCache } from "./MessageCache.js"
 import { executeMany, load } from "./MessageRepository.js"
@@ -93,13 +94,12 @@ export const handleDeliveryReports = (messages: ReadonlyArray<JsMsg>) =>
     })
 
     // reports without our reference: the provider-id index (providers that cannot echo it)
-    yield* Effect.forEach(
+    yield* eachAtOnce(
       reports.filter((report) => report.messageId === undefined),
       (report) =>
         Effect.map(findMessageId(report.stored.provider, report.stored.report.providerMessageId), (found) => {
           if (Option.isSome(found)) report.messageId = found.value
-        }),
-      { concurrency: "unbounded", discard: true }
+        })
     )
 
     const located: Array<Located & { readonly messageId: MessageId }> = []
@@ -144,21 +144,18 @@ export const handleDeliveryReports = (messages: ReadonlyArray<JsMsg>) =>
           )
       }
     }
-    yield* Effect.forEach(
-      early,
-      (report) =>
-        Effect.map(
-          retryEarly(
-            report.msg,
-            report.stored.provider,
-            report.stored.report.providerMessageId,
-            report.messageId
-          ),
-          (verdict) => {
-            verdicts[report.index] = verdict
-          }
+    yield* eachAtOnce(early, (report) =>
+      Effect.map(
+        retryEarly(
+          report.msg,
+          report.stored.provider,
+          report.stored.report.providerMessageId,
+          report.messageId
         ),
-      { concurrency: "unbounded", discard: true }
+        (verdict) => {
+          verdicts[report.index] = verdict
+        }
+      )
     )
     return verdicts
   })

@@ -23,6 +23,7 @@ import { toStoredFrom } from "../eventstore/MessageEvents.js"
 import { Streams, Subjects } from "../nats/Topology.js"
 import { quotaRejections, recordMessageEvents } from "../observability/Metrics.js"
 import { InactiveNumbers } from "./InactiveNumbers.js"
+import { eachAtOnce } from "./AtOnce.js"
 import { ack, runBatchWorker, Verdict } from "./JetStreamWorker.js"
 import { messageLimits } from "./MessageLimits.js"
 import { load } from "./MessageRepository.js"
@@ -136,22 +137,19 @@ const chargeQuotas = (candidates: ReadonlyArray<Candidate>) =>
       if (list === undefined) byClient.set(candidate.command.clientId, [candidate])
       else list.push(candidate)
     }
-    yield* Effect.forEach(
-      byClient,
-      ([clientId, list]) =>
-        Effect.map(
-          registry.value.chargeMany(
-            clientId,
-            list.map((candidate) => candidate.messageId)
-          ),
-          (answers) => {
-            list.forEach((candidate, i) => {
-              const answer = answers[i]
-              if (answer !== undefined) charges.set(candidate, answer)
-            })
-          }
+    yield* eachAtOnce([...byClient], ([clientId, list]) =>
+      Effect.map(
+        registry.value.chargeMany(
+          clientId,
+          list.map((candidate) => candidate.messageId)
         ),
-      { concurrency: "unbounded", discard: true }
+        (answers) => {
+          list.forEach((candidate, i) => {
+            const answer = answers[i]
+            if (answer !== undefined) charges.set(candidate, answer)
+          })
+        }
+      )
     )
     return charges
   })
@@ -242,10 +240,8 @@ export const handleCommands = (messages: ReadonlyArray<JsMsg>) =>
       (candidate) => Option.isNone(inactiveView) || inactiveView.value.mayBeInactive(candidate.command.to)
     )
     const proofs = new Map<Candidate, string | undefined>()
-    yield* Effect.forEach(
-      flagged,
-      (candidate) => Effect.map(inactiveProof(candidate.command.to), (proof) => proofs.set(candidate, proof)),
-      { concurrency: "unbounded", discard: true }
+    yield* eachAtOnce(flagged, (candidate) =>
+      Effect.map(inactiveProof(candidate.command.to), (proof) => proofs.set(candidate, proof))
     )
 
     const route = yield* liveRouteInput(undefined)
@@ -315,37 +311,31 @@ export const handleCommands = (messages: ReadonlyArray<JsMsg>) =>
       }
     })
 
-    yield* Effect.forEach(
-      duplicates,
-      (candidate) =>
-        recover(candidate).pipe(
-          Effect.zipRight(
-            Effect.logInfo("duplicate SendSms").pipe(
-              Effect.annotateLogs({
-                messageId: candidate.messageId,
-                trackingId: candidate.command.trackingId ?? candidate.messageId
-              })
-            )
-          ),
-          Effect.catchAllCause(() =>
-            Effect.sync(() => {
-              verdicts[candidate.index] = Verdict.Nak({ delay: FAILURE_DELAY })
+    yield* eachAtOnce(duplicates, (candidate) =>
+      recover(candidate).pipe(
+        Effect.zipRight(
+          Effect.logInfo("duplicate SendSms").pipe(
+            Effect.annotateLogs({
+              messageId: candidate.messageId,
+              trackingId: candidate.command.trackingId ?? candidate.messageId
             })
           )
         ),
-      { concurrency: "unbounded", discard: true }
+        Effect.catchAllCause(() =>
+          Effect.sync(() => {
+            verdicts[candidate.index] = Verdict.Nak({ delay: FAILURE_DELAY })
+          })
+        )
+      )
     )
 
     // refusals are stored before the commands they refuse are terminated: nothing is dropped
-    yield* Effect.forEach(
-      rejects,
-      ({ index, reject }) =>
-        Effect.catchAll(publishReject(reject), () =>
-          Effect.sync(() => {
-            verdicts[index] = Verdict.Nak({ delay: FAILURE_DELAY })
-          })
-        ),
-      { concurrency: "unbounded", discard: true }
+    yield* eachAtOnce(rejects, ({ index, reject }) =>
+      Effect.catchAll(publishReject(reject), () =>
+        Effect.sync(() => {
+          verdicts[index] = Verdict.Nak({ delay: FAILURE_DELAY })
+        })
+      )
     )
     return verdicts
   })

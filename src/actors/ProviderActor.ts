@@ -31,6 +31,7 @@ import { Providers } from "../providers/Providers.js"
 import { type AttemptPlan, planAttempt, planBeforeCall, planHop } from "./AttemptPlan.js"
 import type { Loaded } from "./CommandHandler.js"
 import { DeadLetter, publishDeadLetter } from "./DeadLetters.js"
+import { eachAtOnce } from "./AtOnce.js"
 import { ack, runBatchWorker, Verdict } from "./JetStreamWorker.js"
 import { MessageCache } from "./MessageCache.js"
 import { execute, executeMany, load } from "./MessageRepository.js"
@@ -112,7 +113,7 @@ const handleWork = (provider: ConfiguredProvider) => (messages: ReadonlyArray<Js
         })
       }
     }
-    yield* Effect.forEach(
+    yield* eachAtOnce(
       items.filter((item) => item.loaded === undefined),
       (item) =>
         Effect.matchEffect(load(item.work.messageId), {
@@ -124,8 +125,7 @@ const handleWork = (provider: ConfiguredProvider) => (messages: ReadonlyArray<Js
             Effect.sync(() => {
               item.loaded = loaded
             })
-        }),
-      { concurrency: "unbounded", discard: true }
+        })
     )
 
     const now = new Date(yield* Clock.currentTimeMillis)
@@ -209,24 +209,26 @@ const handleWork = (provider: ConfiguredProvider) => (messages: ReadonlyArray<Js
         }
       }
     })
-    const callHeld = Effect.forEach(
-      held,
-      (call) =>
-        Effect.gen(function* () {
-          const keepAlive = Effect.sync(() => call.item.msg.working())
-          const elsewhere = yield* awaitAdmission(providerId, call.state.request.providers, keepAlive)
-          if (Option.isSome(elsewhere)) {
-            call.item.plan = planHop(call.state, call.item.work, elsewhere.value, call.attempt - 1, now)
-            return
-          }
-          yield* health.acquire(providerId, keepAlive)
-          const startedAt = yield* Clock.currentTimeMillis
-          const answer = yield* provider.adapter.submit(outbound(call.state))
-          call.item.plan = yield* planAnswer(call, answer, startedAt, yield* Clock.currentTimeMillis)
-        }),
-      { concurrency: "unbounded", discard: true }
+    const callHeld = eachAtOnce(held, (call) =>
+      Effect.gen(function* () {
+        const keepAlive = Effect.sync(() => call.item.msg.working())
+        const elsewhere = yield* awaitAdmission(providerId, call.state.request.providers, keepAlive)
+        if (Option.isSome(elsewhere)) {
+          call.item.plan = planHop(call.state, call.item.work, elsewhere.value, call.attempt - 1, now)
+          return
+        }
+        yield* health.acquire(providerId, keepAlive)
+        const startedAt = yield* Clock.currentTimeMillis
+        const answer = yield* provider.adapter.submit(outbound(call.state))
+        call.item.plan = yield* planAnswer(call, answer, startedAt, yield* Clock.currentTimeMillis)
+      })
     )
-    yield* Effect.all([callReady, callHeld], { concurrency: 2, discard: true })
+    // side by side only when both have work: a second fiber costs more than a one-message batch
+    yield* held.length === 0
+      ? callReady
+      : ready.length === 0
+        ? callHeld
+        : Effect.all([callReady, callHeld], { concurrency: 2, discard: true })
 
     // every command of the batch in one append round; then follow-ups, each on its own outcome
     const planned = items.filter((item) => item.plan !== undefined)
@@ -330,21 +332,15 @@ const handleWork = (provider: ConfiguredProvider) => (messages: ReadonlyArray<Js
       )
     }
     // reports of this message need the entry: without it the item comes back, and writes it again
-    yield* Effect.forEach(
-      indexed,
-      ({ index, providerMessageId, messageId }) =>
-        Effect.catchAll(recordProviderMessage(providerId, providerMessageId, messageId), () =>
-          Effect.sync(() => {
-            verdicts[index] = Verdict.Nak({ delay: FAILURE_DELAY })
-          })
-        ),
-      { concurrency: "unbounded", discard: true }
+    yield* eachAtOnce(indexed, ({ index, providerMessageId, messageId }) =>
+      Effect.catchAll(recordProviderMessage(providerId, providerMessageId, messageId), () =>
+        Effect.sync(() => {
+          verdicts[index] = Verdict.Nak({ delay: FAILURE_DELAY })
+        })
+      )
     )
-    yield* Effect.forEach(
-      deadLetters,
-      (letter) =>
-        Effect.zipRight(Metrics.deadLettered(providerId, "retries_exhausted"), publishDeadLetter(letter)),
-      { concurrency: "unbounded", discard: true }
+    yield* eachAtOnce(deadLetters, (letter) =>
+      Effect.zipRight(Metrics.deadLettered(providerId, "retries_exhausted"), publishDeadLetter(letter))
     )
     return verdicts
   }).pipe(Effect.annotateLogs({ provider: provider.config.id }))

@@ -11,6 +11,7 @@
  * every event per projection.) If one fails, all restart from their own checkpoints.
  */
 import { Cause, Chunk, Duration, Effect, Stream } from "effect"
+import { eachAtOnce } from "../actors/AtOnce.js"
 import { restartSchedule } from "../actors/JetStreamWorker.js"
 import { EventStore, type RecordedEvent } from "../eventstore/EventStore.js"
 import * as Checkpoints from "./Checkpoints.js"
@@ -41,15 +42,12 @@ export const runAll = <E, R>(projections: ReadonlyArray<Projection<E, R>>) =>
         applied: checkpoint.position
       }))
     )
-    const saveApplied = Effect.forEach(
-      running,
-      (entry) =>
-        entry.applied > entry.checkpoint.position
-          ? Effect.map(Checkpoints.save(entry.projection.name, entry.applied, entry.checkpoint), (saved) => {
-              entry.checkpoint = saved
-            })
-          : Effect.void,
-      { concurrency: "unbounded", discard: true }
+    const saveApplied = eachAtOnce(running, (entry) =>
+      entry.applied > entry.checkpoint.position
+        ? Effect.map(Checkpoints.save(entry.projection.name, entry.applied, entry.checkpoint), (saved) => {
+            entry.checkpoint = saved
+          })
+        : Effect.void
     )
     // a checkpoint that cannot be saved now is saved on a later turn: the projections go on
     const saveLater = Effect.catchAllCause(saveApplied, (cause) =>
@@ -65,18 +63,15 @@ export const runAll = <E, R>(projections: ReadonlyArray<Projection<E, R>>) =>
       Stream.groupedWithin(1000, PROJECTION_WINDOW),
       Stream.runForEach((chunk) => {
         const events = Chunk.toReadonlyArray(chunk)
-        return Effect.forEach(
-          running,
-          (entry) =>
-            Effect.gen(function* () {
-              const fresh = events.filter((event) => event.position > entry.applied)
-              const last = fresh[fresh.length - 1]
-              if (last === undefined) return
-              const handled = fresh.filter((event) => entry.projection.handles.has(event.type))
-              if (handled.length > 0) yield* entry.projection.applyBatch(handled)
-              entry.applied = last.position
-            }),
-          { concurrency: "unbounded", discard: true }
+        return eachAtOnce(running, (entry) =>
+          Effect.gen(function* () {
+            const fresh = events.filter((event) => event.position > entry.applied)
+            const last = fresh[fresh.length - 1]
+            if (last === undefined) return
+            const handled = fresh.filter((event) => entry.projection.handles.has(event.type))
+            if (handled.length > 0) yield* entry.projection.applyBatch(handled)
+            entry.applied = last.position
+          })
         )
       })
     )
