@@ -8,8 +8,8 @@
  * recorded last where it has them (`MessageCache`), and appended in one round.
  */
 import type { JsMsg } from "@nats-io/jetstream"
-import { Duration, Effect, Either, Layer, Option, Schema } from "effect"
-import { MessageId } from "../domain/Ids.js"
+import { Duration, Effect, Either, Layer, Option } from "effect"
+import { isMessageId, type MessageId } from "../domain/Ids.js"
 import type { MessageCommand } from "../domain/Message.js"
 import { messageStream } from "../domain/StreamName.js"
 import { Streams } from "../nats/Topology.js"
@@ -28,8 +28,6 @@ const earlyReportDelay = (delivery: number) =>
   Duration.millis(Math.min(100 * 2 ** Math.min(delivery - 1, 12), 60_000))
 /** A report whose step failed for the infrastructure comes back after this. */
 const FAILURE_DELAY = Duration.seconds(2)
-
-const isMessageId = Schema.is(MessageId)
 
 /** Whether the dispatch a report waits for is recorded by now (its message known or not). */
 const dispatchRecorded = (provider: string, providerMessageId: string, messageId: MessageId | undefined) =>

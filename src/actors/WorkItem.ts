@@ -13,7 +13,7 @@
  * trackingId?, revision?, status?, request? }`, `request` being `SmsRequested`'s stored data.
  */
 import { Effect, Option, Schema } from "effect"
-import { type MessageId, MessageId as MessageIdSchema } from "../domain/Ids.js"
+import { isMessageId, type MessageId } from "../domain/Ids.js"
 import { jsonObject } from "../domain/PlainChecks.js"
 import { MessageEvent, type SmsRequested } from "../domain/Message.js"
 import { decodeMessageEventData, encodeMessageEvent } from "../eventstore/MessageEvents.js"
@@ -37,8 +37,6 @@ export interface WorkItem {
   readonly trackingId?: string
   readonly fresh?: FreshSnapshot
 }
-
-const isMessageId = Schema.is(MessageIdSchema)
 
 const decodeEvent = Schema.decodeUnknownOption(MessageEvent)
 

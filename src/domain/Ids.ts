@@ -12,6 +12,11 @@ const EVENT_ID_NAMESPACE = "0e7b9c52-4a1f-4d8e-b3a6-7c5d2e1f9a80"
 export const MessageId = Schema.UUID.pipe(Schema.brand("MessageId"))
 export type MessageId = typeof MessageId.Type
 
+/** `Schema.is(MessageId)` as a plain test (Schema.UUID's own pattern): hot paths ask it per message. */
+const UUID_PATTERN = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/
+export const isMessageId = (value: unknown): value is MessageId =>
+  typeof value === "string" && UUID_PATTERN.test(value)
+
 const namespaceBytes = (uuid: string): Buffer => Buffer.from(uuid.replaceAll("-", ""), "hex")
 const MESSAGE_NAMESPACE_BYTES = namespaceBytes(MESSAGE_ID_NAMESPACE)
 const EVENT_NAMESPACE_BYTES = namespaceBytes(EVENT_ID_NAMESPACE)
@@ -30,7 +35,10 @@ export const uuidV5 = (name: string, namespace: Buffer): string => {
 }
 
 export const messageIdFor = (clientId: string, idempotencyKey: string): MessageId =>
-  MessageId.make(uuidV5(`${clientId}\n${idempotencyKey}`, MESSAGE_NAMESPACE_BYTES))
+  // a v5 UUID by construction: the brand's Schema check (a parse per message) would only repeat it
+  MessageId.make(uuidV5(`${clientId}\n${idempotencyKey}`, MESSAGE_NAMESPACE_BYTES), {
+    disableValidation: true
+  })
 
 /** An event id derived from what the event records, e.g. `eventIdFor(id, "dispatched", 2)`. */
 export const eventIdFor = (...parts: ReadonlyArray<string | number>): string =>

@@ -3,7 +3,13 @@ import { describe, expect, it } from "@effect/vitest"
 import { Either, Schema } from "effect"
 import * as fc from "fast-check"
 import { v5 as packageUuidV5 } from "uuid"
-import { eventIdFor, MESSAGE_ID_NAMESPACE, MessageId, messageIdFor } from "../../src/domain/Ids.js"
+import {
+  eventIdFor,
+  isMessageId,
+  MESSAGE_ID_NAMESPACE,
+  MessageId,
+  messageIdFor
+} from "../../src/domain/Ids.js"
 import { digitsOf, E164, maskNumber } from "../../src/domain/PhoneNumber.js"
 import { segmentsOf } from "../../src/domain/Segments.js"
 import { parseSendSms } from "../../src/domain/SendSms.js"
@@ -29,6 +35,25 @@ describe("messageIdFor", () => {
   it("is pinned: the namespace is part of the producers' contract", () => {
     expect(MESSAGE_ID_NAMESPACE).toBe("6f1d2c3e-5b8a-4e7f-9c0d-1a2b3c4d5e6f")
     expect(messageIdFor("acme", "order-42")).toBe("d4788ed6-486b-550b-8cda-83561e9eaa48")
+  })
+
+  it("isMessageId agrees with the MessageId schema, on ids and on anything else", () => {
+    const schemaSays = Schema.is(MessageId)
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.uuid(),
+          fc.string(),
+          fc.uuid().map((id) => id.toUpperCase()),
+          fc.uuid().map((id) => ` ${id}`),
+          fc.anything()
+        ),
+        (value) => {
+          expect(isMessageId(value)).toBe(schemaSays(value))
+        }
+      ),
+      { numRuns: 2000 }
+    )
   })
 
   it("equals the uuid package's v5 for any text (the producers' library of choice)", () => {
