@@ -14,13 +14,3 @@ export const eachAtOnce = <A, E, R>(
   if (items.length === 1 && only !== undefined) return Effect.asVoid(f(only, 0))
   return Effect.forEach(items, f, { concurrency: "unbounded", discard: true })
 }
-
-export const allAtOnce = <A, B, E, R>(
-  items: ReadonlyArray<A>,
-  f: (item: A, index: number) => Effect.Effect<B, E, R>
-): Effect.Effect<ReadonlyArray<B>, E, R> => {
-  if (items.length === 0) return Effect.succeed([])
-  const [only] = items
-  if (items.length === 1 && only !== undefined) return Effect.map(f(only, 0), (b) => [b])
-  return Effect.forEach(items, f, { concurrency: "unbounded" })
-}

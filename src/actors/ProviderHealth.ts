@@ -93,8 +93,22 @@ export class ProviderHealth extends Context.Tag("sms-gateway/ProviderHealth")<
         if (next._tag !== state.breaker._tag) Metrics.unsafe.circuitTransition(provider, next._tag)
         state.breaker = next
       }
+      // each rule once, as a plain function of the state and the time; the Effect methods and the
+      // batch path's plain calls (admitNow, answeredNow) both go through them
+      const breakerAdmits = (provider: string, state: State, at: number): boolean => {
+        const { allowed, next } = Breaker.tryCall(state.breaker, at)
+        setBreaker(provider, state, next)
+        return allowed
+      }
+      const recordAnswer = (provider: string, state: State, answered: boolean, at: number): void => {
+        const policy = policyOf(provider)
+        if (answered) setBreaker(provider, state, Breaker.onSuccess(state.breaker))
+        else if (policy) setBreaker(provider, state, Breaker.onTransientFailure(state.breaker, at, policy))
+      }
+      const pauseFor = (state: State, pause: Duration.Duration, at: number): void => {
+        state.pausedUntil = Math.max(state.pausedUntil, at + Duration.toMillis(pause))
+      }
       const clock = yield* Effect.clock
-      // the batch path's plain calls: the same rules, without an Effect per message
       const now = () => clock.unsafeCurrentTimeMillis()
       const admitNow = (provider: string): boolean => {
         const state = states.get(provider)
@@ -106,20 +120,16 @@ export class ProviderHealth extends Context.Tag("sms-gateway/ProviderHealth")<
           state.bucket.tokens += 1
           return false
         }
-        const { allowed, next } = Breaker.tryCall(state.breaker, at)
-        setBreaker(provider, state, next)
+        const allowed = breakerAdmits(provider, state, at)
         if (!allowed && state.bucket !== undefined) state.bucket.tokens += 1
         return allowed
       }
       const answeredNow = (provider: string, answered: boolean, pause?: Duration.Duration): void => {
         const state = states.get(provider)
-        const policy = policyOf(provider)
         if (state === undefined) return
         const at = now()
-        if (answered) setBreaker(provider, state, Breaker.onSuccess(state.breaker))
-        else if (policy) setBreaker(provider, state, Breaker.onTransientFailure(state.breaker, at, policy))
-        if (pause !== undefined)
-          state.pausedUntil = Math.max(state.pausedUntil, at + Duration.toMillis(pause))
+        recordAnswer(provider, state, answered, at)
+        if (pause !== undefined) pauseFor(state, pause, at)
       }
       const sleepWithKeepAlive = (ms: number, keepAlive: Effect.Effect<void>): Effect.Effect<void> =>
         ms <= KEEP_ALIVE_EVERY
@@ -149,42 +159,13 @@ export class ProviderHealth extends Context.Tag("sms-gateway/ProviderHealth")<
 
       return ProviderHealth.of({
         isHealthy: (provider) => withState(provider, (s, now) => Breaker.isAvailable(s.breaker, now), false),
-        admit: (provider) =>
-          withState(
-            provider,
-            (s, now) => {
-              const { allowed, next } = Breaker.tryCall(s.breaker, now)
-              setBreaker(provider, s, next)
-              return allowed
-            },
-            false
-          ),
+        admit: (provider) => withState(provider, (s, now) => breakerAdmits(provider, s, now), false),
         reopensAt: (provider) => withState(provider, (s, now) => Breaker.reopensAt(s.breaker, now), 0),
         succeeded: (provider) =>
-          withState(
-            provider,
-            (s) => {
-              setBreaker(provider, s, Breaker.onSuccess(s.breaker))
-            },
-            undefined
-          ),
+          withState(provider, (s, now) => recordAnswer(provider, s, true, now), undefined),
         failed: (provider) =>
-          withState(
-            provider,
-            (s, now) => {
-              const policy = policyOf(provider)
-              if (policy) setBreaker(provider, s, Breaker.onTransientFailure(s.breaker, now, policy))
-            },
-            undefined
-          ),
-        throttle: (provider, pause) =>
-          withState(
-            provider,
-            (s, now) => {
-              s.pausedUntil = Math.max(s.pausedUntil, now + Duration.toMillis(pause))
-            },
-            undefined
-          ),
+          withState(provider, (s, now) => recordAnswer(provider, s, false, now), undefined),
+        throttle: (provider, pause) => withState(provider, (s, now) => pauseFor(s, pause, now), undefined),
         acquire,
         admitNow,
         answeredNow,

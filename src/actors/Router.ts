@@ -93,8 +93,5 @@ export const liveRouteInput = (explicit: ReadonlyArray<string> | undefined) =>
     } satisfies RouteInput
   })
 
-export const routeFirst = (explicit: ReadonlyArray<string> | undefined) =>
-  Effect.map(liveRouteInput(explicit), firstProvider)
-
 export const routeFailover = (current: string, explicit: ReadonlyArray<string> | undefined) =>
   Effect.map(liveRouteInput(explicit), (input) => failoverFrom(current, input))

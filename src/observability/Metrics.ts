@@ -131,26 +131,14 @@ export const providerRequestDuration = Metric.histogram(
   "Duration of provider submit calls, by provider and outcome (accepted, transient, permanent, throttled)"
 )
 
-export const providerCall = (
-  provider: string,
-  outcome: "accepted" | "transient" | "permanent" | "throttled",
-  seconds: number
-) => Metric.update(withTags(providerRequestDuration, { provider: provider, outcome: outcome }), seconds)
-
 export const providerErrorsTotal = Metric.counter("sms_provider_errors_total", {
   description:
     "Failed provider calls, by provider and kind (timeout, http_5xx, throttled, network, invalid_number, rejected, ...)"
 })
 
-export const providerError = (provider: string, kind: string) =>
-  Metric.increment(withTags(providerErrorsTotal, { provider: provider, kind: kind }))
-
 export const retriesTotal = Metric.counter("sms_retries_total", {
   description: "Retries scheduled (SmsRetried), by provider and reason"
 })
-
-export const retried = (provider: string, reason: string) =>
-  Metric.increment(withTags(retriesTotal, { provider: provider, reason: reason }))
 
 export const deadLettersTotal = Metric.counter("sms_dead_letters_total", {
   description: "Messages given up on (dead letters published), by provider and cause"
