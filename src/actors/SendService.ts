@@ -27,13 +27,14 @@ export const storeCommand = Effect.fn("SendService.storeCommand")(function* (
   command: SendSms,
   raw: Uint8Array
 ) {
-  const { js } = yield* Nats
+  const { publishThisTurn } = yield* Nats
   const store = yield* EventStore
   const messageId = messageIdFor(command.clientId, command.idempotencyKey)
   // checked before publishing: afterwards the intake may already have created the stream
   const seenBefore = (yield* store.read(messageStream(messageId))).length > 0
   const ack = yield* Effect.tryPromise({
-    try: () => js.publish(Subjects.send, raw, { msgID: commandMsgId(command) }),
+    // one command per request: this turn's leave in one socket write
+    try: () => publishThisTurn(Subjects.send, raw, { msgID: commandMsgId(command) }),
     catch: (cause) => new NatsError({ reason: "RequestFailed", message: "cannot store the command", cause })
   })
   return { messageId, duplicate: seenBefore || ack.duplicate }

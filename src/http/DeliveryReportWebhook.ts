@@ -94,7 +94,7 @@ export const serveFirst = Effect.gen(function* () {
   const run = Runtime.runPromise(runtime)
   const providers = Context.get(runtime.context, Providers)
   const publicUrl = Context.get(runtime.context, PublicUrl)
-  const { js } = Context.get(runtime.context, Nats)
+  const { publishThisTurn } = Context.get(runtime.context, Nats)
   // the access line of a stored report is at Debug: one line per report was most of the log
   const logsDebug = LogLevel.lessThanEqual(
     FiberRefs.getOrDefault(runtime.fiberRefs, FiberRef.currentMinimumLogLevel),
@@ -126,7 +126,8 @@ export const serveFirst = Effect.gen(function* () {
       report: parsed.right,
       raw: body
     })
-    return js.publish(Subjects.dlr(providerId), payload).then(
+    // reports come one per request: this turn's leave in one socket write
+    return publishThisTurn(Subjects.dlr(providerId), payload).then(
       () => {
         reply(res, 200, { stored: true })
         metricsNow.deliveryReport(providerId, "stored")

@@ -3,6 +3,7 @@ import { connect, type NatsConnection, type NodeConnectionOptions } from "@nats-
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream"
 import { Context, Data, Effect, Layer } from "effect"
 import "./StacklessCancel.js"
+import { type TurnPublish, turnPublisher } from "./TurnPublisher.js"
 
 export class NatsError extends Data.TaggedError("NatsError")<{
   readonly reason: "ConnectFailed" | "RequestFailed"
@@ -15,6 +16,8 @@ export interface NatsService {
   readonly js: JetStreamClient
   readonly jsm: JetStreamManager
   readonly url: string
+  /** a JetStream publish that leaves with the rest of this turn's (for per-request publishers) */
+  readonly publishThisTurn: TurnPublish
 }
 
 export class Nats extends Context.Tag("sms-gateway/Nats")<Nats, NatsService>() {
@@ -31,7 +34,8 @@ export class Nats extends Context.Tag("sms-gateway/Nats")<Nats, NatsService>() {
               // async stack traces cost about a quarter of the CPU of each request under load
               noAsyncTraces: true
             })
-            return { nc, js: jetstream(nc, { timeout: 10_000 }), jsm: await jetstreamManager(nc), url }
+            const js = jetstream(nc, { timeout: 10_000 })
+            return { nc, js, jsm: await jetstreamManager(nc), url, publishThisTurn: turnPublisher(js) }
           },
           catch: (cause) =>
             new NatsError({ reason: "ConnectFailed", message: `cannot connect to ${url}`, cause })
