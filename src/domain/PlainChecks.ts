@@ -36,3 +36,41 @@ export const stringRecord = (value: unknown): Record<string, string> | undefined
   }
   return record
 }
+
+/**
+ * Whether JSON-parsed `value` nests more than `max` arrays/objects deep. Iterative: the input is
+ * untrusted, and a recursive walk is what a deep input breaks.
+ */
+export const nestedDeeperThan = (value: unknown, max: number): boolean => {
+  const stack: Array<{ readonly node: unknown; readonly depth: number }> = [{ node: value, depth: 0 }]
+  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+    const { node, depth } = next
+    if (typeof node !== "object" || node === null) continue
+    if (depth + 1 > max) return true
+    for (const child of Array.isArray(node) ? node : Object.values(node)) {
+      if (typeof child === "object" && child !== null) stack.push({ node: child, depth: depth + 1 })
+    }
+  }
+  return false
+}
+
+/**
+ * Whether JSON text nests more than `max` arrays/objects deep, by one scan of the text (strings and
+ * their escapes skipped): a cheap look before a parser and a Schema walk the value, since a deep
+ * enough value overflows the stack of whichever of them recurses (an answer-less 500 before).
+ */
+export const jsonTextDeeperThan = (text: string, max: number): boolean => {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 92 /* \ */) i++
+      else if (c === 34 /* " */) inString = false
+    } else if (c === 34) inString = true
+    else if (c === 91 /* [ */ || c === 123 /* { */) {
+      if (++depth > max) return true
+    } else if (c === 93 /* ] */ || c === 125 /* } */) depth--
+  }
+  return false
+}

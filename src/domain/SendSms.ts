@@ -1,13 +1,50 @@
 import { Either, ParseResult, Predicate, Schema } from "effect"
 import { E164, e164Problem } from "./PhoneNumber.js"
-import { dateFrom, stringRecord } from "./PlainChecks.js"
+import { dateFrom, nestedDeeperThan, stringRecord } from "./PlainChecks.js"
 import { segmentsOf } from "./Segments.js"
 
-const bounded = (name: string, max: number) =>
+/**
+ * Every field is bounded, so every command that passes can be stored: the largest valid command's
+ * `SmsRequested` is about 20 KiB, far under nats-server's 1 MiB `max_payload`. (An unbounded
+ * `metadata` once let a 1 MiB command be answered 202, then fail to store on every delivery.)
+ */
+export const SEND_SMS_BOUNDS = {
+  clientId: 128,
+  idempotencyKey: 256,
+  body: 1600,
+  from: 16,
+  trackingId: 128,
+  providers: 8,
+  metadataKeys: 16,
+  metadataKey: 64,
+  metadataValue: 512
+} as const
+
+/** C0 controls and DEL: NUL, ESC and the like would reach the provider (and logs) as they are. */
+const CONTROL = /[\u0000-\u001f\u007f]/
+/** The same, but a body may keep its line breaks and tabs. */
+const CONTROL_IN_BODY = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/
+/** Matches nothing: for fields whose own pattern already refuses control characters. */
+const NEVER = /(?!)/
+/** Printable ASCII: the tracking id is echoed in the `x-tracking-id` response header. */
+const HEADER_SAFE = /^[\u0020-\u007e]+$/
+
+const bounded = (name: string, max: number, control: RegExp = CONTROL) =>
   Schema.String.pipe(
     Schema.filter((s) => s.trim().length > 0 || "must not be empty", { identifier: name }),
-    Schema.maxLength(max, { message: () => `must be at most ${max} characters` })
+    Schema.maxLength(max, { message: () => `must be at most ${max} characters` }),
+    Schema.filter((s) => !control.test(s) || "must not contain control characters")
   )
+
+/** Why a metadata key is refused, if it is (a record's key schema would drop it silently instead). */
+const metadataKeyProblem = (key: string): string | undefined =>
+  key.trim().length === 0
+    ? "keys must not be empty"
+    : key.length > SEND_SMS_BOUNDS.metadataKey
+      ? `keys must be at most ${SEND_SMS_BOUNDS.metadataKey} characters`
+      : CONTROL.test(key)
+        ? "keys must not contain control characters"
+        : undefined
 
 export const ProviderId = Schema.String.pipe(
   Schema.pattern(/^[a-z0-9][a-z0-9_-]{0,31}$/, {
@@ -17,21 +54,55 @@ export const ProviderId = Schema.String.pipe(
 )
 export type ProviderId = typeof ProviderId.Type
 
+const MetadataValue = Schema.String.pipe(
+  Schema.maxLength(SEND_SMS_BOUNDS.metadataValue, {
+    message: () => `must be at most ${SEND_SMS_BOUNDS.metadataValue} characters`
+  }),
+  Schema.filter((s) => !CONTROL.test(s) || "must not contain control characters")
+)
+
 /** The producers' contract on `sms.commands.send` (JSON). Unknown fields are ignored. */
 export class SendSms extends Schema.Class<SendSms>("SendSms")({
-  clientId: bounded("ClientId", 128).pipe(
+  // its pattern already leaves no room for control characters
+  clientId: bounded("ClientId", SEND_SMS_BOUNDS.clientId, NEVER).pipe(
     Schema.pattern(/^[A-Za-z0-9._-]+$/, { message: () => "may hold only letters, digits, '.', '_' and '-'" })
   ),
-  idempotencyKey: bounded("IdempotencyKey", 256),
+  idempotencyKey: bounded("IdempotencyKey", SEND_SMS_BOUNDS.idempotencyKey),
   to: E164,
-  body: bounded("Body", 1600),
-  from: Schema.optional(bounded("Sender", 16)),
+  body: bounded("Body", SEND_SMS_BOUNDS.body, CONTROL_IN_BODY),
+  from: Schema.optional(bounded("Sender", SEND_SMS_BOUNDS.from)),
   providers: Schema.optional(
-    Schema.Array(ProviderId).pipe(Schema.minItems(1, { message: () => "must list at least one provider" }))
+    Schema.Array(ProviderId).pipe(
+      Schema.minItems(1, { message: () => "must list at least one provider" }),
+      Schema.maxItems(SEND_SMS_BOUNDS.providers, {
+        message: () => `must list at most ${SEND_SMS_BOUNDS.providers} providers`
+      })
+    )
   ),
   validUntil: Schema.optional(Schema.Date),
-  metadata: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })),
-  trackingId: Schema.optional(bounded("TrackingId", 128))
+  metadata: Schema.optional(
+    Schema.Record({ key: Schema.String, value: MetadataValue }).pipe(
+      Schema.filter((record) => {
+        const keys = Object.keys(record)
+        if (keys.length > SEND_SMS_BOUNDS.metadataKeys) {
+          return `must hold at most ${SEND_SMS_BOUNDS.metadataKeys} keys`
+        }
+        for (const key of keys) {
+          const problem = metadataKeyProblem(key)
+          if (problem !== undefined) return problem
+        }
+        return true
+      })
+    )
+  ),
+  trackingId: Schema.optional(
+    bounded("TrackingId", SEND_SMS_BOUNDS.trackingId).pipe(
+      Schema.filter(
+        (s) =>
+          HEADER_SAFE.test(s) || "may hold only printable ASCII (it is echoed as the x-tracking-id header)"
+      )
+    )
+  )
 }) {}
 
 /** Why a command was refused, naming the offending field (`$` for the whole payload). */
@@ -63,15 +134,25 @@ const decodeWithSchema = (json: object): Either.Either<SendSms, InvalidSendSms> 
 const CLIENT_ID = /^[A-Za-z0-9._-]+$/
 const PROVIDER_ID = /^[a-z0-9][a-z0-9_-]{0,31}$/
 
-/** `bounded(name, max)`: a string, not blank, at most `max` UTF-16 units */
-const isBounded = (value: unknown, max: number): value is string =>
-  typeof value === "string" && value.length <= max && value.trim().length > 0
+/** `bounded(name, max)`: a string, not blank, at most `max` UTF-16 units, no control characters */
+const isBounded = (value: unknown, max: number, control: RegExp = CONTROL): value is string =>
+  typeof value === "string" && value.length <= max && value.trim().length > 0 && !control.test(value)
 const isOptionalBounded = (value: unknown, max: number): value is string | undefined =>
   value === undefined || isBounded(value, max)
+const isMetadata = (record: Readonly<Record<string, string>>): boolean => {
+  const keys = Object.keys(record)
+  if (keys.length > SEND_SMS_BOUNDS.metadataKeys) return false
+  for (const key of keys) {
+    const value = record[key] ?? ""
+    if (metadataKeyProblem(key) !== undefined) return false
+    if (value.length > SEND_SMS_BOUNDS.metadataValue || CONTROL.test(value)) return false
+  }
+  return true
+}
 const isE164 = (value: unknown): value is E164 =>
   typeof value === "string" && e164Problem(value) === undefined
 const isProviderIds = (value: unknown): value is ReadonlyArray<ProviderId> => {
-  if (!Array.isArray(value) || value.length === 0) return false
+  if (!Array.isArray(value) || value.length === 0 || value.length > SEND_SMS_BOUNDS.providers) return false
   for (let i = 0; i < value.length; i++) {
     const id: unknown = value[i]
     if (typeof id !== "string" || !PROVIDER_ID.test(id)) return false
@@ -91,15 +172,17 @@ export const leanSendSms = (json: Readonly<Record<string, unknown>>): SendSms | 
   const validUntil = json.validUntil === undefined ? undefined : dateFrom(json.validUntil)
   const metadata = json.metadata === undefined ? undefined : stringRecord(json.metadata)
   if (
-    !isBounded(clientId, 128) ||
+    !isBounded(clientId, 128, NEVER) ||
     !CLIENT_ID.test(clientId) ||
     !isBounded(idempotencyKey, 256) ||
-    !isBounded(body, 1600) ||
+    !isBounded(body, 1600, CONTROL_IN_BODY) ||
     !isOptionalBounded(from, 16) ||
     !(providers === undefined || isProviderIds(providers)) ||
     (validUntil === undefined && json.validUntil !== undefined) ||
     (metadata === undefined && json.metadata !== undefined) ||
+    (metadata !== undefined && !isMetadata(metadata)) ||
     !isOptionalBounded(trackingId, 128) ||
+    (trackingId !== undefined && !HEADER_SAFE.test(trackingId)) ||
     // last: the costliest check, libphonenumber-js's
     !isE164(to)
   ) {
@@ -131,6 +214,9 @@ export const defaultLimits: SendSmsLimits = { maxSegments: 10 }
 
 const utf8 = new TextDecoder()
 
+/** Nesting allowed in a command's JSON: its own shape needs 2 (an object holding `metadata`). */
+export const MAX_DEPTH = 8
+
 const parseWith =
   (decode: (json: Readonly<Record<string, unknown>>) => Either.Either<SendSms, InvalidSendSms>) =>
   (
@@ -146,6 +232,13 @@ const parseWith =
     }
     if (!Predicate.isRecord(json)) {
       return Either.left(new InvalidSendSms({ field: "$", reason: "must be a JSON object" }))
+    }
+    // a command is at most three levels deep (metadata values); far deeper input would overflow
+    // the stack of whatever walks it next (JSON.stringify did: an answer-less 500)
+    if (nestedDeeperThan(json, MAX_DEPTH)) {
+      return Either.left(
+        new InvalidSendSms({ field: "$", reason: `is nested more than ${MAX_DEPTH} levels deep` })
+      )
     }
     return Either.flatMap(decode(json), (command) => {
       const { encoding, segments } = segmentsOf(command.body)

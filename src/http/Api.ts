@@ -301,7 +301,7 @@ export class ClientsGroup extends HttpApiGroup.make("clients")
   )
   .add(
     HttpApiEndpoint.get("usage", "/v1/clients/:clientId/usage")
-      .setPath(Schema.Struct({ clientId: Schema.String }))
+      .setPath(Schema.Struct({ clientId: ClientId }))
       .addSuccess(
         Schema.Struct({
           clientId: Schema.String,

@@ -20,15 +20,16 @@ import { recordRequest } from "./AccessLog.js"
 import { InvalidSignature, MalformedDeliveryReport, ServiceUnavailable, UnknownProvider } from "./Api.js"
 import { PublicUrl } from "./PublicUrl.js"
 import { HttpLifecycle } from "./Readiness.js"
+import { announcesTooLarge, MAX_REQUEST_BYTES, payloadTooLarge } from "./RequestLimits.js"
 
 const ROUTE = "/v1/providers/:provider/delivery-reports"
 const PATH = /^\/v1\/providers\/([^/?]+)\/delivery-reports\/?(?:\?.*)?$/
-/** far above any report; a body past it is refused without being buffered */
-const MAX_BODY_BYTES = 1024 * 1024
 
 export interface WebhookRequest {
   readonly headers: Readonly<Record<string, string | undefined>>
   readonly body: string
+  /** the body's bytes as received: what a signature covers (`body` is their UTF-8 text) */
+  readonly rawBody?: Uint8Array
   /** path and query, as received */
   readonly url: string
 }
@@ -43,6 +44,7 @@ export const receive = (providerId: string, request: WebhookRequest) =>
     const parsed = provider.adapter.parseDeliveryReport({
       headers: request.headers,
       body: request.body,
+      ...(request.rawBody === undefined ? {} : { rawBody: request.rawBody }),
       url: `${publicUrl}${request.url}`
     })
     if (Either.isLeft(parsed)) {
@@ -110,6 +112,7 @@ export const serveFirst = Effect.gen(function* () {
     res: ServerResponse,
     providerId: string,
     body: string,
+    rawBody: Uint8Array,
     started: number
   ): Promise<boolean> => {
     const provider = providers.get(providerId)
@@ -117,6 +120,7 @@ export const serveFirst = Effect.gen(function* () {
     const parsed = provider.adapter.parseDeliveryReport({
       headers: flattenHeaders(req.headers),
       body,
+      rawBody,
       url: `${publicUrl}${req.url ?? ""}`
     })
     if (Either.isLeft(parsed)) return Promise.resolve(false)
@@ -142,17 +146,24 @@ export const serveFirst = Effect.gen(function* () {
     req: IncomingMessage,
     res: ServerResponse,
     providerId: string,
-    body: string | undefined,
+    raw: Buffer | undefined,
     started: number
   ) =>
     Effect.gen(function* () {
-      const outcome = yield* (
-        body === undefined
-          ? Effect.fail(malformed(`body larger than ${MAX_BODY_BYTES} bytes`))
-          : receive(providerId, { headers: flattenHeaders(req.headers), body, url: req.url ?? "" })
-      ).pipe(Effect.either)
-      const status = Either.isRight(outcome) ? 200 : statusOf(outcome.left)
-      reply(res, status, Either.isRight(outcome) ? outcome.right : encodeRefusal(outcome.left))
+      let status: number
+      if (raw === undefined) {
+        status = 413
+        reply(res, status, payloadTooLarge)
+      } else {
+        const outcome = yield* receive(providerId, {
+          headers: flattenHeaders(req.headers),
+          body: raw.toString("utf8"),
+          rawBody: raw,
+          url: req.url ?? ""
+        }).pipe(Effect.either)
+        status = Either.isRight(outcome) ? 200 : statusOf(outcome.left)
+        reply(res, status, Either.isRight(outcome) ? outcome.right : encodeRefusal(outcome.left))
+      }
       const trackingId = req.headers["x-tracking-id"]
       yield* recordRequest({
         method: "POST",
@@ -176,7 +187,7 @@ export const serveFirst = Effect.gen(function* () {
     const chunks: Array<Buffer> = []
     let size = 0
     let settled = false
-    const settle = (body: string | undefined) => {
+    const settle = (raw: Buffer | undefined) => {
       if (settled) return
       settled = true
       let providerId: string
@@ -186,24 +197,32 @@ export const serveFirst = Effect.gen(function* () {
         providerId = match[1] ?? ""
       }
       const answered =
-        body === undefined ? Promise.resolve(false) : storeAtOnce(req, res, providerId, body, started)
+        raw === undefined
+          ? Promise.resolve(false)
+          : storeAtOnce(req, res, providerId, raw.toString("utf8"), raw, started)
       answered
-        .then((done) => (done ? undefined : run(answer(req, res, providerId, body, started))))
+        .then((done) => (done ? undefined : run(answer(req, res, providerId, raw, started))))
         .then(lifecycle.finished, (error) => {
           lifecycle.finished()
           if (!res.headersSent) reply(res, 500, { _tag: "InternalError", message: "internal error" })
           return run(Effect.logError("delivery report webhook failed", error))
         })
     }
+    // refused before a byte is read when the length is announced, else as soon as it passes
+    if (announcesTooLarge(req.headers["content-length"])) {
+      req.resume()
+      settle(undefined)
+      return true
+    }
     req.on("data", (chunk: Buffer) => {
       size += chunk.length
-      if (size > MAX_BODY_BYTES) {
+      if (size > MAX_REQUEST_BYTES) {
         req.removeAllListeners("data")
         req.resume()
         settle(undefined)
       } else chunks.push(chunk)
     })
-    req.on("end", () => settle(Buffer.concat(chunks).toString("utf8")))
+    req.on("end", () => settle(Buffer.concat(chunks)))
     req.on("error", () => {
       if (!settled) {
         settled = true

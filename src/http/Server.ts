@@ -8,17 +8,20 @@
  */
 import { type IncomingMessage, Server, type ServerResponse } from "node:http"
 import {
+  FileSystem,
   HttpApiBuilder,
   type HttpApiError,
   HttpApiSwagger,
   type HttpApp,
+  HttpIncomingMessage,
   HttpServer,
   HttpServerRequest,
   HttpServerResponse
 } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Cause, Clock, Effect, Layer, Option } from "effect"
-import { httpRequest } from "../observability/Metrics.js"
+import { Cause, Clock, Effect, Either, Layer, Option } from "effect"
+import { jsonTextDeeperThan } from "../domain/PlainChecks.js"
+import { httpRequest, unsafe as metricsNow } from "../observability/Metrics.js"
 import { isOperation, recordRequest } from "./AccessLog.js"
 import { GatewayApi } from "./Api.js"
 import { AuthenticationLive } from "./Auth.js"
@@ -32,6 +35,7 @@ import {
 } from "./Handlers.js"
 import * as DeliveryReportWebhook from "./DeliveryReportWebhook.js"
 import { drainWindow, HttpLifecycle, shutdownDelay } from "./Readiness.js"
+import { announcesTooLarge, MAX_REQUEST_BYTES, payloadTooLarge } from "./RequestLimits.js"
 
 export const ApiLive = HttpApiBuilder.api(GatewayApi).pipe(
   Layer.provide([MessagesLive, PhoneNumbersLive, ClientsLive, DeliveryReportsLive, HealthLive, MetricsLive]),
@@ -55,13 +59,44 @@ const isBodyDecodeDefect = (defect: unknown) =>
   "reason" in defect &&
   defect.reason === "Decode"
 
+/** The platform's own words when a body passes `MaxBodySize` while it is read. */
+const isBodyTooLarge = (defect: unknown) =>
+  isBodyDecodeDefect(defect) &&
+  typeof defect === "object" &&
+  defect !== null &&
+  "cause" in defect &&
+  defect.cause instanceof Error &&
+  defect.cause.message === "maxBytes exceeded"
+
+/** Nesting a request body may have: the API's own bodies need 3 (a message's metadata). */
+const MAX_JSON_DEPTH = 16
+
+/** A body nested too deep is refused before anything parses or walks it. */
+const shallowBodies = (app: HttpApp.Default): HttpApp.Default =>
+  Effect.gen(function* () {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    if (request.method === "POST" || request.method === "PUT" || request.method === "PATCH") {
+      // read once: the platform's own parse reuses this text
+      const text = yield* Effect.either(request.text)
+      if (Either.isLeft(text)) {
+        return isBodyTooLarge(text.left)
+          ? errorResponse(413, payloadTooLarge)
+          : invalidRequest("$", "could not be read")
+      }
+      if (jsonTextDeeperThan(text.right, MAX_JSON_DEPTH)) {
+        return invalidRequest("$", `is nested more than ${MAX_JSON_DEPTH} levels deep`)
+      }
+    }
+    return yield* app
+  })
+
 /**
  * Request decoding fails with `HttpApiDecodeError` (its own shape) or, for a body that is not JSON,
  * a defect: both become the one 400 shape, `{_tag: "InvalidRequest", message, field, reason}`. An
  * unknown route becomes a JSON 404 (`RouteNotFound`) instead of an empty one.
  */
 const uniformErrors = (app: HttpApp.Default): HttpApp.Default =>
-  Effect.catchAllCause(app, (cause) => {
+  Effect.catchAllCause(shallowBodies(app), (cause) => {
     const failure: unknown = Option.getOrUndefined(Cause.failureOption(cause))
     if (isDecodeError(failure)) {
       const [issue] = failure.issues
@@ -84,6 +119,9 @@ const uniformErrors = (app: HttpApp.Default): HttpApp.Default =>
       )
     }
     const defect = Cause.dieOption(cause)
+    if (Option.isSome(defect) && isBodyTooLarge(defect.value)) {
+      return Effect.succeed(errorResponse(413, payloadTooLarge))
+    }
     if (Option.isSome(defect) && isBodyDecodeDefect(defect.value)) {
       return Effect.succeed(invalidRequest("$", "is not valid JSON"))
     }
@@ -128,6 +166,8 @@ const observe = (app: HttpApp.Default): HttpApp.Default<never, HttpLifecycle> =>
     lifecycle.started()
     // errors were turned into responses (and sent) inside `app`; a failure here is a defect already answered 500
     const response = yield* app.pipe(
+      // a body without a content-length is cut off here; one with it never got this far
+      HttpIncomingMessage.withMaxBodySize(Option.some(FileSystem.Size(MAX_REQUEST_BYTES))),
       Effect.tapErrorCause(() =>
         Effect.flatMap(Clock.currentTimeMillis, (now) =>
           httpRequest(request.method, route, 500, (now - started) / 1000)
@@ -155,6 +195,22 @@ const ServeWithLifecycle = HttpApiBuilder.serve(observe).pipe(
 /** Serves the API; provide an `HttpServer` (e.g. `listen`, or `NodeHttpServer.layerTest`). */
 export const serveApi = ServeWithLifecycle.pipe(Layer.provide(HttpLifecycle.layer))
 
+/**
+ * A body announced past the limit is answered 413 at once, on every route, before any of it is
+ * read; the rest is drained unread (closing instead resets the connection under a client still
+ * sending, which then never sees the answer).
+ */
+const refuseTooLarge = (req: IncomingMessage, res: ServerResponse): boolean => {
+  if (!announcesTooLarge(req.headers["content-length"])) return false
+  const json = JSON.stringify(payloadTooLarge)
+  res.writeHead(413, { "content-type": "application/json", "content-length": Buffer.byteLength(json) })
+  res.end(json)
+  // drained, never buffered, so the client reads the answer instead of a reset connection
+  req.resume()
+  metricsNow.httpRequest(req.method ?? "POST", routeOf(req.url ?? ""), 413, 0)
+  return true
+}
+
 /** A node server that offers each request to `first` before the app the platform registers. */
 class ServerWithFirst extends Server {
   constructor(private readonly first: (req: IncomingMessage, res: ServerResponse) => boolean) {
@@ -162,7 +218,7 @@ class ServerWithFirst extends Server {
   }
   // biome-ignore lint/suspicious/noExplicitAny: node's EventEmitter signature
   override emit(event: string, ...args: Array<any>): boolean {
-    if (event === "request" && this.first(args[0], args[1])) return true
+    if (event === "request" && (refuseTooLarge(args[0], args[1]) || this.first(args[0], args[1]))) return true
     return super.emit(event, ...args)
   }
 }

@@ -213,11 +213,15 @@ export const parseRetryAfter = (value: string | undefined, nowMs: number): numbe
 // DLR webhook
 
 /** The `X-Signature` header value for a DLR body signed at `timestampSeconds`. */
-export const signDeliveryReport = (secret: string, body: string, timestampSeconds: number): string =>
-  `sha256=${hmac(secret, String(timestampSeconds), body).toString("hex")}`
+export const signDeliveryReport = (
+  secret: string,
+  body: string | Uint8Array,
+  timestampSeconds: number
+): string => `sha256=${hmac(secret, String(timestampSeconds), body).toString("hex")}`
 
-const hmac = (secret: string, timestamp: string, body: string): Buffer =>
-  createHmac("sha256", secret).update(`${timestamp}.${body}`).digest()
+/** Over the bytes the provider sent: text decoded from invalid UTF-8 would no longer match them. */
+const hmac = (secret: string, timestamp: string, body: string | Uint8Array): Buffer =>
+  createHmac("sha256", secret).update(`${timestamp}.`).update(body).digest()
 
 export const header = (headers: InboundWebhook["headers"], name: string): string | undefined => {
   const direct = headers[name]
@@ -254,7 +258,7 @@ export const parseDeliveryReport = (
   }
   const match = /^sha256=([0-9a-fA-F]{64})$/.exec(signature.trim())
   if (match === null) return badSignature("malformed signature")
-  const expected = hmac(webhookSecret, timestamp, webhook.body)
+  const expected = hmac(webhookSecret, timestamp, webhook.rawBody ?? webhook.body)
   if (!timingSafeEqual(Buffer.from(match[1] ?? "", "hex"), expected))
     return badSignature("signature mismatch")
 

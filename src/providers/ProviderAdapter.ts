@@ -43,7 +43,10 @@ export interface DeliveryReport {
 
 export interface InboundWebhook {
   readonly headers: Readonly<Record<string, string | undefined>>
+  /** the body as UTF-8 text */
   readonly body: string
+  /** the body's bytes as received, when known: a signature over the body is checked on these */
+  readonly rawBody?: Uint8Array
   readonly url: string
 }
 

@@ -106,15 +106,21 @@ describe("messageIdFor", () => {
     expect(messageIdFor("a", "b\nc")).not.toBe(messageIdFor("a", "b"))
   })
 
-  it("could only be confused by a newline in the client id, which SendSms refuses", () => {
+  it("could only be confused by a newline in the client id or key, which SendSms refuses", () => {
     // "a" + "\n" + "b\nc" is the same name as "a\nb" + "\n" + "c": the separator is unambiguous
     // only because a client id is one line
     expect(messageIdFor("a\nb", "c")).toBe(messageIdFor("a", "b\nc"))
     const command = JSON.stringify({ clientId: "a\nb", idempotencyKey: "c", to: "+447911123456", body: "x" })
     const refused = parseSendSms(command)
     expect(Either.isLeft(refused) && refused.left.field).toBe("clientId")
-    const allowed = JSON.stringify({ clientId: "a", idempotencyKey: "b\nc", to: "+447911123456", body: "x" })
-    expect(Either.isRight(parseSendSms(allowed))).toBe(true)
+    const alsoRefused = JSON.stringify({
+      clientId: "a",
+      idempotencyKey: "b\nc",
+      to: "+447911123456",
+      body: "x"
+    })
+    const refusedKey = parseSendSms(alsoRefused)
+    expect(Either.isLeft(refusedKey) && refusedKey.left.field).toBe("idempotencyKey")
   })
 })
 

@@ -203,3 +203,68 @@ describe("parseSendSms segment limit", () => {
     )
   })
 })
+
+describe("every field of a SendSms is bounded (issue 12: a valid command can always be stored)", () => {
+  it("a 1 MiB metadata value, too many metadata keys, a bad key: refused naming metadata", () => {
+    expect(refusalOf({ metadata: { note: "x".repeat(1_048_000) } }).field).toBe("metadata.note")
+    const many = Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, "v"]))
+    expect(refusalOf({ metadata: many })).toMatchObject({
+      field: "metadata",
+      reason: "must hold at most 16 keys"
+    })
+    expect(refusalOf({ metadata: { "": "v" } })).toMatchObject({
+      field: "metadata",
+      reason: "keys must not be empty"
+    })
+    expect(refusalOf({ metadata: { ["k".repeat(65)]: "v" } }).field).toBe("metadata")
+    expect(refusalOf({ metadata: { "a\u0000b": "v" } }).reason).toBe(
+      "keys must not contain control characters"
+    )
+  })
+
+  it("10,000 providers: refused naming providers", () => {
+    const providers = Array.from({ length: 10_000 }, () => "sim")
+    expect(refusalOf({ providers })).toMatchObject({
+      field: "providers",
+      reason: "must list at most 8 providers"
+    })
+    expect(
+      parsed(JSON.stringify({ ...valid, providers: Array.from({ length: 8 }, () => "sim") })).providers
+    ).toHaveLength(8)
+  })
+
+  it("NUL, ESC and other control characters in from, idempotencyKey and trackingId are refused", () => {
+    for (const bad of ["a\u0000b", "a\u001bb", "a\nb", "a\u007fb"]) {
+      expect(refusalOf({ from: bad })).toMatchObject({
+        field: "from",
+        reason: "must not contain control characters"
+      })
+      expect(refusalOf({ idempotencyKey: bad })).toMatchObject({ field: "idempotencyKey" })
+      expect(refusalOf({ trackingId: bad })).toMatchObject({ field: "trackingId" })
+    }
+  })
+
+  it("a body keeps its line breaks and tabs, but not NUL or ESC", () => {
+    expect(parsed(JSON.stringify({ ...valid, body: "line 1\r\nline 2\tend" })).body).toBe(
+      "line 1\r\nline 2\tend"
+    )
+    expect(refusalOf({ body: "a\u0000b" })).toMatchObject({
+      field: "body",
+      reason: "must not contain control characters"
+    })
+    expect(refusalOf({ body: "a\u001b[31mb" }).field).toBe("body")
+  })
+
+  it("a trackingId that is not a header value (non-ASCII) is refused: it is echoed as x-tracking-id", () => {
+    expect(refusalOf({ trackingId: "Bestellung-€42" }).field).toBe("trackingId")
+    expect(parsed(JSON.stringify({ ...valid, trackingId: "Bestellung-42 (EUR)" })).trackingId).toBe(
+      "Bestellung-42 (EUR)"
+    )
+  })
+
+  it("deeply nested JSON is refused as a whole, without overflowing the stack", () => {
+    const deep = `${"[".repeat(100_000)}${"]".repeat(100_000)}`
+    const refused = refusal(`{"to":"+447911123456","body":"x","metadata":${deep}}`)
+    expect(refused).toMatchObject({ field: "$", reason: "is nested more than 8 levels deep" })
+  })
+})

@@ -420,5 +420,93 @@ describe("HTTP ingress over real sockets, two gateways", () => {
           expect(logs.some((line) => line.includes(key.split(".")[1] ?? "missing"))).toBe(false)
         })
     )
+
+    it.effect("issue 12: oversized bodies are 413 before they are read whole, on every route", () =>
+      Effect.gen(function* () {
+        const { a } = yield* Env
+        const key = yield* addClient("bulky", "client")
+        const huge = JSON.stringify({ to: TO, body: "x", metadata: { blob: "x".repeat(1_048_000) } })
+        const tooLarge = yield* call(`${a}/v1/messages`, { key, idempotencyKey: randomUUID(), raw: huge })
+        expect(tooLarge.status).toBe(413)
+        expect(tooLarge.body).toMatchObject({ _tag: "PayloadTooLarge" })
+        // without a content-length (chunked), reading stops at the limit and the connection is cut:
+        // nothing past the limit is held, nothing is accepted, and the gateway answers the next one
+        const chunked = yield* Effect.promise(async () => {
+          const body = new ReadableStream({
+            start(controller) {
+              for (let i = 0; i < 40; i++) controller.enqueue(new TextEncoder().encode("x".repeat(4096)))
+              controller.close()
+            }
+          })
+          const response = await fetch(`${a}/v1/messages`, {
+            method: "POST",
+            headers: {
+              "content-type": "application/json",
+              "x-api-key": key,
+              "idempotency-key": randomUUID()
+            },
+            body,
+            duplex: "half",
+            signal: AbortSignal.timeout(10_000)
+          } as RequestInit).then(
+            (r) => r.status,
+            () => "cut"
+          )
+          return response
+        })
+        expect([413, "cut"]).toContain(chunked)
+        const after = yield* send(a, key)
+        expect(after.status).toBe(202)
+        const report = yield* call(`${a}/v1/providers/sim/delivery-reports`, { raw: huge })
+        expect(report.status).toBe(413)
+      })
+    )
+
+    it.effect(
+      "issue 12: bounded fields, deep JSON and a non-header tracking id are 400s naming the field",
+      () =>
+        Effect.gen(function* () {
+          const { a } = yield* Env
+          const key = yield* addClient("bounded", "client")
+          const metadata = yield* send(a, key, randomUUID(), {
+            to: TO,
+            body: "x",
+            metadata: { note: "n".repeat(600) }
+          })
+          expect(metadata.status).toBe(400)
+          expect(metadata.body).toMatchObject({ _tag: "InvalidRequest", field: "metadata.note" })
+          const providers = yield* send(a, key, randomUUID(), {
+            to: TO,
+            body: "x",
+            providers: Array.from({ length: 10_000 }, () => "sim")
+          })
+          expect(providers.status).toBe(400)
+          expect(providers.body).toMatchObject({ field: "providers" })
+          const deep = `${"[".repeat(20_000)}${"]".repeat(20_000)}`
+          const nested = yield* call(`${a}/v1/messages`, {
+            key,
+            idempotencyKey: randomUUID(),
+            raw: `{"to":"${TO}","body":"x","metadata":${deep}}`
+          })
+          expect(nested.status).toBe(400)
+          const nestedReport = yield* call(`${a}/v1/providers/sim/delivery-reports`, { raw: `{"a":${deep}}` })
+          expect(nestedReport.status).toBeGreaterThanOrEqual(400)
+          expect(nestedReport.status).toBeLessThan(500)
+          const euro = yield* send(a, key, randomUUID(), { to: TO, body: "x", trackingId: "Bestellung-€42" })
+          expect(euro.status).toBe(400)
+          expect(euro.body).toMatchObject({ field: "trackingId" })
+          const nul = yield* send(a, key, randomUUID(), { to: TO, body: "x", from: "Shop\u0000" })
+          expect(nul.body).toMatchObject({ field: "from", reason: "must not contain control characters" })
+        })
+    )
+
+    it.effect("issue 12: a client id in a path that is not one is a 400, not a 503", () =>
+      Effect.gen(function* () {
+        const { a } = yield* Env
+        const answer = yield* call(`${a}/v1/clients/..%2Fx/usage`, { key: yield* adminKey })
+        expect(answer.status).toBe(400)
+        expect(answer.body).toMatchObject({ _tag: "InvalidRequest", field: "clientId" })
+      })
+    )
   })
 })

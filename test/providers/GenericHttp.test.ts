@@ -298,3 +298,37 @@ describe("GenericHttp.parseDeliveryReport", () => {
     })
   )
 })
+
+describe("GenericHttp's signature covers the bytes the provider sent (issue 12)", () => {
+  const adapter = GenericHttp.make(
+    { id: "sim", baseUrl: "http://127.0.0.1:9", apiKey, webhookSecret },
+    { now: () => nowMs }
+  )
+  // a report whose body holds a byte that is not UTF-8: decoding it to text changes the bytes
+  const rawBody = Buffer.concat([
+    Buffer.from('{"messageId":"sim-1","reference":"msg-1","status":"delivered","note":"'),
+    Buffer.from([0xff]),
+    Buffer.from('","timestamp":"2025-01-01T12:00:00Z"}')
+  ])
+  const headers = {
+    "content-type": "application/json",
+    "x-signature-timestamp": String(nowSeconds),
+    "x-signature": GenericHttp.signDeliveryReport(webhookSecret, rawBody, nowSeconds)
+  }
+
+  it.scoped("a report signed over its raw bytes verifies against those bytes", () =>
+    Effect.gen(function* () {
+      const { parseDeliveryReport } = yield* adapter
+      const parsed = parseDeliveryReport({ url: "/x", headers, body: rawBody.toString("utf8"), rawBody })
+      expect(Either.isRight(parsed) && parsed.right.outcome).toBe("delivered")
+    })
+  )
+
+  it.scoped("the decoded text alone no longer matches: the bytes are what was signed", () =>
+    Effect.gen(function* () {
+      const { parseDeliveryReport } = yield* adapter
+      const parsed = parseDeliveryReport({ url: "/x", headers, body: rawBody.toString("utf8") })
+      expect(Either.isLeft(parsed) && parsed.left.reason).toBe("BadSignature")
+    })
+  )
+})
