@@ -32,8 +32,17 @@ import { publishReject, type Reject } from "./Rejects.js"
 import { firstProvider, liveRouteInput } from "./Router.js"
 import { publishWork, publishWorkItems, type WorkItem } from "./WorkItem.js"
 
-/** A command whose step failed for the infrastructure comes back after this. */
-const FAILURE_DELAY = Duration.seconds(2)
+/**
+ * A command whose step failed for the infrastructure comes back later, backing off with each
+ * delivery: 2 s, 4 s, 8 s … up to 5 minutes. With `DEFAULT_MAX_DELIVERIES` that rides out an event
+ * store outage of about an hour before the command is given up to `sms.rejects`; a command is
+ * never redelivered without end (one that could never be stored once held an intake slot forever).
+ */
+export const failureDelay = (deliveryCount: number, base: Duration.Duration = Duration.seconds(2)) =>
+  Duration.min(Duration.times(base, 2 ** Math.min(Math.max(deliveryCount - 1, 0), 20)), Duration.minutes(5))
+
+/** Deliveries of one command before it is given up (see `failureDelay`). */
+export const DEFAULT_MAX_DELIVERIES = 20
 
 /** A command that parsed, on its way to becoming a message. */
 interface Candidate {
@@ -182,8 +191,9 @@ const recover = (candidate: Candidate) =>
     )
   })
 
-export const handleCommands = (messages: ReadonlyArray<JsMsg>) =>
+export const handleCommands = (messages: ReadonlyArray<JsMsg>, backoffBase?: Duration.Duration) =>
   Effect.gen(function* () {
+    const later = (msg: JsMsg) => Verdict.Nak({ delay: failureDelay(msg.info.deliveryCount, backoffBase) })
     const store = yield* EventStore
     const inactiveView = yield* Effect.serviceOption(InactiveNumbers)
     const verdicts: Array<Verdict> = messages.map(() => ack)
@@ -273,7 +283,7 @@ export const handleCommands = (messages: ReadonlyArray<JsMsg>) =>
       if (Either.isLeft(outcome)) {
         if (outcome.left._tag === "WrongExpectedRevision") duplicates.push(candidate)
         else {
-          verdicts[candidate.index] = Verdict.Nak({ delay: FAILURE_DELAY })
+          verdicts[candidate.index] = later(candidate.msg)
           failures.push(outcome.left.message)
         }
         return
@@ -307,7 +317,7 @@ export const handleCommands = (messages: ReadonlyArray<JsMsg>) =>
       const candidate = queuedFor[i]
       // the stream is written: a redelivered command finds it and re-queues (see `recover`)
       if (result.status === "rejected" && candidate !== undefined) {
-        verdicts[candidate.index] = Verdict.Nak({ delay: FAILURE_DELAY })
+        verdicts[candidate.index] = later(candidate.msg)
       }
     })
 
@@ -323,7 +333,7 @@ export const handleCommands = (messages: ReadonlyArray<JsMsg>) =>
         ),
         Effect.catchAllCause(() =>
           Effect.sync(() => {
-            verdicts[candidate.index] = Verdict.Nak({ delay: FAILURE_DELAY })
+            verdicts[candidate.index] = later(candidate.msg)
           })
         )
       )
@@ -333,7 +343,8 @@ export const handleCommands = (messages: ReadonlyArray<JsMsg>) =>
     yield* eachAtOnce(rejects, ({ index, reject }) =>
       Effect.catchAll(publishReject(reject), () =>
         Effect.sync(() => {
-          verdicts[index] = Verdict.Nak({ delay: FAILURE_DELAY })
+          const msg = messages[index]
+          if (msg !== undefined) verdicts[index] = later(msg)
         })
       )
     )
@@ -342,7 +353,18 @@ export const handleCommands = (messages: ReadonlyArray<JsMsg>) =>
 
 export interface IntakeOptions {
   readonly concurrency: number
+  /** deliveries before a command that cannot be recorded is given up to `sms.rejects` */
+  readonly maxDeliveries?: number
+  /** the first redelivery's delay, doubling after (tests shorten it) */
+  readonly backoffBase?: Duration.DurationInput
 }
+
+/** The last delivery ended without the command recorded: it lands on `sms.rejects`, never silently. */
+const giveUp = (msg: JsMsg, why: string) =>
+  publishReject({
+    ...rejectOf(msg, "$", `not recorded after ${msg.info.deliveryCount} deliveries (${why}); send it again`),
+    source: Subjects.send
+  })
 
 export const layer = (options: IntakeOptions = { concurrency: 1024 }) =>
   Layer.scopedDiscard(
@@ -356,9 +378,16 @@ export const layer = (options: IntakeOptions = { concurrency: 1024 }) =>
             stream: Streams.commands,
             durable: "intake",
             filterSubject: Subjects.send,
-            concurrency: options.concurrency
+            concurrency: options.concurrency,
+            maxDeliver: options.maxDeliveries ?? DEFAULT_MAX_DELIVERIES,
+            onGiveUp: giveUp,
+            ...(options.backoffBase === undefined ? {} : { failureDelay: options.backoffBase })
           },
-          handleCommands
+          (messages) =>
+            handleCommands(
+              messages,
+              options.backoffBase === undefined ? undefined : Duration.decode(options.backoffBase)
+            )
         )
       )
     })
