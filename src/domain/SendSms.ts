@@ -21,8 +21,10 @@ export const SEND_SMS_BOUNDS = {
 } as const
 
 /** C0 controls and DEL: NUL, ESC and the like would reach the provider (and logs) as they are. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f]/
 /** The same, but a body may keep its line breaks and tabs. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const CONTROL_IN_BODY = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/
 /** Matches nothing: for fields whose own pattern already refuses control characters. */
 const NEVER = /(?!)/
