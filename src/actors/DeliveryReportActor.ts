@@ -41,16 +41,40 @@ const dispatchRecorded = (provider: string, providerMessageId: string, messageId
 const retryEarly = (msg: JsMsg, provider: string, providerMessageId: string, messageId?: MessageId) =>
   msg.info.deliveryCount < MAX_EARLY_DELIVERIES
     ? Effect.succeed(Verdict.Nak({ delay: earlyReportDelay(msg.info.deliveryCount) }))
-    : Effect.gen(function* () {
-        const key = indexKey(provider, providerMessageId)
-        yield* park(key, msg.string())
-        // the dispatch may have been recorded while we parked: then requeue at once
-        if (yield* dispatchRecorded(provider, providerMessageId, messageId)) yield* requeueParked(key)
-        yield* Effect.logWarning("delivery report parked until its dispatch is recorded").pipe(
+    : parkReport(msg, provider, providerMessageId, messageId)
+
+/** The last early delivery: the report waits in the parked-reports bucket, or is dropped when it is full. */
+const parkReport = (msg: JsMsg, provider: string, providerMessageId: string, messageId?: MessageId) =>
+  Effect.gen(function* () {
+    const key = indexKey(provider, providerMessageId)
+    const outcome = yield* park(provider, key, msg.string())
+    if (outcome === "full") {
+      // Dropped, and acked: the report matched no dispatch for the whole retry window, and the store
+      // for such reports is at its bound, which is what a flood of reports for messages that do not
+      // exist looks like. Keeping it in SMS_DLR instead would redeliver it forever and move the flood
+      // there, unbounded. (Not logged: the raw report, which may hold phone numbers.)
+      yield* Effect.logWarning("delivery report dropped: the parked-reports bucket is full").pipe(
+        Effect.annotateLogs({ provider, providerMessageId, reason: "full" })
+      )
+      return ack
+    }
+    // the dispatch may have been recorded while we parked: then requeue at once
+    if (yield* dispatchRecorded(provider, providerMessageId, messageId)) yield* requeueParked(key)
+    yield* Effect.logWarning("delivery report parked until its dispatch is recorded").pipe(
+      Effect.annotateLogs({ provider, providerMessageId })
+    )
+    return ack
+  }).pipe(
+    // this report only: its neighbours in the batch keep their verdicts
+    Effect.catchAll((error) =>
+      Effect.as(
+        Effect.logError("cannot park a delivery report; it will come back", error.message).pipe(
           Effect.annotateLogs({ provider, providerMessageId })
-        )
-        return ack
-      })
+        ),
+        Verdict.Nak({ delay: FAILURE_DELAY })
+      )
+    )
+  )
 
 /** The command a report asks for. */
 const reportCommand = ({ provider, report, receivedAt }: StoredDeliveryReport): MessageCommand => ({

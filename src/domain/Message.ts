@@ -71,7 +71,12 @@ export class SmsDelivered extends Schema.TaggedClass<SmsDelivered>()("SmsDeliver
   provider: Schema.String,
   providerMessageId: Schema.String,
   deliveredAt: Schema.Date,
-  rawStatus: Schema.String
+  rawStatus: Schema.String,
+  /**
+   * Set when the message had already failed: the report is kept for the audit only (the first final
+   * status wins), and reactors act on it no further. On the event, so they need not read the stream.
+   */
+  contradicts: Schema.optional(Schema.Literal("failed"))
 }) {}
 
 export class SmsFailed extends Schema.TaggedClass<SmsFailed>()("SmsFailed", {
@@ -81,7 +86,13 @@ export class SmsFailed extends Schema.TaggedClass<SmsFailed>()("SmsFailed", {
   provider: Schema.optional(Schema.String),
   code: Schema.optional(Schema.String),
   detail: Schema.optional(Schema.String),
-  failedAt: Schema.Date
+  failedAt: Schema.Date,
+  /**
+   * Set when the message had already been delivered: the report is kept for the audit only (the
+   * first final status wins), and reactors act on it no further. On the event, so they need not read
+   * the stream.
+   */
+  contradicts: Schema.optional(Schema.Literal("delivered"))
 }) {}
 
 /**
@@ -442,6 +453,13 @@ const decideReport = (
           ]
     )
   }
+  // a duplicate of the final report changes nothing; one contradicting report is kept for the audit
+  if (state.final !== undefined) {
+    const again = state.final._tag === (command.outcome._tag === "Delivered" ? "SmsDelivered" : "SmsFailed")
+    if (again || state.contradictedBy !== undefined) return Either.right(none)
+  }
+  // marked as contradicting the final status, so that reactors can skip it without reading the stream
+  const contradicts = state.final !== undefined
   const event =
     command.outcome._tag === "Delivered"
       ? new SmsDelivered(
@@ -450,7 +468,8 @@ const decideReport = (
             provider: command.provider,
             providerMessageId: command.providerMessageId,
             deliveredAt: command.at,
-            rawStatus: command.rawStatus
+            rawStatus: command.rawStatus,
+            contradicts: contradicts ? "failed" : undefined
           },
           trusted
         )
@@ -462,14 +481,11 @@ const decideReport = (
             provider: command.provider,
             code: command.outcome.code,
             detail: `DLR status ${command.rawStatus}`,
-            failedAt: command.at
+            failedAt: command.at,
+            contradicts: contradicts ? "delivered" : undefined
           },
           trusted
         )
-  // a duplicate of the final report changes nothing; one contradicting report is kept for the audit
-  if (state.final !== undefined && (state.final._tag === event._tag || state.contradictedBy !== undefined)) {
-    return Either.right(none)
-  }
   return Either.right([event])
 }
 

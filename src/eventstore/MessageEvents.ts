@@ -97,20 +97,24 @@ export const encodeMessageEvent = (event: MessageEvent): Data => {
       setOptional(data, "nextProvider", event.nextProvider)
       return data
     }
-    case "SmsDelivered":
-      return {
+    case "SmsDelivered": {
+      const data: Data = {
         messageId: event.messageId,
         provider: event.provider,
         providerMessageId: event.providerMessageId,
         deliveredAt: event.deliveredAt.toISOString(),
         rawStatus: event.rawStatus
       }
+      setOptional(data, "contradicts", event.contradicts)
+      return data
+    }
     case "SmsFailed": {
       const data: Data = { messageId: event.messageId, reason: event.reason, permanent: event.permanent }
       setOptional(data, "provider", event.provider)
       setOptional(data, "code", event.code)
       setOptional(data, "detail", event.detail)
       data.failedAt = event.failedAt.toISOString()
+      setOptional(data, "contradicts", event.contradicts)
       return data
     }
     case "SmsResubmitted": {
@@ -143,6 +147,9 @@ const isString = (value: unknown): value is string => typeof value === "string"
 const isMessageId = (value: unknown): value is MessageId => typeof value === "string" && UUID.test(value)
 const isRetryReason = (value: unknown): value is RetryReason => RETRY_REASONS.has(value)
 const isFailureReason = (value: unknown): value is FailureReason => FAILURE_REASONS.has(value)
+/** the final status a contradicting `SmsDelivered` / `SmsFailed` names: the other one */
+const isFailedLiteral = (value: unknown): value is "failed" => value === "failed"
+const isDeliveredLiteral = (value: unknown): value is "delivered" => value === "delivered"
 const isStrings = (value: unknown): value is ReadonlyArray<string> => {
   if (!Array.isArray(value)) return false
   for (let i = 0; i < value.length; i++) if (typeof value[i] !== "string") return false
@@ -251,22 +258,33 @@ const decodeRetried = (data: Data): SmsRetried | undefined => {
 }
 
 const decodeDelivered = (data: Data): SmsDelivered | undefined => {
-  const { messageId, provider, providerMessageId, rawStatus } = data
+  const { messageId, provider, providerMessageId, rawStatus, contradicts } = data
   const deliveredAt = dateFrom(data.deliveredAt)
   if (
     !isMessageId(messageId) ||
     !isString(provider) ||
     !isString(providerMessageId) ||
     deliveredAt === undefined ||
-    !isString(rawStatus)
+    !isString(rawStatus) ||
+    !isOptional(data, "contradicts", contradicts, isFailedLiteral)
   ) {
     return undefined
   }
-  return new SmsDelivered({ messageId, provider, providerMessageId, deliveredAt, rawStatus }, trusted)
+  return new SmsDelivered(
+    {
+      messageId,
+      provider,
+      providerMessageId,
+      deliveredAt,
+      rawStatus,
+      ...(contradicts !== undefined && { contradicts })
+    },
+    trusted
+  )
 }
 
 const decodeFailed = (data: Data): SmsFailed | undefined => {
-  const { messageId, reason, permanent, provider, code, detail } = data
+  const { messageId, reason, permanent, provider, code, detail, contradicts } = data
   const failedAt = dateFrom(data.failedAt)
   if (
     !isMessageId(messageId) ||
@@ -275,7 +293,8 @@ const decodeFailed = (data: Data): SmsFailed | undefined => {
     !isOptional(data, "provider", provider, isString) ||
     !isOptional(data, "code", code, isString) ||
     !isOptional(data, "detail", detail, isString) ||
-    failedAt === undefined
+    failedAt === undefined ||
+    !isOptional(data, "contradicts", contradicts, isDeliveredLiteral)
   ) {
     return undefined
   }
@@ -287,7 +306,8 @@ const decodeFailed = (data: Data): SmsFailed | undefined => {
       ...(provider !== undefined && { provider }),
       ...(code !== undefined && { code }),
       ...(detail !== undefined && { detail }),
-      failedAt
+      failedAt,
+      ...(contradicts !== undefined && { contradicts })
     },
     trusted
   )

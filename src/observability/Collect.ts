@@ -10,6 +10,7 @@
  * - `sms_circuit_breaker_state{provider}` (0 closed, 1 half-open, 2 open) and
  *   `sms_provider_paused_seconds{provider}`: this process's `ProviderHealth`;
  * - `sms_recorded_events_total{type, provider, reason}`: the stats projection's totals (cluster-wide);
+ * - `sms_parked_reports`: delivery reports parked in KV `sms_parked_dlrs` (cluster-wide);
  * - `process_resident_memory_bytes`, `process_heap_used_bytes`, `process_uptime_seconds`.
  *
  * A source that cannot be read is left out of that scrape (and logged at debug level).
@@ -180,6 +181,20 @@ export const recordedEventSamples = Effect.map(getStats, (stats) =>
   })
 )
 
+/** Reports parked now: the bucket's value count (cleared reports leave no delete marker behind). */
+export const parkedReportSamples = Effect.gen(function* () {
+  const { parkedReports } = yield* ReadModels
+  const status = yield* request("cannot read parked reports", () => parkedReports.status())
+  return [
+    gauge(
+      "sms_parked_reports",
+      "Delivery reports parked in KV sms_parked_dlrs, waiting for their dispatch to be recorded (every gateway process)",
+      {},
+      status.values
+    )
+  ]
+})
+
 export const processSamples = Effect.sync((): ReadonlyArray<Sample> => {
   const memory = process.memoryUsage()
   return [
@@ -197,6 +212,7 @@ export const collect = Effect.all(
     bestEffort("projection lag", projectionSamples),
     bestEffort("circuit breakers", breakerSamples),
     bestEffort("recorded events", recordedEventSamples),
+    bestEffort("parked reports", parkedReportSamples),
     processSamples
   ],
   { concurrency: "unbounded" }

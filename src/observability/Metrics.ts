@@ -99,18 +99,23 @@ const statusOfEvent: Record<string, string> = {
  * Counts appended message events: call right after a successful append with the events appended
  * (not for a duplicate append). `provider` is the event's, or `none`.
  */
-export const recordMessageEvents = (
-  events: ReadonlyArray<{ readonly _tag: string; readonly provider?: string | undefined }>
-) => Effect.sync(() => countMessageEvents(events))
+export const recordMessageEvents = (events: ReadonlyArray<CountedEvent>) =>
+  Effect.sync(() => countMessageEvents(events))
+
+interface CountedEvent {
+  readonly _tag: string
+  readonly provider?: string | undefined
+  /** set on a report that contradicts a final status: counted as `contradicted`, not a second outcome */
+  readonly contradicts?: string | undefined
+}
 
 /** The same count, made at once: one update per status and provider of a batch, not per event. */
-const countMessageEvents = (
-  events: ReadonlyArray<{ readonly _tag: string; readonly provider?: string | undefined }>
-) => {
+const countMessageEvents = (events: ReadonlyArray<CountedEvent>) => {
   if (events.length === 0) return
   const counts = new Map<string, { status: string; provider: string; n: number }>()
   for (const event of events) {
-    const status = statusOfEvent[event._tag] ?? event._tag
+    const status =
+      event.contradicts !== undefined ? "contradicted" : (statusOfEvent[event._tag] ?? event._tag)
     const provider = event.provider ?? "none"
     const key = `${status}\u0000${provider}`
     const known = counts.get(key)
@@ -160,6 +165,27 @@ export const deliveryReportsTotal = Metric.counter("sms_delivery_reports_total",
 
 export const deliveryReport = (provider: string, outcome: "stored" | "bad_signature" | "malformed") =>
   Metric.increment(withTags(deliveryReportsTotal, { provider: provider, outcome: outcome }))
+
+// ---------------------------------------------------------------------------------------------
+// Parked delivery reports (by the delivery-report actor; the number held is a scrape-time gauge,
+// `sms_parked_reports`, in Collect.ts). Providers are the configured ones: a report of an unknown
+// provider is terminated before it could be parked.
+
+export const reportsParkedTotal = Metric.counter("sms_reports_parked_total", {
+  description:
+    "Delivery reports parked in KV sms_parked_dlrs (matched no dispatch for the whole retry window), by provider"
+})
+
+export const reportParked = (provider: string) =>
+  Metric.increment(withTags(reportsParkedTotal, { provider: provider }))
+
+export const parkedReportsDroppedTotal = Metric.counter("sms_parked_reports_dropped_total", {
+  description:
+    "Delivery reports that should have been parked and were dropped, by provider and reason (full: the bucket is at its bound)"
+})
+
+export const parkedReportDropped = (provider: string, reason: "full") =>
+  Metric.increment(withTags(parkedReportsDroppedTotal, { provider: provider, reason: reason }))
 
 /**
  * The same updates, made at once outside any Effect: for the webhook's fast path, which answers a

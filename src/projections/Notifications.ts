@@ -3,6 +3,9 @@
  * `SMS_NOTIFICATIONS`) when a message is dispatched, delivered or failed, for other services.
  * `Nats-Msg-Id` is the event id, so a batch replayed after a crash is dropped by JetStream's dedupe
  * window, and consumers can dedupe on `eventId` beyond it.
+ *
+ * The first final status wins: a report contradicting it (marked `contradicts` by the decider) is on
+ * the record for the audit only, so nothing is published for it; other services see one final status.
  */
 import { Effect } from "effect"
 import type { MessageEvent } from "../domain/Message.js"
@@ -36,8 +39,10 @@ const notificationOf = (event: MessageEvent, record: RecordedEvent): Notificatio
         providerMessageId: event.providerMessageId
       }
     case "SmsDelivered":
+      if (event.contradicts !== undefined) return undefined
       return { ...base, status: "delivered", at: event.deliveredAt.toISOString(), provider: event.provider }
     case "SmsFailed":
+      if (event.contradicts !== undefined) return undefined
       return {
         ...base,
         status: "failed",

@@ -3,6 +3,11 @@
  * or from a delivery report), the number is deactivated in its own stream, naming the message.
  * At-least-once: a failure already acted on (the same message in the phone's history) is skipped,
  * so a replay can never undo an operator's reactivation.
+ *
+ * The first final status wins: an `invalid` report after `delivered` is on the record for the audit
+ * only, and must not take a working number out of service. Such a failure is marked `contradicts`
+ * and skipped unread; one stored before that mark existed is caught once the message is loaded, as
+ * it is not the message's final.
  */
 import { Effect } from "effect"
 import { load } from "../actors/MessageRepository.js"
@@ -18,7 +23,9 @@ const invalidNumberFailures = (recorded: ReadonlyArray<RecordedEvent>) => {
   for (const record of recorded) {
     const event = decodeRecorded(record)
     if (event instanceof EventStoreError) return event
-    if (event._tag === "SmsFailed" && event.reason === "invalid_number") failures.push(event)
+    if (event._tag === "SmsFailed" && event.reason === "invalid_number" && event.contradicts === undefined) {
+      failures.push(event)
+    }
   }
   return failures
 }
@@ -27,6 +34,15 @@ const deactivate = (event: SmsFailed) =>
   Effect.gen(function* () {
     const message = yield* load(event.messageId)
     if (message.state.status === "none") return
+    // only the failure that decided the message's status acts. Decoded events carry no id to compare,
+    // but one message never records two invalid_number failures with the same code and time.
+    const final = message.state.final
+    const decided =
+      final?._tag === "SmsFailed" &&
+      final.reason === event.reason &&
+      final.code === event.code &&
+      final.failedAt.getTime() === event.failedAt.getTime()
+    if (!decided) return
     const number = message.state.request.to
     const phone = yield* loadPhone(number)
     const actedOn = phone.events.some(

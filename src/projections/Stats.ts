@@ -4,6 +4,10 @@
  * to the stored counts (as this instance last wrote or read them) with their revision, skipping events
  * at or below the stored position, so replays and concurrent runners never count twice: a stale
  * revision fails the write, and the batch is counted again on the document read afresh.
+ *
+ * A report that contradicts a final status (marked `contradicts`: a `failed` after `delivered`) is
+ * not a second outcome of its message: it is counted apart, as `Contradicting<type>`, so that
+ * deliveries plus failures stay one per final message while contradictions remain visible.
  */
 import { Effect, Option, Schema } from "effect"
 import { messageEventTypes } from "../domain/Message.js"
@@ -15,7 +19,10 @@ import type { Projection } from "./ProjectionRunner.js"
 import { ReadModels } from "./ReadModels.js"
 
 export const StatsView = Schema.Struct({
-  /** e.g. `SmsDelivered.sim`, `SmsFailed.sim.invalid_number`, `SmsRequested` */
+  /**
+   * e.g. `SmsDelivered.sim`, `SmsFailed.sim.invalid_number`, `SmsRequested`, and
+   * `ContradictingSmsFailed.sim.undeliverable` for a report after the message's final status
+   */
   counts: Schema.Record({ key: Schema.String, value: Schema.Number }),
   position: Schema.Number
 })
@@ -50,7 +57,10 @@ export const projection = Effect.map(ReadModels, ({ stats }): Projection<unknown
       if (event instanceof EventStoreError) return event
       const provider = "provider" in event ? event.provider : undefined
       const reason = event._tag === "SmsFailed" || event._tag === "SmsRetried" ? event.reason : undefined
-      keys.push([record.position, countKey(record.type, provider, reason)])
+      const contradicts =
+        (event._tag === "SmsDelivered" || event._tag === "SmsFailed") && event.contradicts !== undefined
+      const type = contradicts ? `Contradicting${record.type}` : record.type
+      keys.push([record.position, countKey(type, provider, reason)])
     }
     return keys
   }

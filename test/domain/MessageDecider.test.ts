@@ -129,6 +129,10 @@ const failedByRetries = new SmsFailed({
   failedAt: t5
 })
 
+// a report after the message was final: on the record, marked with the final status it contradicts
+const contradictingFailure = new SmsFailed({ ...failedByDlr, contradicts: "delivered" })
+const contradictingDelivery = new SmsDelivered({ ...delivered, contradicts: "failed" })
+
 // ---------------------------------------------------------------------------------------------
 // given / when / then, on `fold` + `decide`
 
@@ -281,6 +285,7 @@ describe("decide", () => {
         .thenFails("ProviderMessageMismatch", { messageId, expected: "SM-1", received: "SM-other" })
     })
 
+    // `toEqual` on the events below also proves that the report making the message final is unmarked
     it("records SmsDelivered for a delivered report", () => {
       const state = given(requested, dispatched()).when(report()).thenEmits(delivered)
       expect(state.status).toBe("delivered")
@@ -299,17 +304,40 @@ describe("decide", () => {
       given(requested, dispatched(), failedByDlr).when(failedReport("30003")).thenNothing()
     })
 
-    it("records a failed report after delivered, but the status stays delivered (first terminal wins)", () => {
+    it("records a failed report after delivered, marked as contradicting it; the status stays delivered (first terminal wins)", () => {
       const state = given(requested, dispatched(), delivered)
         .when(failedReport("30003"))
-        .thenEmits(failedByDlr)
+        .thenEmits(contradictingFailure)
       expect(state.status).toBe("delivered")
       expect(state.status !== "none" && state.final).toEqual(delivered)
+      expect(state.status !== "none" && state.contradictedBy?.contradicts).toBe("delivered")
+    })
+
+    it("records a delivered report after failed, marked as contradicting it; the status stays failed", () => {
+      const state = given(requested, dispatched(), failedByDlr)
+        .when(report())
+        .thenEmits(contradictingDelivery)
+      expect(state.status).toBe("failed")
+      expect(state.status !== "none" && state.final).toEqual(failedByDlr)
+      expect(state.status !== "none" && state.contradictedBy?.contradicts).toBe("failed")
     })
 
     it("records only the first contradicting report: a repeat changes nothing", () => {
-      given(requested, dispatched(), delivered, failedByDlr).when(failedReport("30003")).thenNothing()
-      given(requested, dispatched(), delivered, failedByDlr).when(failedReport("30005")).thenNothing()
+      given(requested, dispatched(), delivered, contradictingFailure)
+        .when(failedReport("30003"))
+        .thenNothing()
+      given(requested, dispatched(), delivered, contradictingFailure)
+        .when(failedReport("30005"))
+        .thenNothing()
+    })
+
+    it("records nothing for a duplicate of the final report, before or after a contradiction", () => {
+      given(requested, dispatched(), delivered).when(report()).thenNothing()
+      given(requested, dispatched(), delivered, contradictingFailure).when(report()).thenNothing()
+      given(requested, dispatched(), failedByDlr).when(failedReport("30003")).thenNothing()
+      given(requested, dispatched(), failedByDlr, contradictingDelivery)
+        .when(failedReport("30003"))
+        .thenNothing()
     })
   })
 
@@ -428,6 +456,17 @@ describe("evolve", () => {
     const failed = stateAfter(requested, failedByRetries)
     expect(evolve(failed, delivered)).toEqual({ ...failed, contradictedBy: delivered })
     expect(failed.final).toEqual(failedByRetries)
+  })
+
+  it("folds a marked contradiction as an unmarked one (stored before the mark): noted once, status kept", () => {
+    const final = stateAfter(requested, dispatched(), delivered)
+    expect(fold([contradictingFailure], final)).toEqual({ ...final, contradictedBy: contradictingFailure })
+    expect(fold([contradictingFailure, failedByDlr], final)).toEqual(fold([contradictingFailure], final))
+    const failed = stateAfter(requested, dispatched(), failedByDlr)
+    expect(evolve(failed, contradictingDelivery)).toEqual({
+      ...failed,
+      contradictedBy: contradictingDelivery
+    })
   })
 })
 

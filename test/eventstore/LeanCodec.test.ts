@@ -117,6 +117,43 @@ describe("lean encoding of message events", () => {
     expect(encodeMessageEvent(event).metadata).toStrictEqual({ order: "42" })
   })
 
+  it("writes a contradicting report's mark as the Schema does, last, and nothing for an unmarked report", () => {
+    const messageId = messageIdFor("acme", "order-42")
+    const at = new Date("2025-03-01T10:00:00.000Z")
+    const delivery = {
+      messageId,
+      provider: "sim",
+      providerMessageId: "sim-1",
+      deliveredAt: at,
+      rawStatus: "ok"
+    }
+    const failure = {
+      messageId,
+      reason: "undeliverable",
+      permanent: true,
+      provider: "sim",
+      failedAt: at
+    } as const
+    const marked = [
+      new SmsDelivered({ ...delivery, contradicts: "failed" }),
+      new SmsFailed({ ...failure, contradicts: "delivered" })
+    ]
+    for (const event of marked) {
+      const lean = encodeMessageEvent(event)
+      expect(JSON.stringify(lean)).toBe(JSON.stringify(schemaData(event)))
+      expect(Object.keys(lean).at(-1)).toBe("contradicts")
+      expect(lean.contradicts).toBe(event._tag === "SmsDelivered" ? "failed" : "delivered")
+    }
+    // as the decider builds an unmarked report: the key present, set to undefined
+    for (const event of [
+      new SmsDelivered({ ...delivery, contradicts: undefined }),
+      new SmsFailed({ ...failure, contradicts: undefined })
+    ]) {
+      expect(Object.keys(encodeMessageEvent(event))).not.toContain("contradicts")
+      expect(JSON.stringify(encodeMessageEvent(event))).toBe(JSON.stringify(schemaData(event)))
+    }
+  })
+
   it("keeps the event ids that were stored before (pinned)", () => {
     const messageId = messageIdFor("acme", "order-42")
     const at = new Date("2025-03-01T10:00:00.000Z")
@@ -257,7 +294,16 @@ describe("lean decoding of message events", () => {
       .tuple(anyEvent, fc.nat(), junk, fc.boolean())
       .map(([event, n, value, known]): readonly [string, unknown] => {
         const data = encodeMessageEvent(event)
-        const keys = [...Object.keys(data), "from", "detail", "providers", "metadata", "validUntil", "extra"]
+        const keys = [
+          ...Object.keys(data),
+          "from",
+          "detail",
+          "providers",
+          "metadata",
+          "validUntil",
+          "contradicts",
+          "extra"
+        ]
         return [event._tag, { ...data, [known ? (keys[n % keys.length] ?? "extra") : "extra"]: value }]
       }),
     // another type's data, or an unknown type
@@ -310,7 +356,8 @@ describe("lean decoding of message events", () => {
         provider: "sim",
         providerMessageId: "sim-1",
         deliveredAt: at,
-        rawStatus: "ok"
+        rawStatus: "ok",
+        contradicts: "failed"
       }),
       new SmsFailed({
         messageId,
@@ -319,7 +366,8 @@ describe("lean decoding of message events", () => {
         provider: "sim",
         code: "1",
         detail: "late",
-        failedAt: at
+        failedAt: at,
+        contradicts: "delivered"
       }),
       new SmsResubmitted({ messageId, by: "ops", reason: "retry", provider: "sim", resubmittedAt: at }),
       new SmsStatusReported({
@@ -338,6 +386,43 @@ describe("lean decoding of message events", () => {
         for (const value of junkValues) expectSameDecoding(event._tag, { ...data, [key]: value })
       }
     }
+  })
+
+  it("decodes a contradicting report's mark as the Schema does, and refuses the wrong status as it does", () => {
+    const messageId = messageIdFor("acme", "order-42")
+    const at = "2025-03-01T10:00:00.000Z"
+    const delivered = {
+      messageId,
+      provider: "sim",
+      providerMessageId: "sim-1",
+      deliveredAt: at,
+      rawStatus: "ok"
+    }
+    const failed = { messageId, reason: "undeliverable", permanent: true, provider: "sim", failedAt: at }
+    const markedDelivery = decodeMessageEventData("SmsDelivered", { ...delivered, contradicts: "failed" })
+    expect(markedDelivery?._tag === "SmsDelivered" && markedDelivery.contradicts).toBe("failed")
+    const markedFailure = decodeMessageEventData("SmsFailed", { ...failed, contradicts: "delivered" })
+    expect(markedFailure?._tag === "SmsFailed" && markedFailure.contradicts).toBe("delivered")
+    // stored before the mark existed: decodes, without the key
+    const old = decodeMessageEventData("SmsFailed", failed)
+    expect(old).toBeDefined()
+    expect(Object.keys(old ?? {})).not.toContain("contradicts")
+    for (const [type, data] of [
+      ["SmsDelivered", { ...delivered, contradicts: "failed" }],
+      ["SmsFailed", { ...failed, contradicts: "delivered" }],
+      ["SmsDelivered", delivered],
+      ["SmsFailed", failed],
+      // a report only contradicts the other final status
+      ["SmsDelivered", { ...delivered, contradicts: "delivered" }],
+      ["SmsFailed", { ...failed, contradicts: "failed" }],
+      ["SmsFailed", { ...failed, contradicts: true }],
+      ["SmsDelivered", { ...delivered, contradicts: null }]
+    ] as const) {
+      expectSameDecoding(type, data)
+    }
+    expect(decodeRecorded(recorded("SmsFailed", { ...failed, contradicts: "failed" }))).toBeInstanceOf(
+      EventStoreError
+    )
   })
 
   it("accepts and refuses malformed data exactly as the Schema does", () => {

@@ -86,6 +86,10 @@ const reported = new SmsStatusReported({
   reportedAt: new Date("2025-03-01T10:00:03.000Z")
 })
 
+/** reports after the message was final, marked with the final status they contradict */
+const contradictingFailure = new SmsFailed({ ...failed(), contradicts: "delivered" })
+const contradictingDelivery = new SmsDelivered({ ...delivered, contradicts: "failed" })
+
 const oneOfEach: ReadonlyArray<MessageEvent> = [
   requested,
   retried(1),
@@ -155,6 +159,27 @@ describe("MessageEvents", () => {
       const back = yield* fromStored(recorded(toStored(minimal, 0)))
       expect(back._tag === "SmsRequested" && back.requestedAt).toBeInstanceOf(Date)
     })
+  )
+
+  it.effect(
+    "round-trips the mark of a contradicting report, and reads reports stored before it unmarked",
+    () =>
+      Effect.gen(function* () {
+        for (const event of [contradictingFailure, contradictingDelivery]) {
+          const back = yield* fromStored(recorded(toStored(event, 3), 3))
+          expect(back).toStrictEqual(event)
+        }
+        expect(dataOf(contradictingFailure).contradicts).toBe("delivered")
+        expect(dataOf(contradictingDelivery).contradicts).toBe("failed")
+        // what was stored before the mark existed has no such key, and decodes as a plain report
+        expect(dataOf(failed())).not.toHaveProperty("contradicts")
+        const old = yield* fromStored(recorded(toStored(failed(), 3), 3))
+        expect(old._tag === "SmsFailed" && old.contradicts).toBeUndefined()
+        expect(old).toStrictEqual(failed())
+        // the mark is not part of the event id (the revision already tells the report from the final),
+        // so a decision re-run across an upgrade still appends the id the first run wrote
+        expect(toStored(contradictingFailure, 3).id).toBe(toStored(failed(), 3).id)
+      })
   )
 
   it("stores the tag as the type, data without _tag and dates as ISO strings", () => {

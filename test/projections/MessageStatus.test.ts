@@ -219,6 +219,23 @@ describe("MessageStatus.applyEvent", () => {
       .thenView({ status: "failed", failureReason: "undeliverable", position: 20 })
   })
 
+  it("keeps the first final on a report the decider marked as contradicting it, in both directions", () => {
+    // the whole document: only the position and revision move
+    const contradictedFailure = at(new SmsFailed({ ...failed, contradicts: "delivered" }), 20, 3)
+    expect(project([...happyPath, contradictedFailure])).toEqual({
+      ...project(happyPath),
+      position: 20,
+      revision: 3
+    })
+    const failedFirst = [at(requested, 3, 0), at(dispatched(1), 7, 1), at(failed, 12, 2)]
+    const contradictedDelivery = at(new SmsDelivered({ ...delivered, contradicts: "failed" }), 20, 3)
+    expect(project([...failedFirst, contradictedDelivery])).toEqual({
+      ...project(failedFirst),
+      position: 20,
+      revision: 3
+    })
+  })
+
   it("sets nextAttemptAt and lastError on a retry, and a later dispatch clears nextAttemptAt", () => {
     const retrying = given(at(requested, 3, 0))
       .when(at(retried, 5, 1))
