@@ -30,6 +30,6 @@ export const natsUrlOption = Options.text("nats-url").pipe(
 
 /** The event store (as `EVENT_STORE` selects) and the read models, over a fresh connection. */
 export const connected = (natsUrl: string) =>
-  Layer.mergeAll(eventStoreLayer(), ReadModels.layer).pipe(
+  Layer.mergeAll(eventStoreLayer(), ReadModels.layerAsDeployed).pipe(
     Layer.provideMerge(Nats.layer(natsUrl, "sms-gateway-cli"))
   )

@@ -4,13 +4,13 @@
  * one provider `sim`. It writes `gateway.json` in the data folder so `send`/`status` find it.
  */
 import { randomBytes } from "node:crypto"
-import { mkdirSync, rmSync, writeFileSync } from "node:fs"
+import { linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { join, resolve } from "node:path"
-import { Effect, Layer } from "effect"
+import { Data, Effect, Layer } from "effect"
 import { gateway, type Role } from "../main.js"
 import { STATE_FILE } from "./Connect.js"
-import { startNatsServer } from "../nats/NatsServer.js"
+import { isSmsGateway, startNatsServer } from "../nats/NatsServer.js"
 import { decodeProvidersFile, loadProvidersFile } from "../providers/ProviderConfig.js"
 import * as Simulator from "../providers/Simulator.js"
 
@@ -61,10 +61,113 @@ const embeddedProviders = Effect.gen(function* () {
   )
 })
 
+/** A live gateway already runs its embedded nats-server on this data folder. */
+export class DataDirInUse extends Data.TaggedError("DataDirInUse")<{
+  readonly dataDir: string
+  readonly pid: number
+  readonly message: string
+}> {}
+
+/** Held, with the pid in it, for as long as a gateway runs its embedded nats-server on the folder. */
+export const LOCK_FILE = "gateway.lock"
+
+const pidIn = (file: string, read: (text: string) => unknown): number | undefined => {
+  try {
+    const pid = Number(read(readFileSync(file, "utf8")))
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The live gateway, other than this one, that the lock file or `gateway.json` names (the latter
+ * covers a gateway of a version without the lock). A dead pid, or one reused by anything that is not
+ * sms-gateway, is stale. This process's own pid is stale too: in a container the gateway is pid 1 on
+ * every restart.
+ */
+const liveOwner = (dataDir: string): number | undefined =>
+  [
+    pidIn(join(dataDir, LOCK_FILE), (text) => text.trim()),
+    pidIn(join(dataDir, STATE_FILE), (text) => (JSON.parse(text) as { pid?: unknown }).pid)
+  ].find((pid) => pid !== undefined && pid !== process.pid && isSmsGateway(pid))
+
+const inUse = (dataDir: string, pid: number) =>
+  new DataDirInUse({
+    dataDir,
+    pid,
+    message:
+      `the data folder ${dataDir} is in use by the sms-gateway with pid ${pid}: stop it first ` +
+      `(Ctrl-C in its terminal, or kill ${pid}), or start this one with another --data-dir`
+  })
+
+/**
+ * Takes the data folder's lock for the scope, or fails with `DataDirInUse`. The lock appears whole
+ * and at once (a hard link of a file already holding the pid: `link` fails when the name exists), so
+ * two starts racing cannot both win and neither reads a half-written pid. A stale lock is renamed
+ * aside before it is replaced, and what was moved is read again: a live gateway's lock (a racing
+ * start took it in between) is put back.
+ */
+/** `link`, or an exclusive create (`wx`) where the filesystem has no hard links; EEXIST when held. */
+const takeLock = (mine: string, lock: string) => {
+  try {
+    linkSync(mine, lock)
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP" && code !== "ENOSYS") throw error
+    writeFileSync(lock, String(process.pid), { flag: "wx" })
+  }
+}
+
+const lockDataDir = (dataDir: string) =>
+  Effect.acquireRelease(
+    Effect.gen(function* () {
+      const lock = join(dataDir, LOCK_FILE)
+      const mine = `${lock}.${process.pid}`
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const owner = liveOwner(dataDir)
+        if (owner !== undefined) return yield* inUse(dataDir, owner)
+        writeFileSync(mine, String(process.pid))
+        try {
+          takeLock(mine, lock)
+          return lock
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== "EEXIST") return yield* Effect.die(error)
+        } finally {
+          rmSync(mine, { force: true })
+        }
+        // the lock exists, and no live gateway held it a moment ago: move it aside, check, drop it
+        const aside = `${lock}.stale.${process.pid}`
+        try {
+          renameSync(lock, aside)
+        } catch {
+          continue // gone already
+        }
+        const moved = pidIn(aside, (text) => text.trim())
+        const live = moved !== undefined && moved !== process.pid && isSmsGateway(moved)
+        if (live) {
+          try {
+            linkSync(aside, lock) // a racing start took it since: put it back, the next turn refuses
+          } catch {}
+        } else yield* Effect.logWarning(`replacing the stale lock of pid ${moved ?? "?"} in ${dataDir}`)
+        rmSync(aside, { force: true })
+      }
+      const owner = liveOwner(dataDir) ?? pidIn(lock, (text) => text.trim()) ?? -1
+      return yield* inUse(dataDir, owner)
+    }),
+    (lock) =>
+      Effect.sync(() => {
+        if (pidIn(lock, (text) => text.trim()) === process.pid) rmSync(lock, { force: true })
+      })
+  )
+
 export const start = (options: StartOptions) =>
   Effect.gen(function* () {
     const dataDir = resolve(options.dataDir)
     mkdirSync(dataDir, { recursive: true })
+    // With NATS_URL the folder only holds gateway.json, and several processes scaling roles may share
+    // it; the lock guards the embedded server's store, which one gateway at a time may open.
+    if (!process.env.NATS_URL) yield* lockDataDir(dataDir)
     const natsUrl = process.env.NATS_URL ?? (yield* startNatsServer({ storeDir: join(dataDir, "nats") })).url
     const providers = process.env.PROVIDERS_CONFIG
       ? yield* loadProvidersFile(process.env.PROVIDERS_CONFIG)

@@ -9,6 +9,7 @@ import { Console, Data, Effect, Layer, Logger, LogLevel, Option } from "effect"
 import { MessageId } from "../domain/Ids.js"
 import { MessageNotFound } from "../http/Api.js"
 import { ROLES, type Role } from "../main.js"
+import { NatsServerError } from "../nats/NatsServer.js"
 import { Subjects } from "../nats/Topology.js"
 import * as Simulator from "../providers/Simulator.js"
 import { deadLettersCommand } from "./DeadLetterCommands.js"
@@ -17,7 +18,7 @@ import { LoggerLive } from "../observability/Logger.js"
 import { rebuildCommand, replay } from "./AuditCommands.js"
 import { clientsCommand } from "./ClientCommands.js"
 import { dataDirOption, runningGateway } from "./Connect.js"
-import { start } from "./Embedded.js"
+import { DataDirInUse, start } from "./Embedded.js"
 import { migrateCommand } from "./Migrate.js"
 
 const dataDir = dataDirOption
@@ -219,8 +220,12 @@ const logLevel = LogLevel.fromLiteral((process.env.LOG_LEVEL as LogLevel.Literal
 
 Command.run(cli, { name: "sms-gateway", version: "0.1.0" })(process.argv).pipe(
   Effect.catchIf(
-    (error): error is UsageError | MessageNotFound =>
-      error instanceof UsageError || error instanceof MessageNotFound,
+    // a data folder or store another gateway holds: one line that says what to do, not a stack
+    (error): error is UsageError | MessageNotFound | DataDirInUse | NatsServerError =>
+      error instanceof UsageError ||
+      error instanceof MessageNotFound ||
+      error instanceof DataDirInUse ||
+      (error instanceof NatsServerError && error.reason === "StoreInUse"),
     (error) => Console.error(error.message).pipe(Effect.andThen(failExit))
   ),
   Logger.withMinimumLogLevel(logLevel),

@@ -9,6 +9,7 @@
 import { type IncomingMessage, Server, type ServerResponse } from "node:http"
 import {
   FileSystem,
+  HttpApi,
   HttpApiBuilder,
   type HttpApiError,
   HttpApiSwagger,
@@ -60,6 +61,8 @@ const isBodyDecodeDefect = (defect: unknown) =>
   defect.reason === "Decode"
 
 /** The platform's own words when a body passes `MaxBodySize` while it is read. */
+const isWebhook = (url: string) => routeOf(url) === "/v1/providers/:provider/delivery-reports"
+
 const isBodyTooLarge = (defect: unknown) =>
   isBodyDecodeDefect(defect) &&
   typeof defect === "object" &&
@@ -128,20 +131,28 @@ const uniformErrors = (app: HttpApp.Default): HttpApp.Default =>
     return Effect.failCause(cause)
   })
 
-const ROUTES: ReadonlyArray<readonly [RegExp, string]> = [
-  [/^\/v1\/messages\/?$/, "/v1/messages"],
-  [/^\/v1\/messages\/[^/]+\/events\/?$/, "/v1/messages/:id/events"],
-  [/^\/v1\/messages\/[^/]+\/?$/, "/v1/messages/:id"],
-  [/^\/v1\/providers\/[^/]+\/delivery-reports\/?$/, "/v1/providers/:provider/delivery-reports"],
-  [/^\/v1\/clients\/?$/, "/v1/clients"],
-  [/^\/v1\/clients\/keys\/[^/]+\/?$/, "/v1/clients/keys/:keyId"],
-  [/^\/v1\/clients\/[^/]+\/usage\/?$/, "/v1/clients/:clientId/usage"],
-  [/^\/health$/, "/health"],
-  [/^\/ready$/, "/ready"],
-  [/^\/metrics$/, "/metrics"],
-  [/^\/openapi\.json$/, "/openapi.json"],
-  [/^\/docs(\/.*)?$/, "/docs"]
-]
+/** A route template as a pattern: each `:param` is one path segment; a trailing slash is allowed. */
+const patternOf = (template: string) =>
+  new RegExp(`^${template.replace(/[.]/g, "\\.").replace(/:[^/]+/g, "[^/]+")}/?$`)
+
+/**
+ * Every endpoint of the API, read from its definition (a route added there is labelled at once:
+ * the phone-number routes once fell through to `other`), and the two documents beside it.
+ */
+const ROUTES: ReadonlyArray<readonly [RegExp, string]> = (() => {
+  const templates: Array<string> = []
+  HttpApi.reflect(GatewayApi, {
+    onGroup: () => undefined,
+    onEndpoint: ({ endpoint }) => {
+      if (!templates.includes(endpoint.path)) templates.push(endpoint.path)
+    }
+  })
+  return [
+    ...templates.map((template) => [patternOf(template), template] as const),
+    [/^\/openapi\.json$/, "/openapi.json"] as const,
+    [/^\/docs(\/.*)?$/, "/docs"] as const
+  ]
+})()
 
 /** The route template of a path, for metric labels (never the raw path: ids would explode them). */
 export const routeOf = (url: string): string => {
@@ -195,20 +206,31 @@ const ServeWithLifecycle = HttpApiBuilder.serve(observe).pipe(
 /** Serves the API; provide an `HttpServer` (e.g. `listen`, or `NodeHttpServer.layerTest`). */
 export const serveApi = ServeWithLifecycle.pipe(Layer.provide(HttpLifecycle.layer))
 
-/**
- * A body announced past the limit is answered 413 at once, on every route, before any of it is
- * read; the rest is drained unread (closing instead resets the connection under a client still
- * sending, which then never sees the answer).
- */
-const refuseTooLarge = (req: IncomingMessage, res: ServerResponse): boolean => {
-  if (!announcesTooLarge(req.headers["content-length"])) return false
-  const json = JSON.stringify(payloadTooLarge)
-  res.writeHead(413, { "content-type": "application/json", "content-length": Buffer.byteLength(json) })
+/** Answers at once and drains the body unread (closing instead would reset a client still sending). */
+const refuse = (req: IncomingMessage, res: ServerResponse, status: number, body: object) => {
+  const json = JSON.stringify(body)
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(json) })
   res.end(json)
-  // drained, never buffered, so the client reads the answer instead of a reset connection
   req.resume()
-  metricsNow.httpRequest(req.method ?? "POST", routeOf(req.url ?? ""), 413, 0)
+  metricsNow.httpRequest(req.method ?? "POST", routeOf(req.url ?? ""), status, 0)
   return true
+}
+
+/**
+ * Bodies the API would have to read before knowing their size are refused before any of it is read:
+ * one announced past the limit is a 413, and one without a length (chunked) a 411 on the API's routes.
+ * (The platform's own cut-off of a chunked body destroys the socket under the response, whose fiber
+ * then never ends.) The delivery-report webhook reads chunked bodies itself, within the same limit.
+ */
+const refuseUnbounded = (req: IncomingMessage, res: ServerResponse): boolean => {
+  if (announcesTooLarge(req.headers["content-length"])) return refuse(req, res, 413, payloadTooLarge)
+  if (req.headers["transfer-encoding"] !== undefined && !isWebhook(req.url ?? "")) {
+    return refuse(req, res, 411, {
+      _tag: "LengthRequired",
+      message: "send the body with a Content-Length (at most 65536 bytes)"
+    })
+  }
+  return false
 }
 
 /** A node server that offers each request to `first` before the app the platform registers. */
@@ -218,7 +240,8 @@ class ServerWithFirst extends Server {
   }
   // biome-ignore lint/suspicious/noExplicitAny: node's EventEmitter signature
   override emit(event: string, ...args: Array<any>): boolean {
-    if (event === "request" && (refuseTooLarge(args[0], args[1]) || this.first(args[0], args[1]))) return true
+    if (event === "request" && (refuseUnbounded(args[0], args[1]) || this.first(args[0], args[1])))
+      return true
     return super.emit(event, ...args)
   }
 }

@@ -203,7 +203,7 @@ describe("end to end, embedded JetStream store", () => {
     )
 
     it.effect(
-      "delivery reports: unknown provider -> 404, bad signature -> 401, over 1 MiB -> 400, nothing stored",
+      "delivery reports: unknown provider -> 404, bad signature -> 401, over 64 KiB -> 413, nothing stored",
       () =>
         Effect.gen(function* () {
           const { jsm, gateway } = yield* E2E
@@ -243,8 +243,8 @@ describe("end to end, embedded JetStream store", () => {
           // refused before it is buffered whole, whatever its signature
           const huge = "x".repeat(2 * 1024 * 1024)
           const oversized = yield* post("sim", signDeliveryReport(WEBHOOK_SECRET, huge, now), huge)
-          expect(oversized.status).toBe(400)
-          expect(oversized.body).toMatchObject({ _tag: "MalformedDeliveryReport", field: "$" })
+          expect(oversized.status).toBe(413)
+          expect(oversized.body).toMatchObject({ _tag: "PayloadTooLarge" })
 
           const after = (yield* Effect.promise(() => jsm.streams.info("SMS_DLR"))).state.messages
           expect(after).toBe(before)
