@@ -16,7 +16,7 @@ import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Duration, Effect } from "effect"
 import { findNatsServer } from "../../src/nats/NatsServer.js"
-import { freePort } from "../support/gateway.js"
+import { freePort, stopProcess } from "../support/gateway.js"
 
 const root = fileURLToPath(new URL("../../", import.meta.url))
 
@@ -114,16 +114,7 @@ const spawnProcess = (command: string, args: ReadonlyArray<string>, env: NodeJS.
         child.on("exit", (code, signal) => Deferred.unsafeDone(exit, Effect.succeed(code ?? signal ?? -1)))
         return child
       }),
-      (child) =>
-        Effect.async<void>((resume) => {
-          if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)
-          const killer = setTimeout(() => child.kill("SIGKILL"), 10_000)
-          child.once("exit", () => {
-            clearTimeout(killer)
-            resume(Effect.void)
-          })
-          child.kill("SIGTERM")
-        })
+      (child) => stopProcess(child)
     )
     const exited = (within: Duration.DurationInput) =>
       Deferred.await(exit).pipe(

@@ -1,5 +1,5 @@
 /** The gateway as a separate process, started through its own CLI, stopped with SIGTERM. */
-import { spawn } from "node:child_process"
+import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
@@ -19,6 +19,18 @@ export const freePort = Effect.async<number>((resume) => {
     server.close(() => resume(Effect.succeed(port)))
   })
 })
+
+/** SIGTERM, then SIGKILL after `graceMs`; done when the process is gone. */
+export const stopProcess = (child: ChildProcess, graceMs = 10_000) =>
+  Effect.async<void>((resume) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)
+    const killer = setTimeout(() => child.kill("SIGKILL"), graceMs)
+    child.once("exit", () => {
+      clearTimeout(killer)
+      resume(Effect.void)
+    })
+    child.kill("SIGTERM")
+  })
 
 export interface GatewayProcessOptions {
   readonly natsUrl: string
@@ -58,16 +70,7 @@ export const startGatewayProcess = (options: GatewayProcessOptions) =>
         )
         return child
       }),
-      (child) =>
-        Effect.async<void>((resume) => {
-          if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)
-          const killer = setTimeout(() => child.kill("SIGKILL"), 10_000)
-          child.once("exit", () => {
-            clearTimeout(killer)
-            resume(Effect.void)
-          })
-          child.kill("SIGTERM")
-        })
+      (child) => stopProcess(child)
     )
     yield* Deferred.await(ready).pipe(
       Effect.timeoutFail({
