@@ -5,16 +5,25 @@ import { Options } from "@effect/cli"
 import { Layer } from "effect"
 import { eventStoreLayer } from "../main.js"
 import { Nats } from "../nats/Nats.js"
+import { readEmbeddedCredentials, rememberEmbeddedCredentials } from "../nats/NatsAuth.js"
 import { ReadModels } from "../projections/ReadModels.js"
 
 export const STATE_FILE = "gateway.json"
 
-/** A running gateway's addresses: environment first, then the embedded gateway's state file. */
+/**
+ * A running gateway's addresses: environment first, then the embedded gateway's state file. The
+ * embedded server's URL comes with its credentials (`<data-dir>/nats.auth`), remembered so any
+ * connection this process makes to that URL uses them; with `NATS_URL`, the `NATS_*` settings do.
+ */
 export const runningGateway = (dataDir: string) => {
   const file = join(dataDir, STATE_FILE)
   const state = existsSync(file)
     ? (JSON.parse(readFileSync(file, "utf8")) as { natsUrl?: string; httpUrl?: string })
     : {}
+  if (process.env.NATS_URL === undefined && state.natsUrl !== undefined) {
+    const credentials = readEmbeddedCredentials(dataDir)
+    if (credentials !== undefined) rememberEmbeddedCredentials(state.natsUrl, credentials)
+  }
   return { natsUrl: process.env.NATS_URL ?? state.natsUrl, httpUrl: process.env.GATEWAY_URL ?? state.httpUrl }
 }
 

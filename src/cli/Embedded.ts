@@ -10,6 +10,7 @@ import { join, resolve } from "node:path"
 import { Data, Effect, Layer } from "effect"
 import { gateway, type Role } from "../main.js"
 import { STATE_FILE } from "./Connect.js"
+import { AUTH_FILE, ensureEmbeddedCredentials } from "../nats/NatsAuth.js"
 import { isSmsGateway, startNatsServer } from "../nats/NatsServer.js"
 import { decodeProvidersFile, loadProvidersFile } from "../providers/ProviderConfig.js"
 import * as Simulator from "../providers/Simulator.js"
@@ -101,13 +102,6 @@ const inUse = (dataDir: string, pid: number) =>
       `(Ctrl-C in its terminal, or kill ${pid}), or start this one with another --data-dir`
   })
 
-/**
- * Takes the data folder's lock for the scope, or fails with `DataDirInUse`. The lock appears whole
- * and at once (a hard link of a file already holding the pid: `link` fails when the name exists), so
- * two starts racing cannot both win and neither reads a half-written pid. A stale lock is renamed
- * aside before it is replaced, and what was moved is read again: a live gateway's lock (a racing
- * start took it in between) is put back.
- */
 /** `link`, or an exclusive create (`wx`) where the filesystem has no hard links; EEXIST when held. */
 const takeLock = (mine: string, lock: string) => {
   try {
@@ -119,6 +113,13 @@ const takeLock = (mine: string, lock: string) => {
   }
 }
 
+/**
+ * Takes the data folder's lock for the scope, or fails with `DataDirInUse`. The lock appears whole
+ * and at once (a hard link of a file already holding the pid: `link` fails when the name exists), so
+ * two starts racing cannot both win and neither reads a half-written pid. A stale lock is renamed
+ * aside before it is replaced, and what was moved is read again: a live gateway's lock (a racing
+ * start took it in between) is put back.
+ */
 const lockDataDir = (dataDir: string) =>
   Effect.acquireRelease(
     Effect.gen(function* () {
@@ -168,7 +169,15 @@ export const start = (options: StartOptions) =>
     // With NATS_URL the folder only holds gateway.json, and several processes scaling roles may share
     // it; the lock guards the embedded server's store, which one gateway at a time may open.
     if (!process.env.NATS_URL) yield* lockDataDir(dataDir)
-    const natsUrl = process.env.NATS_URL ?? (yield* startNatsServer({ storeDir: join(dataDir, "nats") })).url
+    // The embedded server accepts only the user generated into <data-dir>/nats.auth (mode 0600), so
+    // no other local user can publish commands; this process and the CLI read them from there. With
+    // NATS_URL nothing is generated: the NATS_* settings of the environment apply.
+    const natsUrl =
+      process.env.NATS_URL ??
+      (yield* startNatsServer({
+        storeDir: join(dataDir, "nats"),
+        auth: yield* ensureEmbeddedCredentials(dataDir)
+      })).url
     const providers = process.env.PROVIDERS_CONFIG
       ? yield* loadProvidersFile(process.env.PROVIDERS_CONFIG)
       : yield* embeddedProviders
@@ -193,7 +202,9 @@ export const start = (options: StartOptions) =>
     const lines = [
       "",
       "sms-gateway is running",
-      `  NATS  ${natsUrl}`,
+      process.env.NATS_URL
+        ? `  NATS  ${natsUrl}`
+        : `  NATS  ${natsUrl}  (user and password in ${join(dataDir, AUTH_FILE)})`,
       options.roles.has("http") ? `  HTTP  ${httpUrl}  (API docs: ${httpUrl}/docs)` : "",
       `  roles ${[...options.roles].join(", ")}`,
       "",

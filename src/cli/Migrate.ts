@@ -15,6 +15,7 @@ import * as EventStoreDbOnDemand from "../eventstore/EventStoreDbOnDemand.js"
 import * as JetStreamEventStore from "../eventstore/JetStreamEventStore.js"
 import { migrate, type MigrationProgress } from "../eventstore/Migration.js"
 import { Nats } from "../nats/Nats.js"
+import { ensureEmbeddedCredentials } from "../nats/NatsAuth.js"
 import { startNatsServer } from "../nats/NatsServer.js"
 
 const KINDS = ["jetstream", "esdb"] as const
@@ -34,7 +35,11 @@ const openStore = (kind: Kind, url: string | undefined, dataDir: string) =>
               Nats.layer(
                 url ??
                   process.env.NATS_URL ??
-                  (yield* startNatsServer({ storeDir: join(dataDir, "nats") })).url,
+                  // the store's own generated credentials: the embedded server accepts no one else
+                  (yield* startNatsServer({
+                    storeDir: join(dataDir, "nats"),
+                    auth: yield* ensureEmbeddedCredentials(dataDir)
+                  })).url,
                 "sms-gateway-migrate"
               )
             )

@@ -9,6 +9,7 @@ import { Console, Data, Effect, Layer, Logger, LogLevel, Option } from "effect"
 import { MessageId } from "../domain/Ids.js"
 import { MessageNotFound } from "../http/Api.js"
 import { ROLES, type Role } from "../main.js"
+import { natsAuthFor } from "../nats/NatsAuth.js"
 import { NatsServerError } from "../nats/NatsServer.js"
 import { Subjects } from "../nats/Topology.js"
 import * as Simulator from "../providers/Simulator.js"
@@ -90,8 +91,13 @@ const sendCommand = Command.make(
         from: Option.getOrUndefined(args.from),
         providers: args.providers.length > 0 ? args.providers : undefined
       }
+      // the embedded gateway's credentials (runningGateway read them), or the NATS_* settings
+      const auth = yield* Effect.mapError(
+        natsAuthFor(natsUrl),
+        (error) => new UsageError({ message: error.message })
+      )
       const reply = yield* Effect.acquireUseRelease(
-        Effect.promise(() => connect({ servers: natsUrl, name: "sms-gateway-cli" })),
+        Effect.promise(() => connect({ ...auth, servers: natsUrl, name: "sms-gateway-cli" })),
         (nc) =>
           Effect.promise(() =>
             nc.request(Subjects.sendRequest, JSON.stringify(command), { timeout: 10_000 })

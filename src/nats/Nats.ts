@@ -2,11 +2,13 @@
 import { connect, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node"
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream"
 import { Context, Data, Effect, Layer } from "effect"
+import { natsAuthFor } from "./NatsAuth.js"
 import "./StacklessCancel.js"
 import { type TurnPublish, turnPublisher } from "./TurnPublisher.js"
 
 export class NatsError extends Data.TaggedError("NatsError")<{
-  readonly reason: "ConnectFailed" | "RequestFailed"
+  /** InvalidOptions: a NATS_* setting is wrong (the message names it) */
+  readonly reason: "ConnectFailed" | "RequestFailed" | "InvalidOptions"
   readonly message: string
   readonly cause?: unknown
 }> {}
@@ -21,25 +23,43 @@ export interface NatsService {
 }
 
 export class Nats extends Context.Tag("sms-gateway/Nats")<Nats, NatsService>() {
-  /** Connects with `options` and drains the connection when the layer closes. */
+  /**
+   * Connects with `options` and drains the connection when the layer closes. Credentials and TLS come
+   * from `natsAuthFor` (an embedded server's generated credentials, or `NATS_CREDS`, `NATS_NKEY`,
+   * `NATS_USER`/`NATS_PASSWORD`, `NATS_TOKEN`, `NATS_TLS_*`) unless `options` names its own, so
+   * every role, the CLI and the tools authenticate the same way.
+   */
   static connect = (url: string, options: Omit<NodeConnectionOptions, "servers">) =>
     Layer.scoped(
       Nats,
       Effect.acquireRelease(
-        Effect.tryPromise({
-          try: async () => {
-            const nc = await connect({
-              ...options,
-              servers: url,
-              // async stack traces cost about a quarter of the CPU of each request under load
-              noAsyncTraces: true
+        Effect.flatMap(
+          Effect.mapError(
+            natsAuthFor(url),
+            (error) => new NatsError({ reason: "InvalidOptions", message: error.message, cause: error })
+          ),
+          (auth) =>
+            Effect.tryPromise({
+              try: async () => {
+                const nc = await connect({
+                  ...auth,
+                  ...options,
+                  servers: url,
+                  // async stack traces cost about a quarter of the CPU of each request under load
+                  noAsyncTraces: true
+                })
+                const js = jetstream(nc, { timeout: 10_000 })
+                return { nc, js, jsm: await jetstreamManager(nc), url, publishThisTurn: turnPublisher(js) }
+              },
+              catch: (cause) =>
+                new NatsError({
+                  reason: "ConnectFailed",
+                  // nats.js says why ("Authorization Violation", a TLS failure), never with a secret in it
+                  message: `cannot connect to ${url}${cause instanceof Error && cause.message ? `: ${cause.message}` : ""}`,
+                  cause
+                })
             })
-            const js = jetstream(nc, { timeout: 10_000 })
-            return { nc, js, jsm: await jetstreamManager(nc), url, publishThisTurn: turnPublisher(js) }
-          },
-          catch: (cause) =>
-            new NatsError({ reason: "ConnectFailed", message: `cannot connect to ${url}`, cause })
-        }),
+        ),
         ({ nc }) => Effect.promise(() => nc.drain().catch(() => undefined))
       )
     )

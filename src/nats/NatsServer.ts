@@ -3,9 +3,24 @@
  * real server every integration test talks to.
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs"
+import {
+  accessSync,
+  chmodSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync
+} from "node:fs"
 import { basename, delimiter, dirname, join, resolve } from "node:path"
 import { Data, Deferred, Duration, Effect, type Scope } from "effect"
+import {
+  type EmbeddedCredentials,
+  forgetEmbeddedCredentials,
+  rememberEmbeddedCredentials
+} from "./NatsAuth.js"
 
 export class NatsServerError extends Data.TaggedError("NatsServerError")<{
   /** StoreInUse: a nats-server of a live gateway already runs on the store */
@@ -48,7 +63,42 @@ export interface NatsServerOptions {
   readonly port?: number
   /** HTTP monitoring port (`/varz`, `/connz`); none by default */
   readonly monitorPort?: number
+  /**
+   * The only user the server accepts; none (the tests' servers) accepts any local connection. While
+   * the server runs, `Nats.connect` to its URL in this process uses them.
+   */
+  readonly auth?: EmbeddedCredentials
 }
+
+/**
+ * The server's configuration when it has `auth`, in the store folder with mode 0600: command-line
+ * arguments are visible to every local user in `ps`, a file is not. It holds only the authorization;
+ * the store, address and pid file stay on the command line, where `reclaimStore` finds them.
+ */
+export const CONFIG_FILE = "nats-server.conf"
+
+const writeConfig = (file: string, auth: EmbeddedCredentials) =>
+  Effect.try({
+    try: () => {
+      // written into the config in quotes: only characters that need no escaping there
+      if (!/^[\w-]+$/.test(auth.user) || !/^[\w-]+$/.test(auth.password))
+        throw new Error("the user and password must be letters, digits, _ and - only")
+      // rewritten on every start: the credentials file may have been replaced since
+      rmSync(file, { force: true })
+      writeFileSync(
+        file,
+        `# written by sms-gateway on each start; the credentials are in the data folder's nats.auth\n` +
+          `authorization {\n  user: "${auth.user}"\n  password: "${auth.password}"\n}\n`,
+        { mode: 0o600, flag: "wx" }
+      )
+      chmodSync(file, 0o600)
+    },
+    catch: (cause) =>
+      new NatsServerError({
+        reason: "StartFailed",
+        message: `cannot write ${file} (${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message})`
+      })
+  })
 
 /**
  * nats-server writes its pid here (`-P`), and the next start on the store reads it. It sits inside
@@ -108,6 +158,11 @@ export const startNatsServer = (
     yield* reclaimStore(storeDir, pidFile)
     const args = ["-js", "-a", "127.0.0.1", "-p", String(options.port || -1), "-sd", storeDir, "-P", pidFile]
     if (options.monitorPort !== undefined) args.push("-m", String(options.monitorPort))
+    if (options.auth !== undefined) {
+      const configFile = join(storeDir, CONFIG_FILE)
+      yield* writeConfig(configFile, options.auth)
+      args.push("-c", configFile)
+    }
     // the server's pid, once known: the stop signals it directly when the supervisor is slow
     let serverPid: number | undefined
     const child = yield* Effect.acquireRelease(
@@ -151,6 +206,12 @@ export const startNatsServer = (
           new NatsServerError({ reason: "StartFailed", message: `nats-server did not start:\n${log}` })
       })
     )
+    const { auth } = options
+    if (auth !== undefined)
+      yield* Effect.acquireRelease(
+        Effect.sync(() => rememberEmbeddedCredentials(url, auth)),
+        () => Effect.sync(() => forgetEmbeddedCredentials(url))
+      )
     return { url, pid: serverPid ?? -1 }
   })
 
