@@ -4,14 +4,37 @@ import { dateFrom, nestedDeeperThan, stringRecord } from "./PlainChecks.js"
 import { segmentsOf } from "./Segments.js"
 
 /**
+ * The most segments a body may ever be allowed (`MAX_SEGMENTS` is capped here), and what the
+ * Schema's bound on `body` is made of. Not the protocol's 255: counting a body that is not plain GSM
+ * text takes the segment library time that grows faster than its length (4,590 characters ~50 ms,
+ * 20,000 ~4 s, 39,000 ~30 s), so a producer could stall the intake with one command; 30 keeps the
+ * worst case near what 1,600 characters always cost. Few handsets or carriers join more parts anyway.
+ */
+export const MAX_SEGMENTS_CEILING = 30
+
+/**
+ * The most UTF-16 units `segments` segments can hold: GSM-7 holds the most, 160 septets in a single
+ * segment and 153 in each concatenated one (the rest is their header), and every character takes at
+ * least one septet (UCS-2 holds 70/67). A longer body cannot fit, whatever it holds: it is refused
+ * before the segments are counted, so counting never walks more than this.
+ */
+export const maxBodyLength = (segments: number): number => (segments <= 1 ? 160 : segments * 153)
+
+/** The same for UCS-2, for the refusal's words. */
+const maxUcs2Length = (segments: number): number => (segments <= 1 ? 70 : segments * 67)
+
+/**
  * Every field is bounded, so every command that passes can be stored: the largest valid command's
- * `SmsRequested` is about 20 KiB, far under nats-server's 1 MiB `max_payload`. (An unbounded
- * `metadata` once let a 1 MiB command be answered 202, then fail to store on every delivery.)
+ * `SmsRequested` (a body at `MAX_SEGMENTS_CEILING`) is about 35 KiB, far under nats-server's 1 MiB
+ * `max_payload`. (An unbounded `metadata` once let a 1 MiB command be answered 202, then fail to
+ * store on every delivery.) The body's real limit is the configured segment limit (`SendSmsLimits`),
+ * applied where commands are parsed: `body` here is only the ceiling that limit can reach, because
+ * the Schema is built once, at module load.
  */
 export const SEND_SMS_BOUNDS = {
   clientId: 128,
   idempotencyKey: 256,
-  body: 1600,
+  body: maxBodyLength(MAX_SEGMENTS_CEILING),
   from: 16,
   trackingId: 128,
   providers: 8,
@@ -174,16 +197,16 @@ export const leanSendSms = (json: Readonly<Record<string, unknown>>): SendSms | 
   const validUntil = json.validUntil === undefined ? undefined : dateFrom(json.validUntil)
   const metadata = json.metadata === undefined ? undefined : stringRecord(json.metadata)
   if (
-    !isBounded(clientId, 128, NEVER) ||
+    !isBounded(clientId, SEND_SMS_BOUNDS.clientId, NEVER) ||
     !CLIENT_ID.test(clientId) ||
-    !isBounded(idempotencyKey, 256) ||
-    !isBounded(body, 1600, CONTROL_IN_BODY) ||
-    !isOptionalBounded(from, 16) ||
+    !isBounded(idempotencyKey, SEND_SMS_BOUNDS.idempotencyKey) ||
+    !isBounded(body, SEND_SMS_BOUNDS.body, CONTROL_IN_BODY) ||
+    !isOptionalBounded(from, SEND_SMS_BOUNDS.from) ||
     !(providers === undefined || isProviderIds(providers)) ||
     (validUntil === undefined && json.validUntil !== undefined) ||
     (metadata === undefined && json.metadata !== undefined) ||
     (metadata !== undefined && !isMetadata(metadata)) ||
-    !isOptionalBounded(trackingId, 128) ||
+    !isOptionalBounded(trackingId, SEND_SMS_BOUNDS.trackingId) ||
     (trackingId !== undefined && !HEADER_SAFE.test(trackingId)) ||
     // last: the costliest check, libphonenumber-js's
     !isE164(to)
@@ -207,11 +230,14 @@ export const leanSendSms = (json: Readonly<Record<string, unknown>>): SendSms | 
 }
 
 export interface SendSmsLimits {
-  /** concatenated segments a body may take (GSM-7 or UCS-2, as a handset counts them) */
+  /**
+   * concatenated segments a body may take (GSM-7 or UCS-2, as a handset counts them): the one body
+   * limit, the characters follow from it (`maxBodyLength`); at most `MAX_SEGMENTS_CEILING`
+   */
   readonly maxSegments: number
 }
 
-/** Ten segments: about 1,530 GSM-7 characters or 670 UCS-2 ones. */
+/** Ten segments: at most 1,530 GSM-7 characters or 670 UCS-2 ones. */
 export const defaultLimits: SendSmsLimits = { maxSegments: 10 }
 
 const utf8 = new TextDecoder()
@@ -243,6 +269,15 @@ const parseWith =
       )
     }
     return Either.flatMap(decode(json), (command) => {
+      // after the Schema, so every other refusal reads as it did; both parsers share this
+      if (command.body.length > maxBodyLength(limits.maxSegments)) {
+        return Either.left(
+          new InvalidSendSms({
+            field: "body",
+            reason: `is longer than ${limits.maxSegments} segment${limits.maxSegments === 1 ? "" : "s"} can hold (${maxBodyLength(limits.maxSegments)} GSM-7 characters, ${maxUcs2Length(limits.maxSegments)} UCS-2)`
+          })
+        )
+      }
       const { encoding, segments } = segmentsOf(command.body)
       return segments <= limits.maxSegments
         ? Either.right(command)

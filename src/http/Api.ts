@@ -5,6 +5,7 @@
  * `field` and the `reason` (request decoding errors included, see `Server.ts`). The HTTP status is an
  * annotation on the error class.
  */
+import { createRequire } from "node:module"
 import {
   HttpApi,
   HttpApiEndpoint,
@@ -24,6 +25,8 @@ import { PhoneNumberView } from "../projections/PhoneNumbers.js"
 // ---------------------------------------------------------------------------------------------
 // errors
 
+const INVALID_REQUEST_DESCRIPTION = "The request is malformed: `field` says where, `reason` why"
+
 export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()(
   "InvalidRequest",
   {
@@ -32,15 +35,21 @@ export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()(
     field: Schema.String,
     reason: Schema.String
   },
-  HttpApiSchema.annotations({
-    status: 400,
-    description: "The request is malformed: `field` says where, `reason` why"
-  })
+  HttpApiSchema.annotations({ status: 400, description: INVALID_REQUEST_DESCRIPTION })
 ) {
   static of(field: string, reason: string) {
     return new InvalidRequest({ field, reason, message: `${field}: ${reason}` })
   }
 }
+
+export class UnsupportedMediaType extends Schema.TaggedError<UnsupportedMediaType>()(
+  "UnsupportedMediaType",
+  { message: Schema.String },
+  HttpApiSchema.annotations({
+    status: 415,
+    description: "The body was not sent as `Content-Type: application/json` (curl's `-d` sends a form)"
+  })
+) {}
 
 export class Unauthorized extends Schema.TaggedError<Unauthorized>()(
   "Unauthorized",
@@ -56,8 +65,17 @@ export class Forbidden extends Schema.TaggedError<Forbidden>()(
 
 export class MessageNotFound extends Schema.TaggedError<MessageNotFound>()(
   "MessageNotFound",
-  { messageId: Schema.String, message: Schema.String },
-  HttpApiSchema.annotations({ status: 404 })
+  {
+    messageId: Schema.String,
+    message: Schema.String,
+    /** with `asOf` before the message existed: when its first event was recorded (only to who may read it) */
+    firstRecordedAt: Schema.optional(Schema.String)
+  },
+  HttpApiSchema.annotations({
+    status: 404,
+    description:
+      "No such message (or another client's); with `asOf` before it existed, `firstRecordedAt` says when it did"
+  })
 ) {}
 
 export class KeyNotFound extends Schema.TaggedError<KeyNotFound>()(
@@ -181,11 +199,17 @@ export const SendMessageAccepted = Schema.Struct({
 }).annotations({ identifier: "SendMessageAccepted" })
 
 export class MessagesGroup extends HttpApiGroup.make("messages")
+  .annotate(
+    OpenApi.Description,
+    "Sending SMS and following them: status, status as of a time, events. API key."
+  )
   .add(
     HttpApiEndpoint.post("send", "/v1/messages")
+      .annotate(OpenApi.Summary, "Send an SMS")
       .setPayload(SendMessageBody)
       .setHeaders(SendMessageHeaders)
       .addSuccess(SendMessageAccepted, { status: 202 })
+      .addError(UnsupportedMediaType)
       .addError(Forbidden)
       .addError(QuotaExceeded)
       .addError(ServiceUnavailable)
@@ -196,6 +220,7 @@ export class MessagesGroup extends HttpApiGroup.make("messages")
   )
   .add(
     HttpApiEndpoint.get("getMessage", "/v1/messages/:id")
+      .annotate(OpenApi.Summary, "A message's status, now or as of a time")
       .setPath(MessagePath)
       // `asOf`: the status as it was known then (an auditor's question), from the event history
       .setUrlParams(Schema.Struct({ asOf: Schema.optional(Schema.Date) }))
@@ -209,6 +234,7 @@ export class MessagesGroup extends HttpApiGroup.make("messages")
   )
   .add(
     HttpApiEndpoint.get("getMessageEvents", "/v1/messages/:id/events")
+      .annotate(OpenApi.Summary, "A message's events")
       .setPath(MessagePath)
       .addSuccess(Schema.Struct({ messageId: Schema.String, events: Schema.Array(StoredEventView) }))
       .addError(MessageNotFound)
@@ -229,8 +255,13 @@ export class PhoneNumberActive extends Schema.TaggedError<PhoneNumberActive>()(
 const PhonePath = Schema.Struct({ number: Schema.String })
 
 export class PhoneNumbersGroup extends HttpApiGroup.make("phoneNumbers")
+  .annotate(
+    OpenApi.Description,
+    "Numbers a provider called invalid are refused until an operator reactivates them. API key: auditor, admin."
+  )
   .add(
     HttpApiEndpoint.get("getPhoneNumber", "/v1/phone-numbers/:number")
+      .annotate(OpenApi.Summary, "Whether a number is sent to")
       .setPath(PhonePath)
       .addSuccess(PhoneNumberView)
       .addError(Forbidden)
@@ -242,9 +273,11 @@ export class PhoneNumbersGroup extends HttpApiGroup.make("phoneNumbers")
   )
   .add(
     HttpApiEndpoint.post("reactivate", "/v1/phone-numbers/:number/reactivate")
+      .annotate(OpenApi.Summary, "Reactivate a number")
       .setPath(PhonePath)
       .setPayload(Schema.Struct({ reason: Schema.NonEmptyTrimmedString }))
       .addSuccess(PhoneNumberView)
+      .addError(UnsupportedMediaType)
       .addError(PhoneNumberActive)
       .addError(Forbidden)
       .addError(ServiceUnavailable)
@@ -272,8 +305,13 @@ export const AddClientBody = Schema.Struct({
 }).annotations({ identifier: "AddClient" })
 
 export class ClientsGroup extends HttpApiGroup.make("clients")
+  .annotate(
+    OpenApi.Description,
+    "API keys and daily quotas. API key: admin (a client may read its own usage)."
+  )
   .add(
     HttpApiEndpoint.get("list", "/v1/clients")
+      .annotate(OpenApi.Summary, "List API keys")
       .addSuccess(Schema.Struct({ keys: Schema.Array(ClientKeyView) }))
       .addError(Forbidden)
       .addError(ServiceUnavailable)
@@ -281,8 +319,10 @@ export class ClientsGroup extends HttpApiGroup.make("clients")
   )
   .add(
     HttpApiEndpoint.post("add", "/v1/clients")
+      .annotate(OpenApi.Summary, "Issue an API key")
       .setPayload(AddClientBody)
       .addSuccess(Schema.Struct({ apiKey: Schema.String, key: ClientKeyView }), { status: 201 })
+      .addError(UnsupportedMediaType)
       .addError(Forbidden)
       .addError(ServiceUnavailable)
       .annotate(
@@ -292,6 +332,7 @@ export class ClientsGroup extends HttpApiGroup.make("clients")
   )
   .add(
     HttpApiEndpoint.del("revoke", "/v1/clients/keys/:keyId")
+      .annotate(OpenApi.Summary, "Revoke an API key")
       .setPath(Schema.Struct({ keyId: Schema.String }))
       .addSuccess(Schema.Struct({ keyId: Schema.String, revoked: Schema.Boolean }))
       .addError(KeyNotFound)
@@ -301,6 +342,7 @@ export class ClientsGroup extends HttpApiGroup.make("clients")
   )
   .add(
     HttpApiEndpoint.get("usage", "/v1/clients/:clientId/usage")
+      .annotate(OpenApi.Summary, "A client's usage today")
       .setPath(Schema.Struct({ clientId: ClientId }))
       .addSuccess(
         Schema.Struct({
@@ -319,29 +361,35 @@ export class ClientsGroup extends HttpApiGroup.make("clients")
 // ---------------------------------------------------------------------------------------------
 // provider webhooks (signed, no key)
 
-export class DeliveryReportsGroup extends HttpApiGroup.make("deliveryReports").add(
-  // the body is read raw: signatures are computed over the exact bytes the provider sent
-  HttpApiEndpoint.post("receiveDeliveryReport", "/v1/providers/:provider/delivery-reports")
-    .setPath(Schema.Struct({ provider: Schema.String }))
-    .addSuccess(Schema.Struct({ stored: Schema.Boolean }))
-    .addError(UnknownProvider)
-    .addError(InvalidSignature)
-    .addError(MalformedDeliveryReport)
-    .addError(ServiceUnavailable)
-    .annotate(OpenApi.Description, "A provider's delivery report, verified by its signature (no API key).")
-) {}
+export class DeliveryReportsGroup extends HttpApiGroup.make("deliveryReports")
+  .annotate(OpenApi.Description, "Providers' delivery reports, verified by their signatures; no API key.")
+  .add(
+    // the body is read raw: signatures are computed over the exact bytes the provider sent
+    HttpApiEndpoint.post("receiveDeliveryReport", "/v1/providers/:provider/delivery-reports")
+      .annotate(OpenApi.Summary, "Receive a provider's delivery report")
+      .setPath(Schema.Struct({ provider: Schema.String }))
+      .addSuccess(Schema.Struct({ stored: Schema.Boolean }))
+      .addError(UnknownProvider)
+      .addError(InvalidSignature)
+      .addError(MalformedDeliveryReport)
+      .addError(ServiceUnavailable)
+      .annotate(OpenApi.Description, "A provider's delivery report, verified by its signature (no API key).")
+  ) {}
 
 // ---------------------------------------------------------------------------------------------
 // operations (no key: for load balancers and Prometheus)
 
 export class HealthGroup extends HttpApiGroup.make("health")
+  .annotate(OpenApi.Description, "Liveness and readiness, for load balancers; no API key.")
   .add(
     HttpApiEndpoint.get("health", "/health")
+      .annotate(OpenApi.Summary, "Liveness")
       .addSuccess(Schema.Struct({ status: Schema.Literal("ok") }))
       .annotate(OpenApi.Description, "The process is alive.")
   )
   .add(
     HttpApiEndpoint.get("ready", "/ready")
+      .annotate(OpenApi.Summary, "Readiness")
       .addSuccess(Schema.Struct({ status: Schema.Literal("ready"), checks: Readiness }))
       .addError(NotReady)
       .annotate(
@@ -350,11 +398,68 @@ export class HealthGroup extends HttpApiGroup.make("health")
       )
   ) {}
 
-export class MetricsGroup extends HttpApiGroup.make("metrics").add(
-  HttpApiEndpoint.get("metrics", "/metrics")
-    .addSuccess(HttpApiSchema.Text({ contentType: "text/plain; version=0.0.4; charset=utf-8" }))
-    .annotate(OpenApi.Description, "Prometheus text format.")
-) {}
+export class MetricsGroup extends HttpApiGroup.make("metrics")
+  .annotate(OpenApi.Description, "Prometheus metrics; no API key.")
+  .add(
+    HttpApiEndpoint.get("metrics", "/metrics")
+      .annotate(OpenApi.Summary, "Prometheus metrics")
+      .addSuccess(HttpApiSchema.Text({ contentType: "text/plain; version=0.0.4; charset=utf-8" }))
+      .annotate(OpenApi.Description, "Prometheus text format.")
+  ) {}
+
+/** The package's version, for the OpenAPI document (`dist/http` and `src/http` both sit two levels down). */
+const { version } = createRequire(import.meta.url)("../../package.json") as { readonly version: string }
+
+/**
+ * Schemas of the platform's own request decoding error. Every endpoint may fail with it, so the
+ * platform lists it beside each 400; but `Server.ts` answers it as `InvalidRequest`, so a client never
+ * sees it: the document drops it (and the two schemas only it uses) instead of promising a shape that
+ * is never sent.
+ */
+const INTERNAL_SCHEMAS: ReadonlyArray<string> = ["HttpApiDecodeError", "Issue", "PropertyKey"]
+const INTERNAL_REFS = new Set(INTERNAL_SCHEMAS.map((name) => `#/components/schemas/${name}`))
+
+const isInternalRef = (value: unknown) =>
+  typeof value === "object" && value !== null && "$ref" in value && INTERNAL_REFS.has(String(value.$ref))
+
+/** The document without references to the internal schemas: a union left with one member becomes it. */
+const withoutInternalRefs = (value: unknown): unknown => {
+  if (Array.isArray(value)) return value.map(withoutInternalRefs)
+  if (typeof value !== "object" || value === null) return value
+  let out: Record<string, unknown> = {}
+  for (const [key, member] of Object.entries(value)) {
+    if (key === "anyOf" && Array.isArray(member)) {
+      const kept = member.filter((schema) => !isInternalRef(schema)).map(withoutInternalRefs)
+      if (kept.length === 1) out = { ...out, ...(kept[0] as Record<string, unknown>) }
+      else out[key] = kept
+    } else {
+      out[key] = withoutInternalRefs(member)
+    }
+  }
+  return out
+}
+
+/** The parts of the OpenAPI document `hideInternalSchemas` changes. */
+interface Document {
+  readonly components?: { readonly schemas?: Record<string, unknown> }
+  readonly paths?: Record<
+    string,
+    Record<string, { readonly responses?: Record<string, { description?: string }> }>
+  >
+}
+
+const hideInternalSchemas = (spec: Record<string, unknown>): Record<string, unknown> => {
+  const cleaned = withoutInternalRefs(spec) as Record<string, unknown> & Document
+  for (const name of INTERNAL_SCHEMAS) delete cleaned.components?.schemas?.[name]
+  for (const operations of Object.values(cleaned.paths ?? {})) {
+    for (const operation of Object.values(operations)) {
+      // the platform's words for its decoding error; the 400 actually sent is `InvalidRequest`
+      const badRequest = operation.responses?.["400"]
+      if (badRequest !== undefined) badRequest.description = INVALID_REQUEST_DESCRIPTION
+    }
+  }
+  return cleaned
+}
 
 export class GatewayApi extends HttpApi.make("sms-gateway")
   .add(MessagesGroup)
@@ -366,6 +471,8 @@ export class GatewayApi extends HttpApi.make("sms-gateway")
   .addError(InvalidRequest)
   .addError(ServiceUnavailable)
   .annotate(OpenApi.Title, "sms-gateway")
+  .annotate(OpenApi.Version, version)
+  .annotate(OpenApi.Transform, hideInternalSchemas)
   .annotate(
     OpenApi.Description,
     "Send SMS and follow them. Every error is `{_tag, message}`; a 400 also has `field` and `reason`."

@@ -7,9 +7,9 @@ import { Clients } from "../clients/Clients.js"
 import { dayOf } from "../clients/Quotas.js"
 import { messageIdFor, type MessageId } from "../domain/Ids.js"
 import { e164Problem, maskNumber } from "../domain/PhoneNumber.js"
-import { executePhone } from "../actors/PhoneRepository.js"
+import { executePhone, loadPhone } from "../actors/PhoneRepository.js"
 import { statusAsOf } from "../projections/AsOf.js"
-import { getPhoneNumber, type PhoneNumberView } from "../projections/PhoneNumbers.js"
+import { getPhoneNumber, neverDeactivated, phoneViewOf } from "../projections/PhoneNumbers.js"
 import { parseSendSms } from "../domain/SendSms.js"
 import { messageStream } from "../domain/StreamName.js"
 import { EventStore } from "../eventstore/EventStore.js"
@@ -101,17 +101,30 @@ export const MessagesLive = HttpApiBuilder.group(GatewayApi, "messages", (handle
       Effect.gen(function* () {
         const principal = yield* CurrentClient
         const asOf = urlParams.asOf
-        const status: Option.Option<MessageStatusView> =
-          asOf === undefined
-            ? yield* getStatus(path.id).pipe(Effect.catchAll(unavailable("the status store")))
-            : yield* statusAsOf(path.id, asOf).pipe(
-                Effect.map(Option.fromNullable),
-                Effect.catchAll(unavailable("the event store"))
-              )
-        // another client's message is answered exactly like an unknown one
-        if (Option.isNone(status) || !canRead(principal, status.value.clientId))
-          return yield* notFound(path.id)
-        return status.value
+        if (asOf === undefined) {
+          const status: Option.Option<MessageStatusView> = yield* getStatus(path.id).pipe(
+            Effect.catchAll(unavailable("the status store"))
+          )
+          // another client's message is answered exactly like an unknown one
+          if (Option.isNone(status) || !canRead(principal, status.value.clientId))
+            return yield* notFound(path.id)
+          return status.value
+        }
+        const { view, first } = yield* statusAsOf(path.id, asOf).pipe(
+          Effect.catchAll(unavailable("the event store"))
+        )
+        // the same rule: whether (and since when) another client's message exists is not told
+        if (first === undefined || !canRead(principal, first.clientId)) return yield* notFound(path.id)
+        if (view === undefined) {
+          // not "no such message": it did not exist yet, an auditor's likeliest slip (a wrong date)
+          const since = first.recordedAt.toISOString()
+          return yield* new MessageNotFound({
+            messageId: path.id,
+            message: `message ${path.id} did not exist yet at ${asOf.toISOString()}: it was first recorded at ${since}`,
+            firstRecordedAt: since
+          })
+        }
+        return view
       })
     )
     .handle("getMessageEvents", ({ path }) =>
@@ -152,14 +165,10 @@ const phoneNumberOf = (raw: string) => {
     : Effect.fail(new InvalidRequest({ message: `number ${problem}`, field: "number", reason: problem }))
 }
 
-/** A number never deactivated is active; its view says so with an empty history. */
+/** A number never deactivated is active; its view says so with an empty history (no `since`, `reason`). */
 const phoneView = (number: string) =>
   getPhoneNumber(number).pipe(
-    Effect.map(
-      Option.getOrElse(
-        (): PhoneNumberView => ({ number, status: "active", since: "", reason: "", history: [], position: 0 })
-      )
-    ),
+    Effect.map(Option.getOrElse(() => neverDeactivated(number))),
     Effect.catchAll(unavailable("the phone numbers read model"))
   )
 
@@ -176,7 +185,7 @@ export const PhoneNumbersLive = HttpApiBuilder.group(GatewayApi, "phoneNumbers",
         const principal = yield* requireScope("admin")
         const number = yield* phoneNumberOf(path.number)
         const at = new Date(yield* Clock.currentTimeMillis)
-        const { state } = yield* executePhone(number, {
+        yield* executePhone(number, {
           _tag: "Reactivate",
           number,
           by: principal.clientId,
@@ -194,15 +203,15 @@ export const PhoneNumbersLive = HttpApiBuilder.group(GatewayApi, "phoneNumbers",
         yield* Effect.logInfo("phone number reactivated").pipe(
           Effect.annotateLogs({ to: maskNumber(number), by: principal.clientId })
         )
-        // the read model follows shortly; answer from the stream, which is already current
-        return {
+        // the read model follows shortly; answer from the stream, which is already current, folded
+        // as the read model folds it (so this answer is what a GET will show)
+        const { events, recorded } = yield* loadPhone(number).pipe(
+          Effect.catchAll(unavailable("the event store"))
+        )
+        return phoneViewOf(
           number,
-          status: state.status,
-          since: at.toISOString(),
-          reason: payload.reason,
-          history: [],
-          position: 0
-        } satisfies PhoneNumberView
+          events.map((event, i) => ({ event, position: recorded[i]?.position ?? 0 }))
+        )
       })
     )
 )

@@ -71,6 +71,24 @@ const isBodyTooLarge = (defect: unknown) =>
   defect.cause instanceof Error &&
   defect.cause.message === "maxBytes exceeded"
 
+/** `application/json`, with or without parameters (`; charset=utf-8`), or a `+json` type. */
+const isJson = (contentType: string | undefined) => {
+  const mediaType = contentType?.split(";")[0]?.trim().toLowerCase() ?? ""
+  return mediaType === "application/json" || mediaType.endsWith("+json")
+}
+
+/**
+ * The platform decodes a form-encoded body into the payload too, so JSON sent as a form (curl's `-d`
+ * default) was answered `to: is missing`; say what is actually wrong instead.
+ */
+const unsupportedMediaType = (contentType: string | undefined) =>
+  errorResponse(415, {
+    _tag: "UnsupportedMediaType",
+    message: `content-type: send the body as application/json (this request said ${
+      contentType === undefined || contentType.trim() === "" ? "none" : contentType
+    })`
+  })
+
 /** Nesting a request body may have: the API's own bodies need 3 (a message's metadata). */
 const MAX_JSON_DEPTH = 16
 
@@ -85,6 +103,10 @@ const shallowBodies = (app: HttpApp.Default): HttpApp.Default =>
         return isBodyTooLarge(text.left)
           ? errorResponse(413, payloadTooLarge)
           : invalidRequest("$", "could not be read")
+      }
+      const mediaType = request.headers["content-type"]
+      if (JSON_BODY_ROUTES.has(routeOf(request.url)) && !isJson(mediaType)) {
+        return unsupportedMediaType(mediaType)
       }
       if (jsonTextDeeperThan(text.right, MAX_JSON_DEPTH)) {
         return invalidRequest("$", `is nested more than ${MAX_JSON_DEPTH} levels deep`)
@@ -152,6 +174,18 @@ const ROUTES: ReadonlyArray<readonly [RegExp, string]> = (() => {
     [/^\/openapi\.json$/, "/openapi.json"] as const,
     [/^\/docs(\/.*)?$/, "/docs"] as const
   ]
+})()
+
+/** The routes whose endpoint takes a JSON payload (not the webhook: it reads its body raw). */
+const JSON_BODY_ROUTES: ReadonlySet<string> = (() => {
+  const templates = new Set<string>()
+  HttpApi.reflect(GatewayApi, {
+    onGroup: () => undefined,
+    onEndpoint: ({ endpoint }) => {
+      if (Option.isSome(endpoint.payloadSchema) && endpoint.method !== "GET") templates.add(endpoint.path)
+    }
+  })
+  return templates
 })()
 
 /** The route template of a path, for metric labels (never the raw path: ids would explode them). */

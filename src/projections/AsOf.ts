@@ -9,14 +9,28 @@ import { EventStore } from "../eventstore/EventStore.js"
 import { fromStored } from "../eventstore/MessageEvents.js"
 import { applyEvent, type MessageStatusView } from "./MessageStatus.js"
 
+export interface StatusAsOf {
+  /** the status known at that moment; undefined when nothing of the message was recorded by then */
+  readonly view: MessageStatusView | undefined
+  /**
+   * When the message exists at all: when its first event was recorded and whose it is, so a caller
+   * can tell "not yet at that time" from "no such message" (and the owner decides who may know).
+   */
+  readonly first: { readonly recordedAt: Date; readonly clientId: string } | undefined
+}
+
 export const statusAsOf = (messageId: MessageId, asOf: Date) =>
   Effect.gen(function* () {
     const store = yield* EventStore
     const recorded = yield* store.read(messageStream(messageId))
     let view: MessageStatusView | undefined
+    let first: StatusAsOf["first"]
     for (const record of recorded) {
+      const event = yield* fromStored(record)
+      if (first === undefined && event._tag === "SmsRequested")
+        first = { recordedAt: record.recordedAt, clientId: event.clientId }
       if (record.recordedAt.getTime() > asOf.getTime()) break
-      view = applyEvent(view, yield* fromStored(record), record)
+      view = applyEvent(view, event, record)
     }
-    return view
+    return { view, first } satisfies StatusAsOf
   })

@@ -75,6 +75,15 @@ const document = (view: Fields, at: { readonly position: number; readonly revisi
   revision: at.revision
 })
 
+/**
+ * Whether a failure is a provider's answer to a call (`SmsFailed` carries no attempt number, unlike
+ * `SmsDispatched` and `SmsRetried`): it names the provider and the message was waiting for a call
+ * (requested or retrying). A failed delivery report comes after the dispatch, which counted its call;
+ * a refusal before any call (inactive recipient, no provider, expired) names no provider.
+ */
+const endedACall = (view: MessageStatusView, event: { readonly provider?: string | undefined }) =>
+  event.provider !== undefined && (view.status === "requested" || view.status === "retrying")
+
 /** Same precedence as the decider: the first final status stays; later reports only add timestamps. */
 export const applyEvent = (
   view: MessageStatusView | undefined,
@@ -139,6 +148,7 @@ export const applyEvent = (
       return {
         ...moved,
         status: "failed",
+        attempts: endedACall(moved, event) ? moved.attempts + 1 : moved.attempts,
         provider: event.provider ?? moved.provider,
         failureReason: event.reason,
         lastError: event.code ? `${event.reason} (${event.code})` : (event.detail ?? event.reason),

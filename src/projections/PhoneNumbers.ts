@@ -20,12 +20,32 @@ const HistoryEntry = Schema.Struct({
 export const PhoneNumberView = Schema.Struct({
   number: Schema.String,
   status: Schema.Literal("active", "inactive"),
-  since: Schema.String,
-  reason: Schema.String,
+  /** absent for a number with no history (never deactivated): it has been active all along */
+  since: Schema.optional(Schema.String),
+  reason: Schema.optional(Schema.String),
   history: Schema.Array(HistoryEntry),
+  /** position of the last event applied; 0 for a number with no history */
   position: Schema.Number
 })
 export type PhoneNumberView = typeof PhoneNumberView.Type
+
+/** A number never deactivated: active, nothing to say since when or why. */
+export const neverDeactivated = (number: string): PhoneNumberView => ({
+  number,
+  status: "active",
+  history: [],
+  position: 0
+})
+
+/** The view of a number folded from its own stream (what the read model will hold once it catches up). */
+export const phoneViewOf = (
+  number: string,
+  recorded: ReadonlyArray<{ readonly event: PhoneEvent; readonly position: number }>
+): PhoneNumberView =>
+  recorded.reduce<PhoneNumberView | undefined>(
+    (view, { event, position }) => applyPhoneEvent(view, event, { position }),
+    undefined
+  ) ?? neverDeactivated(number)
 
 export const applyPhoneEvent = (
   view: PhoneNumberView | undefined,

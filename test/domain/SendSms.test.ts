@@ -1,6 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
-import { parseSendSms, SendSms } from "../../src/domain/SendSms.js"
+import {
+  MAX_SEGMENTS_CEILING,
+  maxBodyLength,
+  parseSendSms,
+  parseSendSmsWithSchema,
+  SEND_SMS_BOUNDS,
+  SendSms
+} from "../../src/domain/SendSms.js"
 
 const valid = {
   clientId: "acme",
@@ -146,10 +153,10 @@ describe("parseSendSms refuses, naming the field", () => {
     }
   })
 
-  it("a body over 1600 characters", () => {
+  it("a body longer than the segment limit can hold, before any segment is counted", () => {
     const invalid = refusalOf({ body: "x".repeat(1601) })
     expect(invalid.field).toBe("body")
-    expect(invalid.reason).toBe("must be at most 1600 characters")
+    expect(invalid.reason).toBe("is longer than 10 segments can hold (1530 GSM-7 characters, 670 UCS-2)")
   })
 
   it("an empty providers list", () => {
@@ -189,9 +196,44 @@ describe("parseSendSms segment limit", () => {
     expect(Either.isRight(parseSendSms(JSON.stringify({ ...valid, body: "a".repeat(1530) })))).toBe(true)
     const gsm = refusalOf({ body: "a".repeat(1531) })
     expect(gsm.field).toBe("body")
-    expect(gsm.reason).toBe("takes 11 GSM-7 segments; at most 10 are allowed")
+    expect(gsm.reason).toBe("is longer than 10 segments can hold (1530 GSM-7 characters, 670 UCS-2)")
     const ucs = refusalOf({ body: "я".repeat(671) })
     expect(ucs.reason).toBe("takes 11 UCS-2 segments; at most 10 are allowed")
+    // within 1,530 characters, but "€" takes two septets
+    const escaped = refusalOf({ body: "€".repeat(766) })
+    expect(escaped.reason).toBe("takes 11 GSM-7 segments; at most 10 are allowed")
+  })
+
+  it("is the one body limit: raising it past 1,600 characters lets longer bodies through (issue 14, item 9)", () => {
+    const long = JSON.stringify({ ...valid, body: "a".repeat(20 * 153) })
+    expect(Either.isRight(parseSendSms(long, { maxSegments: 20 }))).toBe(true)
+    expect(Either.isRight(parseSendSmsWithSchema(long, { maxSegments: 20 }))).toBe(true)
+    const over = parseSendSms(JSON.stringify({ ...valid, body: "a".repeat(20 * 153 + 1) }), {
+      maxSegments: 20
+    })
+    expect(Either.isLeft(over) && over.left.reason).toBe(
+      "is longer than 20 segments can hold (3060 GSM-7 characters, 1340 UCS-2)"
+    )
+    // one segment holds 160 GSM-7 characters (no concatenation header)
+    expect(
+      Either.isRight(parseSendSms(JSON.stringify({ ...valid, body: "a".repeat(160) }), { maxSegments: 1 }))
+    ).toBe(true)
+  })
+
+  it("the characters a number of segments can hold", () => {
+    expect(maxBodyLength(1)).toBe(160)
+    expect(maxBodyLength(10)).toBe(1530)
+    expect(maxBodyLength(MAX_SEGMENTS_CEILING)).toBe(SEND_SMS_BOUNDS.body)
+  })
+
+  it("at the highest segment limit the largest command still stores under nats-server's 1 MiB", () => {
+    // "€": 3 UTF-8 bytes for one UTF-16 unit, and a GSM-7 character; '"' doubles when escaped
+    for (const char of ["€", '"']) {
+      const body = char.repeat(SEND_SMS_BOUNDS.body)
+      const schema = parseSendSmsWithSchema(JSON.stringify({ ...valid, body }), { maxSegments: 10_000 })
+      expect(Either.isRight(schema)).toBe(true)
+      expect(new TextEncoder().encode(JSON.stringify({ ...valid, body })).length).toBeLessThan(256 * 1024)
+    }
   })
 
   it("takes the limit as configured", () => {
@@ -199,8 +241,10 @@ describe("parseSendSms segment limit", () => {
     expect(Either.isRight(parseSendSms(twoSegments, { maxSegments: 2 }))).toBe(true)
     const refused = parseSendSms(twoSegments, { maxSegments: 1 })
     expect(Either.isLeft(refused) && refused.left.reason).toBe(
-      "takes 2 GSM-7 segments; at most 1 are allowed"
+      "is longer than 1 segment can hold (160 GSM-7 characters, 70 UCS-2)"
     )
+    const ucs = parseSendSms(JSON.stringify({ ...valid, body: "я".repeat(71) }), { maxSegments: 1 })
+    expect(Either.isLeft(ucs) && ucs.left.reason).toBe("takes 2 UCS-2 segments; at most 1 are allowed")
   })
 })
 

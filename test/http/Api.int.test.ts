@@ -10,10 +10,12 @@ import { Effect, Layer, Schema } from "effect"
 import { Clients, type Scope } from "../../src/clients/Clients.js"
 import { messageIdFor } from "../../src/domain/Ids.js"
 import { SmsRequested } from "../../src/domain/Message.js"
-import { messageStream } from "../../src/domain/StreamName.js"
+import { PhoneDeactivated } from "../../src/domain/PhoneNumberLifecycle.js"
+import { messageStream, phoneStream } from "../../src/domain/StreamName.js"
 import { EventStore, ExpectedRevision } from "../../src/eventstore/EventStore.js"
 import * as MemoryEventStore from "../../src/eventstore/MemoryEventStore.js"
 import { toStored } from "../../src/eventstore/MessageEvents.js"
+import { phoneCodec } from "../../src/eventstore/PhoneEvents.js"
 import { GatewayApi } from "../../src/http/Api.js"
 import { PublicUrl } from "../../src/http/PublicUrl.js"
 import { serveApi } from "../../src/http/Server.js"
@@ -24,6 +26,7 @@ import { ProvidersFile } from "../../src/providers/ProviderConfig.js"
 import { Providers } from "../../src/providers/Providers.js"
 import { ReadModels } from "../../src/projections/ReadModels.js"
 import { NatsTest } from "../support/nats.js"
+import packageJson from "../../package.json" with { type: "json" }
 
 const SECRET = "api-test-secret"
 process.env.API_TEST_KEY = "k"
@@ -282,6 +285,158 @@ describe("HTTP API", () => {
         expect(((yield* forged.json) as { _tag: string })._tag).toBe("InvalidSignature")
         expect(yield* stored).toBe(before + 1)
       })
+    )
+
+    it.effect("issue 14, item 8: a body not sent as JSON is a 415 saying so, not a missing field", () =>
+      Effect.gen(function* () {
+        const http = (yield* HttpClient.HttpClient).pipe(withKey(yield* keyFor("api-admin", "admin")))
+        const json = JSON.stringify({ to: "+447911123456", body: "hi" })
+        const post = (path: string, contentType: string) =>
+          http.execute(
+            HttpClientRequest.post(path).pipe(
+              HttpClientRequest.setHeader("idempotency-key", randomUUID()),
+              HttpClientRequest.bodyText(json, contentType)
+            )
+          )
+        // curl's `-d` default
+        const form = yield* post("/v1/messages", "application/x-www-form-urlencoded")
+        expect(form.status).toBe(415)
+        const body = (yield* form.json) as Record<string, unknown>
+        expect(body).toEqual({
+          _tag: "UnsupportedMediaType",
+          message:
+            "content-type: send the body as application/json (this request said application/x-www-form-urlencoded)"
+        })
+        expect((yield* post("/v1/messages", "text/plain")).status).toBe(415)
+        expect((yield* post("/v1/clients", "application/x-www-form-urlencoded")).status).toBe(415)
+        // a charset parameter is still JSON
+        const withCharset = yield* post("/v1/messages", "application/json; charset=utf-8")
+        expect(withCharset.status).toBe(202)
+      })
+    )
+
+    it.effect(
+      "issue 14, item 10: asOf before the message existed says so; another client's stays a plain 404",
+      () =>
+        Effect.gen(function* () {
+          const store = yield* EventStore
+          const id = messageIdFor("api-asof", randomUUID())
+          const requested = new SmsRequested({
+            messageId: id,
+            clientId: "api-asof",
+            idempotencyKey: "k",
+            to: "+447911123456",
+            body: "hi",
+            encoding: "GSM-7",
+            segments: 1,
+            requestedAt: new Date()
+          })
+          yield* store.append(messageStream(id), [toStored(requested, 0)], ExpectedRevision.NoStream())
+          const [recorded] = yield* store.read(messageStream(id))
+          const api = yield* client()
+          const before = new Date("2026-01-01T00:00:00Z")
+          const early = yield* api.messages
+            .getMessage({ path: { id }, urlParams: { asOf: before } })
+            .pipe(Effect.flip)
+          expect(early._tag).toBe("MessageNotFound")
+          expect(early.message).toBe(
+            `message ${id} did not exist yet at 2026-01-01T00:00:00.000Z: it was first recorded at ${recorded?.recordedAt.toISOString()}`
+          )
+          expect(early).toMatchObject({ firstRecordedAt: recorded?.recordedAt.toISOString() })
+          const later = yield* api.messages.getMessage({
+            path: { id },
+            urlParams: { asOf: new Date(Date.now() + 60_000) }
+          })
+          expect(later.status).toBe("requested")
+          // a client must not learn that someone else's message exists, nor when
+          const stranger = yield* client(yield* keyFor("api-stranger"))
+          const hidden = yield* stranger.messages
+            .getMessage({ path: { id }, urlParams: { asOf: before } })
+            .pipe(Effect.flip)
+          expect(hidden.message).toBe(`no message ${id}`)
+          expect(hidden).not.toHaveProperty("firstRecordedAt")
+        })
+    )
+
+    it.effect(
+      "issue 14, item 11: reactivate answers the number's history; a never-seen number has no since/reason",
+      () =>
+        Effect.gen(function* () {
+          const store = yield* EventStore
+          const number = `+4479111${String(Math.floor(Math.random() * 1e5)).padStart(5, "0")}`
+          const deactivated = new PhoneDeactivated({
+            number,
+            reason: "invalid_number",
+            source: { kind: "provider_answer", messageId: "m-1", provider: "sim", code: "invalid_number" },
+            deactivatedAt: new Date("2026-11-22T10:00:00Z")
+          })
+          yield* store.append(
+            phoneStream(number),
+            phoneCodec.toStoredFrom([deactivated], 0),
+            ExpectedRevision.NoStream()
+          )
+          const http = (yield* HttpClient.HttpClient).pipe(withKey(yield* keyFor("api-admin", "admin")))
+          const response = yield* http.execute(
+            HttpClientRequest.post(`/v1/phone-numbers/${number.slice(1)}/reactivate`).pipe(
+              HttpClientRequest.bodyText(JSON.stringify({ reason: "customer confirmed" }), "application/json")
+            )
+          )
+          expect(response.status).toBe(200)
+          const view = (yield* response.json) as {
+            status: string
+            reason: string
+            history: Array<{ event: string; by?: string }>
+            position: number
+          }
+          const recorded = yield* store.read(phoneStream(number))
+          expect(view.status).toBe("active")
+          expect(view.reason).toBe("customer confirmed")
+          expect(view.history.map((h) => h.event)).toEqual(["PhoneDeactivated", "PhoneReactivated"])
+          expect(view.history[1]?.by).toBe("api-admin")
+          expect(view.position).toBe(recorded[1]?.position)
+
+          const unseen = yield* http.execute(HttpClientRequest.get("/v1/phone-numbers/14155552671"))
+          expect(yield* unseen.json).toEqual({
+            number: "+14155552671",
+            status: "active",
+            history: [],
+            position: 0
+          })
+        })
+    )
+
+    it.effect(
+      "issue 14, item 14: the OpenAPI document has summaries, the package version, no internal schemas",
+      () =>
+        Effect.gen(function* () {
+          const http = yield* HttpClient.HttpClient
+          const spec = (yield* (yield* http.execute(HttpClientRequest.get("/openapi.json"))).json) as {
+            info: { version: string }
+            tags: Array<{ name: string; description?: string }>
+            paths: Record<
+              string,
+              Record<string, { summary?: string; description?: string; responses: object }>
+            >
+            components: { schemas: Record<string, unknown> }
+          }
+          expect(spec.info.version).toBe(packageJson.version)
+          const operations = Object.entries(spec.paths).flatMap(([path, methods]) =>
+            Object.entries(methods).map(([method, op]) => ({ at: `${method} ${path}`, ...op }))
+          )
+          expect(operations.length).toBe(13)
+          for (const op of operations) {
+            expect(op.summary, op.at).toMatch(/\S/)
+            expect(op.description, op.at).toMatch(/\S/)
+          }
+          for (const tag of spec.tags) expect(tag.description, tag.name).toMatch(/\S/)
+          const text = JSON.stringify(spec)
+          for (const internal of ["HttpApiDecodeError", "Issue", "PropertyKey"]) {
+            expect(Object.keys(spec.components.schemas)).not.toContain(internal)
+            expect(text).not.toContain(`#/components/schemas/${internal}"`)
+          }
+          const send = spec.paths["/v1/messages"]?.post?.responses as Record<string, unknown>
+          expect(Object.keys(send)).toEqual(expect.arrayContaining(["202", "400", "415"]))
+        })
     )
 
     it.effect("GET /health, and GET /ready reports NATS and the store reachable (no key needed)", () =>

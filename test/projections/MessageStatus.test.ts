@@ -166,6 +166,49 @@ describe("MessageStatus.applyEvent", () => {
     expect(view?.deliveredAt).toBeUndefined()
   })
 
+  describe("attempts count the provider calls a failure ended (issue 14, item 11)", () => {
+    const refused = new SmsFailed({
+      messageId,
+      reason: "invalid_number",
+      permanent: true,
+      provider: "twilio",
+      code: "21211",
+      detail: "not a valid phone number",
+      failedAt
+    })
+
+    it("a provider's permanent answer to the first call is one attempt", () => {
+      given(at(requested, 3, 0))
+        .when(at(refused, 7, 1))
+        .thenView({ status: "failed", failureReason: "invalid_number", attempts: 1 })
+    })
+
+    it("after a retried attempt, the failing call is the second", () => {
+      given(at(requested, 3, 0), at(retried, 5, 1))
+        .when(at(refused, 7, 2))
+        .thenView({ status: "failed", attempts: 2 })
+    })
+
+    it("a delivery report's failure after the dispatch is no new call", () => {
+      given(at(requested, 3, 0), at(dispatched(1), 7, 1))
+        .when(at(failed, 12, 2))
+        .thenView({ status: "failed", attempts: 1 })
+    })
+
+    it("a refusal that called no provider (inactive recipient, expired) is no attempt", () => {
+      const inactive = new SmsFailed({
+        messageId,
+        reason: "recipient_inactive",
+        permanent: true,
+        detail: "phone-447911123456@2",
+        failedAt
+      })
+      given(at(requested, 3, 0))
+        .when(at(inactive, 7, 1))
+        .thenView({ status: "failed", attempts: 0 })
+    })
+  })
+
   describe("idempotency", () => {
     it("skips any event at or below the stored position", () => {
       for (const step of happyPath)
