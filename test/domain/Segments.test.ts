@@ -1,7 +1,7 @@
 import * as fc from "fast-check"
 import { SegmentedMessage } from "sms-segments-calculator"
 import { describe, expect, it } from "vitest"
-import { basicGsmCount, segmentsOf } from "../../src/domain/Segments.js"
+import { basicGsmCount, segmentsOf, simpleCount } from "../../src/domain/Segments.js"
 
 const library = (body: string) => {
   const message = new SegmentedMessage(body, "auto")
@@ -50,6 +50,63 @@ describe("segmentsOf", () => {
         expect(segmentsOf(body)).toEqual(library(body))
       }),
       { numRuns: 400 }
+    )
+  })
+
+  // letters of other scripts, one grapheme each, beside what joins graphemes (marks, joiners, emoji,
+  // Hangul, Thai and Devanagari signs), so the direct count meets every path of the library's
+  const singles = [...Array.from("ЖжЯяЁёΩωλπ中文日本語ابتثשלוםàÇ€^{}[]~|\\\f\r\nçïß"), "😀", "🎉", "𝄞"]
+  const joiners = [
+    "\u0301",
+    "\u200D",
+    "👍🏽",
+    "👩\u200D💻",
+    "🇩🇪",
+    "가",
+    "\u1100\u1161",
+    "ก\u0E33",
+    "क\u094D\u0937",
+    "\uFE0F",
+    "e\u0301"
+  ]
+
+  it("counts text of single-unit graphemes (Cyrillic, Greek, CJK, Arabic letters, GSM extension) as the library does", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(fc.constantFrom(...singles), fc.constantFrom(...gsmBasic)), { maxLength: 1400 }),
+        (chars) => {
+          const body = chars.join("")
+          const direct = simpleCount(body)
+          expect(direct).toBeDefined()
+          expect(direct).toEqual(library(body))
+        }
+      ),
+      { numRuns: 300 }
+    )
+    for (const length of [69, 70, 71, 134, 135, 201, 202, 670, 671]) {
+      const body = "Ж".repeat(length)
+      expect(simpleCount(body)).toEqual(library(body))
+    }
+  })
+
+  it("leaves anything that may join graphemes to the library, and agrees with it on every mix", () => {
+    for (const joiner of joiners) expect(simpleCount(`abc${joiner}`)).toBeUndefined()
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            { weight: 6, arbitrary: fc.constantFrom(...singles) },
+            { weight: 3, arbitrary: fc.constantFrom(...gsmBasic) },
+            { weight: 1, arbitrary: fc.constantFrom(...joiners) }
+          ),
+          { maxLength: 400 }
+        ),
+        (chars) => {
+          const body = chars.join("")
+          expect(segmentsOf(body)).toEqual(library(body))
+        }
+      ),
+      { numRuns: 200 }
     )
   })
 })
