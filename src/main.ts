@@ -8,6 +8,7 @@ import { InactiveNumbers } from "./actors/InactiveNumbers.js"
 import * as Intake from "./actors/Intake.js"
 import { MessageCache } from "./actors/MessageCache.js"
 import * as ProviderActor from "./actors/ProviderActor.js"
+import * as ReportDeadline from "./actors/ReportDeadline.js"
 import { ProviderHealth } from "./actors/ProviderHealth.js"
 import * as SendService from "./actors/SendService.js"
 import * as ClientsBootstrap from "./clients/Bootstrap.js"
@@ -54,7 +55,8 @@ const roleLayer = (role: Role, options: GatewayOptions) => {
     case "providers":
       return ProviderActor.layer
     case "dlr":
-      return DeliveryReportActor.layer()
+      // the report deadlines end what the delivery reports would have: the same role
+      return Layer.merge(DeliveryReportActor.layer(), ReportDeadline.layer())
     case "projector":
       return projectorRole
     case "http":

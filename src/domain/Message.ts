@@ -116,9 +116,24 @@ export class SmsStatusReported extends Schema.TaggedClass<SmsStatusReported>()("
   reportedAt: Schema.Date
 }) {}
 
+/**
+ * No final delivery report came within the provider's report deadline (`reportDeadlineMs`): the
+ * outcome is recorded as unknown, so the message no longer looks in flight for ever. Not final: a
+ * real report that arrives later still wins (a delivered or failed handset beats "we do not know").
+ */
+export class SmsStatusUnknown extends Schema.TaggedClass<SmsStatusUnknown>()("SmsStatusUnknown", {
+  messageId: MessageId,
+  provider: Schema.String,
+  providerMessageId: Schema.optional(Schema.String),
+  /** the deadline that ran out, as configured when it was checked */
+  deadlineMs: Schema.Number,
+  at: Schema.Date
+}) {}
+
 export const MessageEvent = Schema.Union(
   SmsRequested,
   SmsStatusReported,
+  SmsStatusUnknown,
   SmsDispatched,
   SmsRetried,
   SmsDelivered,
@@ -133,13 +148,15 @@ export const messageEventTypes: ReadonlyArray<MessageEvent["_tag"]> = [
   "SmsDelivered",
   "SmsFailed",
   "SmsResubmitted",
-  "SmsStatusReported"
+  "SmsStatusReported",
+  "SmsStatusUnknown"
 ]
 
 // ---------------------------------------------------------------------------------------------
 // State
 
-export type MessageStatus = "requested" | "dispatched" | "retrying" | "delivered" | "failed"
+/** `unknown`: dispatched, and no final report within the deadline; a late report still moves it on */
+export type MessageStatus = "requested" | "dispatched" | "retrying" | "delivered" | "failed" | "unknown"
 
 export type MessageState =
   | { readonly status: "none" }
@@ -194,6 +211,10 @@ export const evolve = (state: MessageState, event: MessageEvent): MessageState =
           lastError: state.lastError
         }
       : state
+  }
+  if (event._tag === "SmsStatusUnknown") {
+    // only a dispatch still waiting for its report becomes unknown (the decider records it no other time)
+    return state.status === "dispatched" ? { ...state, status: "unknown" } : state
   }
   if (isTerminal(state)) {
     const contradicts =
@@ -290,7 +311,26 @@ export interface Resubmit {
   readonly at: Date
 }
 
-export type MessageCommand = Request | RecordDispatch | ScheduleRetry | RecordDeliveryReport | Fail | Resubmit
+/**
+ * The report deadline of a dispatch ran out. Names the dispatch (its provider message id) so that a
+ * check left over from an earlier dispatch never marks a later one.
+ */
+export interface RecordStatusUnknown {
+  readonly _tag: "RecordStatusUnknown"
+  readonly provider: string
+  readonly providerMessageId: string
+  readonly deadlineMs: number
+  readonly at: Date
+}
+
+export type MessageCommand =
+  | Request
+  | RecordDispatch
+  | ScheduleRetry
+  | RecordDeliveryReport
+  | Fail
+  | Resubmit
+  | RecordStatusUnknown
 
 // ---------------------------------------------------------------------------------------------
 // Rule violations
@@ -411,6 +451,24 @@ export const decide = (
             reason: command.reason,
             provider: command.provider,
             resubmittedAt: command.at
+          },
+          trusted
+        )
+      ])
+    case "RecordStatusUnknown":
+      // Not a rule violation otherwise: a report that came in time, an unknown already recorded, or
+      // another dispatch is simply what the deadline check finds; nothing is left to record.
+      if (state.status !== "dispatched" || state.providerMessageId !== command.providerMessageId) {
+        return Either.right(none)
+      }
+      return Either.right([
+        new SmsStatusUnknown(
+          {
+            messageId,
+            provider: command.provider,
+            providerMessageId: command.providerMessageId,
+            deadlineMs: command.deadlineMs,
+            at: command.at
           },
           trusted
         )

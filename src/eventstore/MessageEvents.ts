@@ -16,7 +16,8 @@ import {
   SmsRequested,
   SmsResubmitted,
   SmsRetried,
-  SmsStatusReported
+  SmsStatusReported,
+  SmsStatusUnknown
 } from "../domain/Message.js"
 import { makeEventCodec } from "./EventCodec.js"
 
@@ -36,6 +37,9 @@ const identity = (event: MessageEvent): ReadonlyArray<string | number> => {
       return [event.messageId, event.resubmittedAt.toISOString()]
     case "SmsStatusReported":
       return [event.messageId, event.rawStatus]
+    case "SmsStatusUnknown":
+      // once per dispatch: the decider records it only while that dispatch waits for its report
+      return [event.messageId, "unknown", event.providerMessageId ?? ""]
   }
 }
 
@@ -132,6 +136,13 @@ export const encodeMessageEvent = (event: MessageEvent): Data => {
         rawStatus: event.rawStatus,
         reportedAt: event.reportedAt.toISOString()
       }
+    case "SmsStatusUnknown": {
+      const data: Data = { messageId: event.messageId, provider: event.provider }
+      setOptional(data, "providerMessageId", event.providerMessageId)
+      data.deadlineMs = event.deadlineMs
+      data.at = event.at.toISOString()
+      return data
+    }
   }
 }
 
@@ -352,6 +363,30 @@ const decodeStatusReported = (data: Data): SmsStatusReported | undefined => {
   return new SmsStatusReported({ messageId, provider, providerMessageId, rawStatus, reportedAt }, trusted)
 }
 
+const decodeStatusUnknown = (data: Data): SmsStatusUnknown | undefined => {
+  const { messageId, provider, providerMessageId, deadlineMs } = data
+  const at = dateFrom(data.at)
+  if (
+    !isMessageId(messageId) ||
+    !isString(provider) ||
+    !isOptional(data, "providerMessageId", providerMessageId, isString) ||
+    typeof deadlineMs !== "number" ||
+    at === undefined
+  ) {
+    return undefined
+  }
+  return new SmsStatusUnknown(
+    {
+      messageId,
+      provider,
+      ...(providerMessageId !== undefined && { providerMessageId }),
+      deadlineMs,
+      at
+    },
+    trusted
+  )
+}
+
 /**
  * The message event the Schema decodes from stored `type` and `data`, or `undefined` when the data
  * is unusual (invalid, an unknown type, or a shape only the Schema knows): the caller then asks the
@@ -378,6 +413,8 @@ export const decodeMessageEventData = (type: string, data: unknown): MessageEven
       return decodeResubmitted(fields)
     case "SmsStatusReported":
       return decodeStatusReported(fields)
+    case "SmsStatusUnknown":
+      return decodeStatusUnknown(fields)
     default:
       return undefined
   }

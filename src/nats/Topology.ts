@@ -14,8 +14,10 @@ export const Subjects = {
   dlr: (provider: string) => `sms.dlr.${provider}`,
   /** messages given up on (retries exhausted, or redelivered until max deliveries) */
   dead: (provider: string) => `sms.dead.${provider}`,
-  /** for other services: `dispatched`, `delivered`, `failed` (seed 003's "SmsSent" event bus) */
-  notification: (status: string) => `sms.notifications.${status}`
+  /** for other services: `dispatched`, `delivered`, `failed`, `unknown` (seed 003's "SmsSent" event bus) */
+  notification: (status: string) => `sms.notifications.${status}`,
+  /** one report-deadline check per dispatch (see `ReportDeadline`) */
+  deadline: (provider: string) => `sms.deadlines.${provider}`
 } as const
 
 export const Streams = {
@@ -24,7 +26,8 @@ export const Streams = {
   dlr: "SMS_DLR",
   rejects: "SMS_REJECTS",
   dead: "SMS_DEAD",
-  notifications: "SMS_NOTIFICATIONS"
+  notifications: "SMS_NOTIFICATIONS",
+  deadlines: "SMS_DEADLINES"
 } as const
 
 export const Buckets = {
@@ -62,6 +65,10 @@ const streamConfigs: ReadonlyArray<Partial<StreamConfig> & { name: string; subje
     max_age: 30 * DAY_NS
   },
   { name: Streams.dead, subjects: ["sms.dead.>"], retention: RetentionPolicy.Limits, max_age: 90 * DAY_NS },
+  // a work queue: a check stays until the worker acks it (report in, or outcome recorded); the wait
+  // itself is JetStream's delayed redelivery. The default 2-minute duplicate window drops a check
+  // published again for the same dispatch event (its msgID is the event id).
+  { name: Streams.deadlines, subjects: ["sms.deadlines.>"], retention: RetentionPolicy.Workqueue },
   {
     name: Streams.notifications,
     subjects: ["sms.notifications.>"],

@@ -83,7 +83,7 @@ export const authFailure = (status: 401 | 403) =>
 
 export const messagesTotal = Metric.counter("sms_messages_total", {
   description:
-    "Message events appended by this process, by status (requested, dispatched, retrying, delivered, failed, resubmitted) and provider"
+    "Message events appended by this process, by status (requested, dispatched, retrying, delivered, failed, resubmitted, unknown) and provider"
 })
 
 const statusOfEvent: Record<string, string> = {
@@ -92,7 +92,8 @@ const statusOfEvent: Record<string, string> = {
   SmsRetried: "retrying",
   SmsDelivered: "delivered",
   SmsFailed: "failed",
-  SmsResubmitted: "resubmitted"
+  SmsResubmitted: "resubmitted",
+  SmsStatusUnknown: "unknown"
 }
 
 /**
@@ -186,6 +187,17 @@ export const parkedReportsDroppedTotal = Metric.counter("sms_parked_reports_drop
 
 export const parkedReportDropped = (provider: string, reason: "full") =>
   Metric.increment(withTags(parkedReportsDroppedTotal, { provider: provider, reason: reason }))
+
+// ---------------------------------------------------------------------------------------------
+// Report deadlines (by the report-deadline worker, in the dlr role)
+
+export const statusUnknownTotal = Metric.counter("sms_status_unknown_total", {
+  description:
+    "Messages recorded unknown (SmsStatusUnknown): no final delivery report within their provider's reportDeadlineMs, by provider"
+})
+
+export const statusUnknown = (provider: string, n = 1) =>
+  Metric.incrementBy(withTags(statusUnknownTotal, { provider: provider }), n)
 
 /**
  * The same updates, made at once outside any Effect: for the webhook's fast path, which answers a

@@ -13,7 +13,8 @@ import { ReadModels } from "./ReadModels.js"
 export const MessageStatusView = Schema.Struct({
   messageId: Schema.String,
   clientId: Schema.String,
-  status: Schema.Literal("requested", "dispatched", "retrying", "delivered", "failed"),
+  /** `unknown`: no final report within the provider's report deadline; a late report moves it on */
+  status: Schema.Literal("requested", "dispatched", "retrying", "delivered", "failed", "unknown"),
   to: Schema.String,
   from: Schema.optional(Schema.String),
   encoding: Schema.String,
@@ -30,6 +31,8 @@ export const MessageStatusView = Schema.Struct({
   deliveredAt: Schema.optional(Schema.String),
   failedAt: Schema.optional(Schema.String),
   resubmittedAt: Schema.optional(Schema.String),
+  /** when the report deadline ran out (`SmsStatusUnknown`) */
+  unknownAt: Schema.optional(Schema.String),
   /** the provider's latest intermediate status (queued, sent...), which never changes `status` */
   providerStatus: Schema.optional(Schema.String),
   providerStatusAt: Schema.optional(Schema.String),
@@ -69,6 +72,7 @@ const document = (view: Fields, at: { readonly position: number; readonly revisi
   deliveredAt: view.deliveredAt,
   failedAt: view.failedAt,
   resubmittedAt: view.resubmittedAt,
+  unknownAt: view.unknownAt,
   providerStatus: view.providerStatus,
   providerStatusAt: view.providerStatusAt,
   position: at.position,
@@ -84,7 +88,10 @@ const document = (view: Fields, at: { readonly position: number; readonly revisi
 const endedACall = (view: MessageStatusView, event: { readonly provider?: string | undefined }) =>
   event.provider !== undefined && (view.status === "requested" || view.status === "retrying")
 
-/** Same precedence as the decider: the first final status stays; later reports only add timestamps. */
+/**
+ * Same precedence as the decider: the first final status stays; later reports only add timestamps.
+ * `unknown` is not final, so a late delivered or failed report still moves the view on.
+ */
 export const applyEvent = (
   view: MessageStatusView | undefined,
   event: MessageEvent,
@@ -159,6 +166,10 @@ export const applyEvent = (
       return moved === undefined
         ? moved
         : { ...moved, providerStatus: event.rawStatus, providerStatusAt: event.reportedAt.toISOString() }
+    case "SmsStatusUnknown":
+      // as the decider: only a dispatch still waiting for its report; a final report already won
+      if (moved === undefined || moved.status !== "dispatched") return moved
+      return { ...moved, status: "unknown", unknownAt: event.at.toISOString() }
     case "SmsResubmitted":
       if (moved === undefined || moved.status !== "failed") return moved
       return {

@@ -1,6 +1,7 @@
 /**
  * A reactor with its own checkpoint: publishes `sms.notifications.<status>` (stream
- * `SMS_NOTIFICATIONS`) when a message is dispatched, delivered or failed, for other services.
+ * `SMS_NOTIFICATIONS`) when a message is dispatched, delivered or failed, or its report deadline
+ * ran out (`unknown`, which a late `delivered` or `failed` may still follow), for other services.
  * `Nats-Msg-Id` is the event id, so a batch replayed after a crash is dropped by JetStream's dedupe
  * window, and consumers can dedupe on `eventId` beyond it.
  *
@@ -17,7 +18,7 @@ import type { Projection } from "./ProjectionRunner.js"
 
 export interface Notification {
   readonly messageId: string
-  readonly status: "dispatched" | "delivered" | "failed"
+  readonly status: "dispatched" | "delivered" | "failed" | "unknown"
   readonly eventId: string
   readonly position: number
   readonly at: string
@@ -50,6 +51,15 @@ const notificationOf = (event: MessageEvent, record: RecordedEvent): Notificatio
         provider: event.provider,
         reason: event.reason
       }
+    case "SmsStatusUnknown":
+      // not final: a late report may still follow, as `delivered` or `failed`
+      return {
+        ...base,
+        status: "unknown",
+        at: event.at.toISOString(),
+        provider: event.provider,
+        ...(event.providerMessageId === undefined ? {} : { providerMessageId: event.providerMessageId })
+      }
     default:
       return undefined
   }
@@ -57,7 +67,7 @@ const notificationOf = (event: MessageEvent, record: RecordedEvent): Notificatio
 
 export const projection: Projection<unknown, Nats> = {
   name: "notifications",
-  handles: new Set(["SmsDispatched", "SmsDelivered", "SmsFailed"]),
+  handles: new Set(["SmsDispatched", "SmsDelivered", "SmsFailed", "SmsStatusUnknown"]),
   applyBatch: (recorded) =>
     Effect.gen(function* () {
       const { js } = yield* Nats

@@ -1,12 +1,14 @@
 /**
  * Every projection the projector role runs. Read models can be dropped and rebuilt from position 0;
- * reactors (they act: deactivate numbers, publish notifications) only ever move forward.
+ * reactors (they act: deactivate numbers, publish notifications, start report deadlines) only ever
+ * move forward.
  */
 import type { KV } from "@nats-io/kv"
 import { Effect } from "effect"
 import type { EventStore } from "../eventstore/EventStore.js"
 import type { Nats } from "../nats/Nats.js"
 import { Buckets } from "../nats/Topology.js"
+import * as DeadlineScheduler from "./DeadlineScheduler.js"
 import * as MessageStatus from "./MessageStatus.js"
 import * as Notifications from "./Notifications.js"
 import * as PhoneDeactivation from "./PhoneDeactivation.js"
@@ -38,5 +40,6 @@ export const readModels = Effect.gen(function* () {
 export const reactors: ReadonlyArray<AnyProjection> = [
   PhoneDeactivation.projection,
   Notifications.projection,
-  ParkedReportsReactor.projection
+  ParkedReportsReactor.projection,
+  DeadlineScheduler.projection
 ]

@@ -6,7 +6,7 @@
  *     "apiKeyEnv": "SIM_API_KEY", "webhookSecretEnv": "SIM_WEBHOOK_SECRET",
  *     "priority": 0, "weight": 1, "concurrency": 64, "messagesPerSecond": 100,
  *     "retry": { "initialDelayMs": 5000, "maxRetries": 11, "maxDelayMs": 600000 },
- *     "circuitBreaker": { "failureThreshold": 5, "openForMs": 30000 } } ] }
+ *     "circuitBreaker": { "failureThreshold": 5, "openForMs": 30000 }, "reportDeadlineMs": 259200000 } ] }
  */
 import { readFileSync } from "node:fs"
 import { Data, Effect, Either, ParseResult, Schema } from "effect"
@@ -30,6 +30,9 @@ export const BreakerPolicy = Schema.Struct({
 })
 export type BreakerPolicy = typeof BreakerPolicy.Type
 
+/** Providers lose delivery reports: 72 h, after which AWS itself reports a message's status UNKNOWN. */
+export const DEFAULT_REPORT_DEADLINE_MS = 72 * 60 * 60 * 1000
+
 /** What every provider has, whatever its wire format. */
 const common = {
   id: ProviderId,
@@ -43,7 +46,14 @@ const common = {
   messagesPerSecond: Schema.optional(Schema.Number.pipe(Schema.positive())),
   timeoutMs: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 10_000 }),
   retry: Schema.optionalWith(RetryPolicy, { default: () => RetryPolicy.make({}) }),
-  circuitBreaker: Schema.optionalWith(BreakerPolicy, { default: () => BreakerPolicy.make({}) })
+  circuitBreaker: Schema.optionalWith(BreakerPolicy, { default: () => BreakerPolicy.make({}) }),
+  /**
+   * how long after a dispatch its final delivery report may come: past it the message is recorded
+   * `unknown` (`SmsStatusUnknown`); a later report still wins. Default 72 h, when AWS reports UNKNOWN.
+   */
+  reportDeadlineMs: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), {
+    default: () => DEFAULT_REPORT_DEADLINE_MS
+  })
 }
 
 /** Every `...Env` field names the environment variable holding a secret. */

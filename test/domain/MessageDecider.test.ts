@@ -7,6 +7,7 @@ import {
   type Fail,
   fold,
   initialState,
+  isTerminal,
   type MessageCommand,
   type MessageEvent,
   type MessageRuleViolation,
@@ -20,6 +21,7 @@ import {
   SmsRequested,
   SmsResubmitted,
   SmsStatusReported,
+  SmsStatusUnknown,
   SmsRetried
 } from "../../src/domain/Message.js"
 import { E164 } from "../../src/domain/PhoneNumber.js"
@@ -525,5 +527,78 @@ describe("intermediate provider statuses", () => {
 
   it("need the dispatch like any report", () => {
     given(requested).when(sent).thenFails("NotYetDispatched", { messageId })
+  })
+})
+
+describe("report deadline: RecordStatusUnknown", () => {
+  const deadlineMs = 259_200_000
+  const t6 = new Date("2025-03-04T10:00:01.000Z")
+  const t7 = new Date("2025-03-04T11:00:00.000Z")
+  const deadlinePassed = (providerMessageId = "SM-1"): MessageCommand => ({
+    _tag: "RecordStatusUnknown",
+    provider: "twilio",
+    providerMessageId,
+    deadlineMs,
+    at: t6
+  })
+  const unknown = new SmsStatusUnknown({
+    messageId,
+    provider: "twilio",
+    providerMessageId: "SM-1",
+    deadlineMs,
+    at: t6
+  })
+  const lateDelivery = report({ at: t7 })
+  const lateDelivered = new SmsDelivered({ ...delivered, deliveredAt: t7 })
+
+  it("records SmsStatusUnknown on a dispatched message still waiting for its report", () => {
+    const state = given(requested, dispatched()).when(deadlinePassed()).thenEmits(unknown)
+    expect(state.status).toBe("unknown")
+    expect(isTerminal(state)).toBe(false)
+  })
+
+  it("records it once: a second deadline check finds the outcome already unknown", () => {
+    given(requested, dispatched(), unknown).when(deadlinePassed()).thenNothing()
+  })
+
+  it("records nothing after a final report: the report came in time (unknown after delivered or failed)", () => {
+    given(requested, dispatched(), delivered).when(deadlinePassed()).thenNothing()
+    given(requested, dispatched(), failedByDlr).when(deadlinePassed()).thenNothing()
+  })
+
+  it("records nothing before a dispatch, or for another dispatch than the one whose deadline passed", () => {
+    given(requested).when(deadlinePassed()).thenNothing()
+    given(requested, retried()).when(deadlinePassed()).thenNothing()
+    given(requested, dispatched(1, "SM-2")).when(deadlinePassed("SM-1")).thenNothing()
+  })
+
+  it("a late delivered report is still recorded and wins: delivered after unknown is delivered", () => {
+    const state = given(requested, dispatched(), unknown).when(lateDelivery).thenEmits(lateDelivered)
+    expect(state.status).toBe("delivered")
+    expect(state.status !== "none" && state.final).toEqual(lateDelivered)
+  })
+
+  it("a late failed report is still recorded and wins, unmarked (it contradicts no final status)", () => {
+    const state = given(requested, dispatched(), unknown).when(failedReport("30003")).thenEmits(failedByDlr)
+    expect(state.status).toBe("failed")
+  })
+
+  it("an intermediate status after unknown is recorded and the outcome stays unknown", () => {
+    const state = given(requested, dispatched(), unknown)
+      .when(report({ outcome: { _tag: "Pending" }, rawStatus: "sent" }))
+      .thenEmits(
+        new SmsStatusReported({
+          messageId,
+          provider: "twilio",
+          providerMessageId: "SM-1",
+          rawStatus: "sent",
+          reportedAt: t4
+        })
+      )
+    expect(state.status).toBe("unknown")
+  })
+
+  it("evolve ignores an unknown outcome folded onto a final status (it changes nothing recorded after)", () => {
+    expect(fold([requested, dispatched(), delivered, unknown]).status).toBe("delivered")
   })
 })

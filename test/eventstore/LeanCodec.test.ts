@@ -16,7 +16,8 @@ import {
   SmsRequested,
   SmsResubmitted,
   SmsRetried,
-  SmsStatusReported
+  SmsStatusReported,
+  SmsStatusUnknown
 } from "../../src/domain/Message.js"
 import { EventStoreError, type RecordedEvent } from "../../src/eventstore/EventStore.js"
 import {
@@ -85,6 +86,23 @@ describe("lean encoding of message events", () => {
       { numRuns: 2000 }
     )
     expect([...seen].sort()).toEqual([...messageEventTypes].sort())
+  })
+
+  it("writes an unknown outcome as the Schema does, with or without the provider message id", () => {
+    const base = {
+      messageId: messageIdFor("acme", "order-42"),
+      provider: "sim",
+      deadlineMs: 1000,
+      at: new Date("2025-03-01T10:00:00.000Z")
+    }
+    for (const event of [
+      new SmsStatusUnknown({ ...base, providerMessageId: "sim-1" }),
+      new SmsStatusUnknown({ ...base, providerMessageId: undefined }),
+      new SmsStatusUnknown(base)
+    ]) {
+      expect(JSON.stringify(encodeMessageEvent(event))).toBe(JSON.stringify(schemaData(event)))
+      expectSameDecoding("SmsStatusUnknown", throughJson(encodeMessageEvent(event)))
+    }
   })
 
   it("leaves an optional field out when undefined, where the Schema writes the key as undefined", () => {
@@ -212,6 +230,16 @@ describe("lean encoding of message events", () => {
           reportedAt: at
         }),
         "955eceae-cd5b-5d3d-a3a8-a31c26ced445"
+      ],
+      [
+        new SmsStatusUnknown({
+          messageId,
+          provider: "sim",
+          providerMessageId: "sim-1",
+          deadlineMs: 259_200_000,
+          at
+        }),
+        "ff9a1723-5b8d-5ec9-a5c1-4225912e0b86"
       ]
     ]
     for (const [revision, [event, id]] of pinned.entries()) expect(toStored(event, revision + 3).id).toBe(id)
@@ -302,6 +330,7 @@ describe("lean decoding of message events", () => {
           "metadata",
           "validUntil",
           "contradicts",
+          "providerMessageId",
           "extra"
         ]
         return [event._tag, { ...data, [known ? (keys[n % keys.length] ?? "extra") : "extra"]: value }]
@@ -376,6 +405,13 @@ describe("lean decoding of message events", () => {
         providerMessageId: "sim-1",
         rawStatus: "sent",
         reportedAt: at
+      }),
+      new SmsStatusUnknown({
+        messageId,
+        provider: "sim",
+        providerMessageId: "sim-1",
+        deadlineMs: 259_200_000,
+        at
       })
     ]
     for (const event of everyField) {

@@ -10,6 +10,7 @@ import {
   SmsRequested,
   SmsResubmitted,
   SmsStatusReported,
+  SmsStatusUnknown,
   SmsRetried
 } from "../../src/domain/Message.js"
 import { E164 } from "../../src/domain/PhoneNumber.js"
@@ -97,7 +98,14 @@ const oneOfEach: ReadonlyArray<MessageEvent> = [
   reported,
   delivered,
   failed(),
-  resubmitted
+  resubmitted,
+  new SmsStatusUnknown({
+    messageId,
+    provider: "sim",
+    providerMessageId: "SM-2",
+    deadlineMs: 259_200_000,
+    at: new Date("2025-03-04T10:00:03.000Z")
+  })
 ]
 
 /** what a store hands back for an appended event: the payload went through JSON */
@@ -120,7 +128,7 @@ const dataOf = (event: MessageEvent): Record<string, unknown> => {
 describe("MessageEvents", () => {
   it("covers every event type", () => {
     expect(new Set(oneOfEach.map((event) => event._tag))).toEqual(new Set(messageEventTypes))
-    expect(messageEventTypes).toHaveLength(7)
+    expect(messageEventTypes).toHaveLength(8)
   })
 
   it.effect("round-trips every event type through toStored, JSON and fromStored, dates included", () =>

@@ -1,0 +1,39 @@
+/**
+ * Starts the report-deadline timer of every dispatch (see `actors/ReportDeadline`): for each
+ * `SmsDispatched`, one check on `sms.deadlines.<provider>`, whose msgID is the event id. A reactor:
+ * it acts, so it only ever moves forward and is never rebuilt.
+ *
+ * On its first start it goes through the whole history once: every past dispatch gets a check,
+ * which the worker acks after one read when the message is final, and records `unknown` when it
+ * has been waiting past its deadline (the messages issue 14 found stuck in `dispatched`).
+ */
+import { Effect } from "effect"
+import { EventStoreError } from "../eventstore/EventStore.js"
+import { decodeRecorded } from "../eventstore/MessageEvents.js"
+import { type DeadlineCheck, publishDeadlineChecks } from "../actors/ReportDeadline.js"
+import type { Nats } from "../nats/Nats.js"
+import type { Projection } from "./ProjectionRunner.js"
+
+export const projection: Projection<unknown, Nats> = {
+  name: "deadline-scheduler",
+  handles: new Set(["SmsDispatched"]),
+  applyBatch: (recorded) =>
+    Effect.gen(function* () {
+      const checks: Array<{ readonly check: DeadlineCheck; readonly eventId: string }> = []
+      for (const record of recorded) {
+        const event = decodeRecorded(record)
+        if (event instanceof EventStoreError) return yield* event
+        if (event._tag !== "SmsDispatched") continue
+        checks.push({
+          eventId: record.id,
+          check: {
+            messageId: event.messageId,
+            provider: event.provider,
+            providerMessageId: event.providerMessageId,
+            dispatchedAt: event.dispatchedAt
+          }
+        })
+      }
+      if (checks.length > 0) yield* publishDeadlineChecks(checks)
+    })
+}
