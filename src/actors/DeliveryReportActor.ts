@@ -13,6 +13,7 @@ import { isMessageId, type MessageId } from "../domain/Ids.js"
 import type { MessageCommand } from "../domain/Message.js"
 import { messageStream } from "../domain/StreamName.js"
 import { Streams } from "../nats/Topology.js"
+import { infoEnabled, logMessageEvents, type RecordedMessage } from "../observability/Logger.js"
 import { requeueParked, park } from "../projections/ParkedReports.js"
 import { findMessageId, indexKey } from "../projections/ProviderIndex.js"
 import { Providers } from "../providers/Providers.js"
@@ -142,12 +143,19 @@ export const handleDeliveryReports = (messages: ReadonlyArray<JsMsg>) =>
         }
       })
     )
+    // a line per recorded event (delivered, failed, a contradicting report), built only when Info is
+    // logged: the level is asked once per batch
+    const logged: Array<RecordedMessage> | undefined = (yield* infoEnabled) ? [] : undefined
     for (let n = 0; n < located.length; n++) {
       const report = located[n]
       const outcome = outcomes[n]
       if (report === undefined || outcome === undefined) continue
       if (Either.isRight(outcome)) {
         Option.map(cache, (c) => c.set(report.messageId, outcome.right))
+        const { appended, state } = outcome.right
+        if (logged !== undefined && appended.length > 0 && state.status !== "none") {
+          logged.push({ request: state.request, events: appended })
+        }
         continue
       }
       const error = outcome.left
@@ -166,6 +174,7 @@ export const handleDeliveryReports = (messages: ReadonlyArray<JsMsg>) =>
           )
       }
     }
+    if (logged !== undefined) yield* logMessageEvents(logged)
     yield* eachAtOnce(early, (report) =>
       Effect.map(
         retryEarly(

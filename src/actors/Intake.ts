@@ -9,7 +9,7 @@
  * its own outcome.
  */
 import type { JsMsg } from "@nats-io/jetstream"
-import { Clock, Duration, Effect, Either, FiberRef, Layer, LogLevel, Option } from "effect"
+import { Clock, Duration, Effect, Either, Layer, Option } from "effect"
 import { Clients } from "../clients/Clients.js"
 import { type Charge, QUOTA_EXCEEDED_REASON } from "../clients/Quotas.js"
 import { messageIdFor, type MessageId } from "../domain/Ids.js"
@@ -21,6 +21,7 @@ import { messageStream, phoneStream } from "../domain/StreamName.js"
 import { EventStore, ExpectedRevision } from "../eventstore/EventStore.js"
 import { toStoredFrom } from "../eventstore/MessageEvents.js"
 import { Streams, Subjects } from "../nats/Topology.js"
+import { infoEnabled, logMessageEvents } from "../observability/Logger.js"
 import { quotaRejections, recordMessageEvents } from "../observability/Metrics.js"
 import { InactiveNumbers } from "./InactiveNumbers.js"
 import { eachAtOnce } from "./AtOnce.js"
@@ -274,7 +275,7 @@ export const handleCommands = (messages: ReadonlyArray<JsMsg>, backoffBase?: Dur
     const queuedFor: Array<Candidate> = []
     const recorded: Array<MessageEvent> = []
     const duplicates: Array<Candidate> = []
-    const requested: Array<Candidate> = []
+    const recordedDecisions: Array<IntakeDecision> = []
     const failures: Array<string> = []
     admitted.forEach((candidate, i) => {
       const outcome = appended[i]
@@ -289,7 +290,7 @@ export const handleCommands = (messages: ReadonlyArray<JsMsg>, backoffBase?: Dur
         return
       }
       recorded.push(...decision.events)
-      requested.push(candidate)
+      recordedDecisions.push(decision)
       if (decision._tag === "Queue") {
         queued.push({ item: decision.work, origin: "intake" })
         queuedFor.push(candidate)
@@ -298,17 +299,17 @@ export const handleCommands = (messages: ReadonlyArray<JsMsg>, backoffBase?: Dur
     for (const failure of failures) {
       yield* Effect.logError("cannot record a message; the command will come back", failure)
     }
-    // one line per message, built only when Info is logged (the level is asked once per batch)
-    if (LogLevel.lessThanEqual(yield* FiberRef.get(FiberRef.currentMinimumLogLevel), LogLevel.Info)) {
-      for (const candidate of requested) {
-        yield* Effect.logInfo("message requested").pipe(
-          Effect.annotateLogs({
-            messageId: candidate.messageId,
-            to: maskNumber(candidate.command.to),
-            trackingId: candidate.command.trackingId ?? candidate.messageId
-          })
-        )
-      }
+    // one line per recorded event ("message requested", then "message refused" for a refusal),
+    // built only when Info is logged (the level is asked once per batch)
+    if (yield* infoEnabled) {
+      yield* logMessageEvents(
+        recordedDecisions.flatMap((decision) => {
+          const request = decision.events[0]
+          return request?._tag === "SmsRequested"
+            ? [{ request, events: decision.events, refused: decision._tag === "Refuse" }]
+            : []
+        })
+      )
     }
     yield* recordMessageEvents(recorded)
 

@@ -23,6 +23,7 @@ import { messageStream } from "../domain/StreamName.js"
 import { EventStore } from "../eventstore/EventStore.js"
 import { deliveryReportUrl, PublicUrl } from "../http/PublicUrl.js"
 import { Streams, Subjects } from "../nats/Topology.js"
+import { infoEnabled, logMessageEvents, type RecordedMessage } from "../observability/Logger.js"
 import * as Metrics from "../observability/Metrics.js"
 import { recordProviderMessage } from "../projections/ProviderIndex.js"
 import type { SubmitResult } from "../providers/ProviderAdapter.js"
@@ -260,6 +261,20 @@ const handleWork = (provider: ConfiguredProvider) => (messages: ReadonlyArray<Js
       revisionOf.set(item.index, outcome.right)
       Option.map(cache, (c) => c.set(item.work.messageId, outcome.right))
     })
+    // a line per recorded event (dispatched, retrying, failed), written right after the append: its
+    // delivery report may be recorded soon after. Built only when Info is logged (asked once a batch).
+    if (yield* infoEnabled) {
+      const recorded: Array<RecordedMessage> = []
+      recording.forEach((item, n) => {
+        const outcome = outcomes[n]
+        if (outcome === undefined || Either.isLeft(outcome)) return
+        const { appended, state } = outcome.right
+        if (appended.length > 0 && state.status !== "none") {
+          recorded.push({ request: state.request, events: appended, trackingId: item.work.trackingId })
+        }
+      })
+      yield* logMessageEvents(recorded)
+    }
     for (const item of planned) {
       const plan = item.plan
       if (plan === undefined) continue
@@ -326,9 +341,14 @@ const handleWork = (provider: ConfiguredProvider) => (messages: ReadonlyArray<Js
       if (result.status === "rejected" && index !== undefined)
         verdicts[index] = Verdict.Nak({ delay: FAILURE_DELAY })
     })
+    // at Debug: a hop that made a call is the "message retrying" line above, with its next provider
     for (const { item } of followUps) {
-      yield* Effect.logInfo("failover").pipe(
-        Effect.annotateLogs({ messageId: item.messageId, from: providerId, to: item.provider })
+      yield* Effect.logDebug("failover").pipe(
+        Effect.annotateLogs({
+          messageId: item.messageId,
+          trackingId: item.trackingId ?? item.messageId,
+          nextProvider: item.provider
+        })
       )
     }
     // reports of this message need the entry: without it the item comes back, and writes it again
@@ -402,7 +422,7 @@ const giveUp = (provider: ConfiguredProvider) => (msg: JsMsg, why: string) =>
     if (work === undefined) return
     const at = new Date(yield* Clock.currentTimeMillis)
     const detail = `${msg.info.deliveryCount} deliveries without an outcome (last: ${why})`
-    const { state } = yield* execute(work.messageId, () => ({
+    const { appended, state } = yield* execute(work.messageId, () => ({
       _tag: "Fail",
       reason: "retries_exhausted",
       permanent: true,
@@ -410,6 +430,10 @@ const giveUp = (provider: ConfiguredProvider) => (msg: JsMsg, why: string) =>
       detail,
       at
     }))
+    // one message given up (a cold path): its line needs no level check
+    if (state.status !== "none") {
+      yield* logMessageEvents([{ request: state.request, events: appended, trackingId: work.trackingId }])
+    }
     yield* Metrics.deadLettered(provider.config.id, "max_deliveries")
     yield* publishDeadLetter(
       new DeadLetter({

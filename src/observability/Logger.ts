@@ -1,13 +1,14 @@
 /**
- * Structured JSON logs, one object per line: `timestamp`, `level`, `message`, `fiber`, the log
- * annotations as top-level fields (`messageId`, `trackingId`, `clientId`, ...), `spans` and `cause`
- * when there are any.
+ * Structured JSON logs, one object per line: `timestamp`, `level`, `message`, the log annotations as
+ * top-level fields (`messageId`, `trackingId`, `clientId`, ...), `spans` and `cause` when there are
+ * any. (No fiber id: it names nothing an operator can look up, and changes from line to line.)
  *
  * Nothing secret or personal is written: every E.164 number anywhere in a line (message, annotation,
  * cause) is masked with `maskNumber`, API keys keep only their public key id, and annotations whose
  * name says secret (`apiKey`, `secret`, `password`, `token`, `authorization`) are replaced.
  */
-import { Cause, FiberId, HashMap, Inspectable, List, Logger, Redacted } from "effect"
+import { Cause, Effect, FiberRef, HashMap, Inspectable, List, Logger, LogLevel, Redacted } from "effect"
+import type { MessageEvent, SmsRequested } from "../domain/Message.js"
 import { maskNumber } from "../domain/PhoneNumber.js"
 
 const E164_ANYWHERE = /\+[1-9]\d{6,14}(?!\d)/g
@@ -15,7 +16,7 @@ const PHONE_STREAM = /\bphone-(\d{7,15})\b/g
 const API_KEY = /\b(smsgw_[0-9a-f]{16})\.[A-Za-z0-9_-]+/g
 const SECRET_NAME = /(api[-_]?key|secret|password|passwd|token|authorization|credential)/i
 
-const RESERVED = new Set(["timestamp", "level", "message", "fiber", "spans", "cause"])
+const RESERVED = new Set(["timestamp", "level", "message", "spans", "cause"])
 
 /** Masks phone numbers and API key secrets in free text. */
 export const scrub = (text: string): string =>
@@ -56,12 +57,11 @@ const messageText = (message: unknown): string => {
 
 /** A JSON-lines logger writing each line with `write`. */
 export const jsonLogger = (write: (line: string) => void) =>
-  Logger.make<unknown, void>(({ annotations, cause, date, fiberId, logLevel, message, spans }) => {
+  Logger.make<unknown, void>(({ annotations, cause, date, logLevel, message, spans }) => {
     const entry: Record<string, unknown> = {
       timestamp: date.toISOString(),
       level: logLevel.label,
-      message: messageText(message),
-      fiber: FiberId.threadName(fiberId)
+      message: messageText(message)
     }
     for (const [key, value] of HashMap.toEntries(annotations)) {
       const name = RESERVED.has(key) ? `annotation.${key}` : key
@@ -102,6 +102,121 @@ export const logfmtLogger = (write: (line: string) => void) => {
     write(fields.join(" "))
   })
 }
+
+/**
+ * Whether Info lines are written. The actors ask once per batch, and build their per-message lines
+ * only when it is true: at `LOG_LEVEL=Warning` (the bench) those lines cost nothing.
+ */
+export const infoEnabled: Effect.Effect<boolean> = Effect.map(
+  FiberRef.get(FiberRef.currentMinimumLogLevel),
+  (minimum) => LogLevel.lessThanEqual(minimum, LogLevel.Info)
+)
+
+/** The recorded events of one message, with the request that names its number and tracking id. */
+export interface RecordedMessage {
+  readonly request: SmsRequested
+  readonly events: ReadonlyArray<MessageEvent>
+  /** the work item's, when the caller has it; else the request's, else the message id */
+  readonly trackingId?: string | undefined
+  /** intake's refusal (inactive number, no provider): its `SmsFailed` reads "message refused" */
+  readonly refused?: boolean
+}
+
+/** The line of one event: its message text and fields (besides the message's own). */
+const eventLine = (event: MessageEvent, refused: boolean): readonly [string, Record<string, unknown>] => {
+  switch (event._tag) {
+    case "SmsRequested":
+      return ["message requested", { clientId: event.clientId }]
+    case "SmsDispatched":
+      return [
+        "message dispatched",
+        { provider: event.provider, providerMessageId: event.providerMessageId, attempt: event.attempt }
+      ]
+    case "SmsRetried":
+      return [
+        "message retrying",
+        {
+          provider: event.provider,
+          attempt: event.attempt,
+          reason: event.reason,
+          detail: event.detail,
+          nextAttemptAt: event.nextAttemptAt,
+          nextProvider: event.nextProvider ?? event.provider
+        }
+      ]
+    case "SmsDelivered":
+      // a report against a final status is on the record for the audit only: not "delivered"
+      return event.contradicts === undefined
+        ? [
+            "message delivered",
+            {
+              provider: event.provider,
+              providerMessageId: event.providerMessageId,
+              rawStatus: event.rawStatus
+            }
+          ]
+        : [
+            "contradicting report",
+            {
+              provider: event.provider,
+              reported: "delivered",
+              final: event.contradicts,
+              rawStatus: event.rawStatus
+            }
+          ]
+    case "SmsFailed": {
+      const fields = {
+        provider: event.provider,
+        reason: event.reason,
+        code: event.code,
+        detail: event.detail
+      }
+      if (event.contradicts !== undefined) {
+        return ["contradicting report", { ...fields, reported: "failed", final: event.contradicts }]
+      }
+      return [refused ? "message refused" : "message failed", fields]
+    }
+    case "SmsStatusReported":
+      return ["message status reported", { provider: event.provider, rawStatus: event.rawStatus }]
+    case "SmsResubmitted":
+      return ["message resubmitted", { by: event.by, reason: event.reason, provider: event.provider }]
+    case "SmsStatusUnknown":
+      return ["message status unknown", { provider: event.provider, deadlineMs: event.deadlineMs }]
+    default: {
+      // an event this table does not name yet still gets its line
+      const other = event as { readonly _tag: string; readonly provider?: unknown }
+      return [`message event ${other._tag}`, { provider: other.provider }]
+    }
+  }
+}
+
+/**
+ * One Info line per recorded event, each with `messageId`, `trackingId` and the masked `to`: grepping
+ * a message id shows its whole life. Callers check `infoEnabled` first (once per batch).
+ */
+export const logMessageEvents = (recorded: ReadonlyArray<RecordedMessage>): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const lines: Array<Effect.Effect<void>> = []
+    for (const { events, refused, request, trackingId } of recorded) {
+      const to = maskNumber(request.to)
+      // a provider's text may quote the number without its "+", which `scrub` would not see
+      const digits = request.to.slice(1)
+      const hide = (text: unknown) => (typeof text === "string" ? text.split(digits).join(to.slice(1)) : text)
+      for (const event of events) {
+        const [message, fields] = eventLine(event, refused === true)
+        const annotations: Record<string, unknown> = {
+          messageId: request.messageId,
+          trackingId: trackingId ?? request.trackingId ?? request.messageId,
+          to
+        }
+        for (const [key, value] of Object.entries(fields)) {
+          if (value !== undefined) annotations[key] = hide(value)
+        }
+        lines.push(Effect.annotateLogs(Effect.logInfo(message), annotations))
+      }
+    }
+    return Effect.all(lines, { discard: true })
+  })
 
 /**
  * Lines written in one turn of the event loop leave in one write: stdout is a pipe or a file, where

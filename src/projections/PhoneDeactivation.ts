@@ -13,6 +13,7 @@ import { Effect } from "effect"
 import { load } from "../actors/MessageRepository.js"
 import { executePhone, loadPhone } from "../actors/PhoneRepository.js"
 import type { SmsFailed } from "../domain/Message.js"
+import { maskNumber } from "../domain/PhoneNumber.js"
 import { type EventStore, EventStoreError, type RecordedEvent } from "../eventstore/EventStore.js"
 import { decodeRecorded } from "../eventstore/MessageEvents.js"
 import type { Projection } from "./ProjectionRunner.js"
@@ -50,18 +51,27 @@ const deactivate = (event: SmsFailed) =>
     )
     if (actedOn) return
     const fromReport = message.events.some((e) => e._tag === "SmsDispatched")
-    yield* executePhone(number, {
+    const source = fromReport ? "delivery_report" : "provider_answer"
+    const { appended } = yield* executePhone(number, {
       _tag: "Deactivate",
       number,
       reason: "invalid_number",
-      source: {
-        kind: fromReport ? "delivery_report" : "provider_answer",
-        messageId: event.messageId,
-        provider: event.provider,
-        code: event.code
-      },
+      source: { kind: source, messageId: event.messageId, provider: event.provider, code: event.code },
       at: event.failedAt
     })
+    // the line of the phone's event, under the message that caused it (rare: no level check needed)
+    if (appended.length === 0) return
+    yield* Effect.logInfo("phone number deactivated").pipe(
+      Effect.annotateLogs({
+        messageId: event.messageId,
+        trackingId: message.state.request.trackingId ?? event.messageId,
+        to: maskNumber(number),
+        reason: "invalid_number",
+        source,
+        ...(event.provider === undefined ? {} : { provider: event.provider }),
+        ...(event.code === undefined ? {} : { code: event.code })
+      })
+    )
   })
 
 export const projection: Projection<unknown, EventStore> = {
