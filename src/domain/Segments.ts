@@ -39,8 +39,8 @@ const unicodeToGsm: Readonly<Record<number, ReadonlyArray<number> | undefined>> 
  * modifiers, tags, lone surrogates): a body without any of them is one grapheme per code point, as
  * the library would split it (an emoji on its own is one), and is counted directly.
  */
-// biome-ignore lint/suspicious/noMisleadingCharacterClass: it matches single code points on purpose (any one joiner)
 const MAY_JOIN =
+  // biome-ignore lint/suspicious/noMisleadingCharacterClass: it matches single code points on purpose (any one joiner)
   /[\p{M}\u200C\u200D\u0600-\u0605\u06DD\u070F\u0890\u0891\u08E2\u0D4E\u0E33\u0EB3\u1100-\u11FF\u302E\u302F\uA960-\uA97F\uAC00-\uD7FF\uD800-\uDFFF\u{1F1E6}-\u{1F1FF}\u{1F3FB}-\u{1F3FF}\u{E0000}-\u{E0FFF}\uFF9E\uFF9F]/u
 
 /** Bits in one SMS (140 octets), and those a concatenation header takes from each segment. */
