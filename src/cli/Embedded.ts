@@ -4,12 +4,14 @@
  * one provider `sim`. It writes `gateway.json` in the data folder so `send`/`status` find it.
  */
 import { randomBytes } from "node:crypto"
-import { linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { join, resolve } from "node:path"
 import { Data, Effect, Layer } from "effect"
+import { ADMIN_KEY_FILE } from "../clients/Bootstrap.js"
 import { gateway, type Role } from "../main.js"
 import { STATE_FILE } from "./Connect.js"
+import { UsageError } from "./Errors.js"
 import { AUTH_FILE, ensureEmbeddedCredentials } from "../nats/NatsAuth.js"
 import { isSmsGateway, startNatsServer } from "../nats/NatsServer.js"
 import { decodeProvidersFile, loadProvidersFile } from "../providers/ProviderConfig.js"
@@ -34,6 +36,43 @@ const freePort = (host: string) =>
     })
   })
 
+/**
+ * Numbers the embedded simulator answers `invalid_number` for: +1 202 555 0100 to 0199, in the range
+ * the North American numbering plan keeps for fiction (555-0100 to 555-0199, never assigned), so a
+ * newcomer can watch a phone number being deactivated by sending to +12025550123, and no real number
+ * is affected. (Not the UK's drama range +44 7700 900…: libphonenumber knows it is unassigned, so the
+ * gateway refuses it at intake and no provider is ever asked.)
+ */
+export const EMBEDDED_INVALID_PREFIXES: ReadonlyArray<string> = ["+120255501"]
+
+/** Says which port is taken and how to choose another, instead of the HTTP server's `ServeError`. */
+const portTaken = (host: string, port: number) =>
+  new UsageError({
+    message:
+      `the HTTP port ${port} on ${host} is taken by another program: stop it, or choose another port ` +
+      `with --http-port <port> or HTTP_PORT=<port> (0 picks a free one)`
+  })
+
+const isAddressInUse = (error: unknown): boolean => {
+  if (typeof error !== "object" || error === null) return false
+  const { code, cause } = error as { code?: unknown; cause?: unknown }
+  return code === "EADDRINUSE" || isAddressInUse(cause)
+}
+
+/**
+ * Fails with `portTaken` when `host:port` cannot be listened on because something else does, before
+ * the nats-server and the simulator are started for nothing. (The gateway's own listen is mapped the
+ * same way, for a program that takes the port in between.)
+ */
+const checkPortFree = (host: string, port: number) =>
+  Effect.async<void, UsageError>((resume) => {
+    const server = createServer()
+    server.once("error", (error) =>
+      resume(isAddressInUse(error) ? Effect.fail(portTaken(host, port)) : Effect.void)
+    )
+    server.listen(port, host, () => server.close(() => resume(Effect.void)))
+  })
+
 /** Credentials for the in-process simulator, made up per run unless the environment sets them. */
 const simulatorSecret = (variable: string) => {
   const value = process.env[variable] ?? randomBytes(24).toString("base64url")
@@ -44,7 +83,12 @@ const simulatorSecret = (variable: string) => {
 const embeddedProviders = Effect.gen(function* () {
   const apiKey = simulatorSecret("SIM_API_KEY")
   const webhookSecret = simulatorSecret("SIM_WEBHOOK_SECRET")
-  const simulator = yield* Simulator.start({ apiKey, webhookSecret, dlr: { delayMs: { min: 50, max: 500 } } })
+  const simulator = yield* Simulator.start({
+    apiKey,
+    webhookSecret,
+    invalidPrefixes: EMBEDDED_INVALID_PREFIXES,
+    dlr: { delayMs: { min: 50, max: 500 } }
+  })
   yield* Effect.logInfo(`provider simulator at ${simulator.url}`)
   return yield* decodeProvidersFile(
     {
@@ -166,6 +210,8 @@ export const start = (options: StartOptions) =>
   Effect.gen(function* () {
     const dataDir = resolve(options.dataDir)
     mkdirSync(dataDir, { recursive: true })
+    const servesHttp = options.roles.has("http")
+    if (servesHttp && options.httpPort !== 0) yield* checkPortFree(options.host, options.httpPort)
     // With NATS_URL the folder only holds gateway.json, and several processes scaling roles may share
     // it; the lock guards the embedded server's store, which one gateway at a time may open.
     if (!process.env.NATS_URL) yield* lockDataDir(dataDir)
@@ -193,8 +239,9 @@ export const start = (options: StartOptions) =>
         publicUrl: process.env.PUBLIC_URL ?? httpUrl
         // no span exporter is configured: spans would only cost CPU on every message
       }).pipe(Layer.provide(Layer.setTracerEnabled(false)))
-    )
+    ).pipe(Effect.catchIf(isAddressInUse, () => Effect.fail(portTaken(options.host, port))))
     const stateFile = join(dataDir, STATE_FILE)
+    const adminKeyFile = join(dataDir, ADMIN_KEY_FILE)
     yield* Effect.acquireRelease(
       Effect.sync(() => writeFileSync(stateFile, JSON.stringify({ natsUrl, httpUrl, pid: process.pid }))),
       () => Effect.sync(() => rmSync(stateFile, { force: true }))
@@ -205,13 +252,20 @@ export const start = (options: StartOptions) =>
       process.env.NATS_URL
         ? `  NATS  ${natsUrl}`
         : `  NATS  ${natsUrl}  (user and password in ${join(dataDir, AUTH_FILE)})`,
-      options.roles.has("http") ? `  HTTP  ${httpUrl}  (API docs: ${httpUrl}/docs)` : "",
+      servesHttp ? `  HTTP  ${httpUrl}  (API docs: ${httpUrl}/docs)` : "",
+      // where the key is, on every start: it is printed only once, and only to a terminal
+      servesHttp && existsSync(adminKeyFile) ? `  admin API key in ${adminKeyFile}` : "",
       `  roles ${[...options.roles].join(", ")}`,
       "",
       "Send a message (another terminal):",
       `  node bin/sms-gateway.mjs send --to +447911123456 --body "Hello from sms-gateway"`,
       "then follow it with the id it prints:",
       "  node bin/sms-gateway.mjs status <messageId>",
+      ...(process.env.PROVIDERS_CONFIG
+        ? []
+        : [
+            `The simulator calls numbers starting ${EMBEDDED_INVALID_PREFIXES.join(", ")} invalid (try +12025550123).`
+          ]),
       "",
       "Ctrl-C stops everything."
     ]

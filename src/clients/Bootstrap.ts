@@ -1,6 +1,8 @@
 /**
- * First start: when no API key exists yet, one `admin` key is issued, printed once and written to
+ * First start: when no API key exists yet, one `admin` key is issued and written to
  * `<dataDir>/admin.key` (mode 0600), so a fresh gateway can be used (and more clients added) at once.
+ * The key itself is printed once, and only when standard output is a terminal: `npm start > gateway.log`
+ * must not put a secret in a log file, so then only the file's path is printed.
  * Two processes starting together issue one key between them: the first to create the KV marker
  * `bootstrap` does it.
  */
@@ -35,13 +37,17 @@ export const bootstrapAdminKey = (dataDir: string) =>
       mkdirSync(resolve(dataDir), { recursive: true })
       writeFileSync(file, `${apiKey}\n`, { mode: 0o600 })
       chmodSync(file, 0o600)
-      // printed once, on purpose: this is the operator's only copy besides the file
+      // shown once to the person at the terminal; anything else (a file, a pipe, a log collector)
+      // gets only the path of the 0600 file
+      const toTerminal = process.stdout.isTTY === true
       console.log(
         [
           "",
-          "No API key existed: created an admin key (shown once, also in the file below).",
-          `  key   ${apiKey}`,
-          `  file  ${file}`,
+          toTerminal
+            ? "No API key existed: created an admin key (shown once, also in the file below)."
+            : "No API key existed: created an admin key, in the file below (not printed: the output is not a terminal).",
+          ...(toTerminal ? [`  key   ${apiKey}`] : []),
+          `  file  ${file}  (mode 0600)`,
           "Use it as the X-API-Key header; add clients with `sms-gateway clients add`.",
           ""
         ].join("\n")
