@@ -56,7 +56,7 @@ const roleLayer = (role: Role, options: GatewayOptions) => {
       return ProviderActor.layer
     case "dlr":
       // the report deadlines end what the delivery reports would have: the same role
-      return Layer.merge(DeliveryReportActor.layer(), ReportDeadline.layer())
+      return Layer.merge(DeliveryReportActor.layer(), ReportDeadline.layer)
     case "projector":
       return projectorRole
     case "http":

@@ -1,11 +1,11 @@
 /**
- * Starts the report-deadline timer of every dispatch (see `actors/ReportDeadline`): for each
- * `SmsDispatched`, one check on `sms.deadlines.<provider>`, whose msgID is the event id. A reactor:
+ * Starts the report-deadline timer of every dispatch (see `actors/ReportDeadline`): the
+ * `SmsDispatched` of one batch become one check per provider on `sms.deadlines.<provider>`. A reactor:
  * it acts, so it only ever moves forward and is never rebuilt.
  *
- * On its first start it goes through the whole history once: every past dispatch gets a check,
- * which the worker acks after one read when the message is final, and records `unknown` when it
- * has been waiting past its deadline (the messages issue 14 found stuck in `dispatched`).
+ * On its first start it goes through the whole history once: every past dispatch gets a check, due
+ * at once when its deadline has passed; the worker records `unknown` where the message still waits
+ * for its report (the messages issue 14 found stuck in `dispatched`) and nothing elsewhere.
  */
 import { Effect } from "effect"
 import { EventStoreError } from "../eventstore/EventStore.js"

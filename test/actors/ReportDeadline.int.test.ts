@@ -6,7 +6,12 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Metric, Option } from "effect"
-import { decodeDeadlineCheck, encodeDeadlineCheck } from "../../src/actors/ReportDeadline.js"
+import {
+  decodeDeadlineCheck,
+  decodeDeadlineChecks,
+  encodeDeadlineCheck,
+  encodeDeadlineChecks
+} from "../../src/actors/ReportDeadline.js"
 import { messageIdFor } from "../../src/domain/Ids.js"
 import { Nats } from "../../src/nats/Nats.js"
 import { statusUnknownTotal } from "../../src/observability/Metrics.js"
@@ -43,6 +48,15 @@ describe("report deadline", () => {
     expect(decodeDeadlineCheck("{}")).toBeUndefined()
     expect(decodeDeadlineCheck("not json")).toBeUndefined()
     expect(decodeDeadlineCheck(JSON.stringify({ ...check, dispatchedAt: "yesterday" }))).toBeUndefined()
+    // a batch's checks travel together; one bad entry refuses the whole message
+    const other = { ...check, messageId: messageIdFor("t", "k2"), providerMessageId: "sim-2" }
+    expect(decodeDeadlineChecks(encodeDeadlineChecks([check, other]))).toEqual([check, other])
+    expect(decodeDeadlineChecks(JSON.stringify({ checks: [] }))).toBeUndefined()
+    expect(
+      decodeDeadlineChecks(
+        JSON.stringify({ checks: [JSON.parse(encodeDeadlineCheck(check)), { messageId: "x" }] })
+      )
+    ).toBeUndefined()
   })
 
   it.live(
