@@ -1,18 +1,11 @@
-/**
- * The embedded nats-server's generated credentials (issue #12 item 7), against the real CLI
- * (`node bin/sms-gateway.mjs`, compiled: run `npm run build` first): `start` with no `NATS_URL`
- * generates `<data-dir>/nats.auth` (mode 0600), its server refuses anyone without it, and `send` and
- * `clients list` find it through the data folder. No secret reaches the output or `ps`.
- */
-import { type ChildProcess, spawn } from "node:child_process"
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { readFileSync, statSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "@effect/vitest"
 import { connect } from "@nats-io/transport-node"
-import { Deferred, Duration, Effect } from "effect"
-import { freePort, stopProcess } from "../support/gateway.js"
+import { Effect } from "effect"
+import { freePort } from "../support/gateway.js"
+import { spawnProcess, tempFolder } from "../support/processes.js"
 
 const root = fileURLToPath(new URL("../../", import.meta.url))
 
@@ -29,62 +22,10 @@ const plainEnv = () => {
 
 /** A process of the CLI, stopped with the scope (SIGTERM, then SIGKILL after 10 s). */
 const cli = (args: ReadonlyArray<string>) =>
-  Effect.gen(function* () {
-    let output = ""
-    const exit = yield* Deferred.make<number | string>()
-    const child: ChildProcess = yield* Effect.acquireRelease(
-      Effect.sync(() => {
-        const child = spawn(process.execPath, ["bin/sms-gateway.mjs", ...args], {
-          cwd: root,
-          env: plainEnv(),
-          stdio: ["ignore", "pipe", "pipe"]
-        })
-        const collect = (chunk: Buffer) => {
-          if (output.length < 200_000) output += chunk.toString()
-        }
-        child.stdout?.on("data", collect)
-        child.stderr?.on("data", collect)
-        child.on("exit", (code, signal) => Deferred.unsafeDone(exit, Effect.succeed(code ?? signal ?? -1)))
-        return child
-      }),
-      (child) => stopProcess(child)
-    )
-    const exited = (within: Duration.DurationInput) =>
-      Deferred.await(exit).pipe(
-        Effect.timeoutFail({
-          duration: within,
-          onTimeout: () =>
-            new Error(`${args.join(" ")} still running after ${Duration.format(within)}:\n${output}`)
-        })
-      )
-    const waitFor = (text: string, within: Duration.DurationInput) =>
-      Effect.gen(function* () {
-        const deadline = Date.now() + Duration.toMillis(Duration.decode(within))
-        while (!output.includes(text)) {
-          if (yield* Deferred.isDone(exit))
-            return yield* Effect.fail(new Error(`${args.join(" ")} exited before "${text}":\n${output}`))
-          if (Date.now() > deadline) return yield* Effect.fail(new Error(`no "${text}" in time:\n${output}`))
-          yield* Effect.sleep("50 millis")
-        }
-      })
-    return { child, output: () => output, exited, waitFor }
-  })
+  spawnProcess(process.execPath, ["bin/sms-gateway.mjs", ...args], { cwd: root, env: plainEnv() })
 
 /** A temporary data folder; anything still naming it at the end is SIGKILLed, then it is removed. */
-const dataFolder = Effect.acquireRelease(
-  Effect.sync(() => mkdtempSync(join(tmpdir(), "sms-gw-embauth-"))),
-  (dir) =>
-    Effect.sync(() => {
-      for (const entry of readdirSync("/proc")) {
-        if (!/^\d+$/.test(entry)) continue
-        try {
-          if (readFileSync(`/proc/${entry}/cmdline`, "utf8").includes(dir))
-            process.kill(Number(entry), "SIGKILL")
-        } catch {}
-      }
-      rmSync(dir, { recursive: true, force: true })
-    })
-)
+const dataFolder = tempFolder("sms-gw-embauth-")
 
 describe("start: the embedded nats-server's generated credentials", () => {
   it.scopedLive(

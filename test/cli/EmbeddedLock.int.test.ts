@@ -1,22 +1,12 @@
-/**
- * The embedded nats-server and the data folder's lock (issue #12 item 1, issue #14 item 4), against
- * the real CLI (`node bin/sms-gateway.mjs start`, compiled: run `npm run build` first) and a real
- * nats-server: no `NATS_URL`, so `start` runs its own server on `<data-dir>/nats`, and no
- * `PROVIDERS_CONFIG`, so it runs the simulator.
- *
- * Every process a test starts is stopped by its scope, failed test or not, and a last finalizer
- * SIGKILLs whatever still names the test's temporary folder (a nats-server the code under test let
- * go), so no test leaves a server behind.
- */
-import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Duration, Effect } from "effect"
+import { Duration, Effect } from "effect"
 import { findNatsServer } from "../../src/nats/NatsServer.js"
-import { freePort, stopProcess } from "../support/gateway.js"
+import { freePort } from "../support/gateway.js"
+import { spawnProcess } from "../support/processes.js"
 
 const root = fileURLToPath(new URL("../../", import.meta.url))
 
@@ -88,59 +78,6 @@ const dataFolder = Effect.gen(function* () {
   return dir
 })
 
-interface Spawned {
-  readonly child: ChildProcess
-  readonly pid: number
-  readonly output: () => string
-  /** succeeds once `output` contains the text (fails if the process exits first) */
-  readonly waitFor: (text: string | RegExp, within: Duration.DurationInput) => Effect.Effect<void, Error>
-  /** the exit code (or the signal's name), within the bound */
-  readonly exited: (within: Duration.DurationInput) => Effect.Effect<number | string, Error>
-}
-
-/** Starts a process, stopped with the scope: SIGTERM, then SIGKILL after 10 s. */
-const spawnProcess = (command: string, args: ReadonlyArray<string>, env: NodeJS.ProcessEnv) =>
-  Effect.gen(function* () {
-    let output = ""
-    const exit = yield* Deferred.make<number | string>()
-    const child = yield* Effect.acquireRelease(
-      Effect.sync(() => {
-        const child = spawn(command, args, { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] })
-        const collect = (chunk: Buffer) => {
-          if (output.length < 200_000) output += chunk.toString()
-        }
-        child.stdout?.on("data", collect)
-        child.stderr?.on("data", collect)
-        child.on("exit", (code, signal) => Deferred.unsafeDone(exit, Effect.succeed(code ?? signal ?? -1)))
-        return child
-      }),
-      (child) => stopProcess(child)
-    )
-    const exited = (within: Duration.DurationInput) =>
-      Deferred.await(exit).pipe(
-        Effect.timeoutFail({
-          duration: within,
-          onTimeout: () =>
-            new Error(
-              `${command} ${args.join(" ")} still running after ${Duration.format(within)}:\n${output}`
-            )
-        })
-      )
-    const waitFor = (text: string | RegExp, within: Duration.DurationInput) =>
-      Effect.gen(function* () {
-        const deadline = Date.now() + Duration.toMillis(Duration.decode(within))
-        const seen = () => (typeof text === "string" ? output.includes(text) : text.test(output))
-        while (!seen()) {
-          if (yield* Deferred.isDone(exit))
-            return yield* Effect.fail(new Error(`${args.join(" ")} exited before "${text}":\n${output}`))
-          if (Date.now() > deadline)
-            return yield* Effect.fail(new Error(`no "${text}" within ${Duration.format(within)}:\n${output}`))
-          yield* Effect.sleep("50 millis")
-        }
-      })
-    return { child, pid: child.pid ?? -1, output: () => output, waitFor, exited } satisfies Spawned
-  })
-
 /** `start` on the embedded default: no NATS_URL, no PROVIDERS_CONFIG. */
 const startGateway = (dataDir: string) =>
   Effect.gen(function* () {
@@ -153,7 +90,7 @@ const startGateway = (dataDir: string) =>
     return yield* spawnProcess(
       process.execPath,
       ["bin/sms-gateway.mjs", "start", "--http-port", String(port), "--data-dir", dataDir],
-      env
+      { cwd: root, env }
     )
   })
 
@@ -203,7 +140,7 @@ describe("start: the embedded nats-server and the data folder's lock", () => {
         yield* leftover.waitFor("Listening for client connections", "10 seconds")
         writeFileSync(join(store, "nats-server.pid"), String(leftover.pid))
         // and stale gateway files: a dead pid, and a live pid that is not a gateway (this test's)
-        const dead = yield* spawnProcess("true", [], process.env)
+        const dead = yield* spawnProcess("true", [], { env: process.env })
         yield* dead.exited("5 seconds")
         writeFileSync(join(dataDir, "gateway.lock"), String(process.pid))
         writeFileSync(join(dataDir, "gateway.json"), JSON.stringify({ pid: dead.pid }))

@@ -1,20 +1,11 @@
-/**
- * What a newcomer and an operator trip on (issue #14 items 4, 6, 7, 13, 15), against the real CLI
- * (`node bin/sms-gateway.mjs`, compiled: run `npm run build` first) and a real nats-server:
- * mistakes are one sentence on stderr and exit code 1 (never a JSON log line on stdout), a busy HTTP
- * port says which and how to choose another, the first admin key is not printed into a pipe, the CLI
- * finds the gateway from another folder through `--data-dir` / `DATA_DIR`, and the embedded
- * simulator refuses +120255501… so a phone number's deactivation can be seen.
- */
-import { type ChildProcess, spawn } from "node:child_process"
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs"
+import { readFileSync, statSync } from "node:fs"
 import { createServer, type Server } from "node:net"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Duration, Effect } from "effect"
+import { Effect } from "effect"
 import { freePort, stopProcess } from "../support/gateway.js"
+import { spawnProcess, tempFolder } from "../support/processes.js"
 
 const root = fileURLToPath(new URL("../../", import.meta.url))
 const bin = join(root, "bin/sms-gateway.mjs")
@@ -38,50 +29,7 @@ const plainEnv = (extra: Record<string, string> = {}) => {
 
 /** A process of the CLI, stdout and stderr apart, stopped with the scope (SIGTERM, then SIGKILL). */
 const cli = (args: ReadonlyArray<string>, options: { cwd?: string; env?: Record<string, string> } = {}) =>
-  Effect.gen(function* () {
-    let stdout = ""
-    let stderr = ""
-    const exit = yield* Deferred.make<number | string>()
-    const child: ChildProcess = yield* Effect.acquireRelease(
-      Effect.sync(() => {
-        const child = spawn(process.execPath, [bin, ...args], {
-          cwd: options.cwd ?? root,
-          env: plainEnv(options.env),
-          stdio: ["ignore", "pipe", "pipe"]
-        })
-        child.stdout?.on("data", (chunk: Buffer) => {
-          if (stdout.length < 200_000) stdout += chunk.toString()
-        })
-        child.stderr?.on("data", (chunk: Buffer) => {
-          if (stderr.length < 200_000) stderr += chunk.toString()
-        })
-        child.on("exit", (code, signal) => Deferred.unsafeDone(exit, Effect.succeed(code ?? signal ?? -1)))
-        return child
-      }),
-      (child) => stopProcess(child)
-    )
-    const output = () => `--- stdout\n${stdout}\n--- stderr\n${stderr}`
-    const exited = (within: Duration.DurationInput = "30 seconds") =>
-      Deferred.await(exit).pipe(
-        Effect.timeoutFail({
-          duration: within,
-          onTimeout: () =>
-            new Error(`${args.join(" ")} still running after ${Duration.format(within)}:\n${output()}`)
-        })
-      )
-    const waitFor = (text: string, within: Duration.DurationInput = "40 seconds") =>
-      Effect.gen(function* () {
-        const deadline = Date.now() + Duration.toMillis(Duration.decode(within))
-        while (!stdout.includes(text) && !stderr.includes(text)) {
-          if (yield* Deferred.isDone(exit))
-            return yield* Effect.fail(new Error(`${args.join(" ")} exited before "${text}":\n${output()}`))
-          if (Date.now() > deadline)
-            return yield* Effect.fail(new Error(`no "${text}" in time:\n${output()}`))
-          yield* Effect.sleep("50 millis")
-        }
-      })
-    return { child, stdout: () => stdout, stderr: () => stderr, output, exited, waitFor }
-  })
+  spawnProcess(process.execPath, [bin, ...args], { cwd: options.cwd ?? root, env: plainEnv(options.env) })
 
 /** Runs the CLI to its end: exit code, stdout, stderr. */
 const run = (args: ReadonlyArray<string>, options: { cwd?: string; env?: Record<string, string> } = {}) =>
@@ -91,23 +39,6 @@ const run = (args: ReadonlyArray<string>, options: { cwd?: string; env?: Record<
       const code = yield* process.exited()
       return { code, stdout: process.stdout(), stderr: process.stderr(), output: process.output() }
     })
-  )
-
-/** A temporary folder; anything still naming it at the end is SIGKILLed, then it is removed. */
-const tempFolder = (prefix: string) =>
-  Effect.acquireRelease(
-    Effect.sync(() => mkdtempSync(join(tmpdir(), prefix))),
-    (dir) =>
-      Effect.sync(() => {
-        for (const entry of readdirSync("/proc")) {
-          if (!/^\d+$/.test(entry)) continue
-          try {
-            if (readFileSync(`/proc/${entry}/cmdline`, "utf8").includes(dir))
-              process.kill(Number(entry), "SIGKILL")
-          } catch {}
-        }
-        rmSync(dir, { recursive: true, force: true })
-      })
   )
 
 /** One plain sentence on stderr, exit code 1, nothing on stdout (no JSON log line, no stack). */
