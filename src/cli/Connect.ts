@@ -90,8 +90,11 @@ export const connected = (natsUrl: string) =>
         import("../nats/Nats.js"),
         import("../projections/ReadModels.js")
       ])
+      // one attempt, 5 s at most: a command answers, it does not wait for a server like the daemon
       return Layer.mergeAll(eventStoreLayer(), ReadModels.layerAsDeployed).pipe(
-        Layer.provideMerge(Nats.layer(natsUrl, "sms-gateway-cli"))
+        Layer.provideMerge(
+          Nats.connect(natsUrl, { name: "sms-gateway-cli", timeout: 5_000, maxReconnectAttempts: 0 })
+        )
       )
     })
   )

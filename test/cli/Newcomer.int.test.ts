@@ -85,6 +85,11 @@ describe("CLI mistakes: one sentence on stderr, exit code 1", () => {
           env: { DATA_DIR: join(elsewhere, "other") }
         })
         expect(expectPlainFailure(viaEnv)).toContain(join(elsewhere, "other"))
+
+        // a NATS server that is not there: one sentence naming it, in seconds, not a wait for ever
+        const port = yield* freePort
+        const unreachable = yield* run(["dead-letters", "list", "--nats-url", `nats://127.0.0.1:${port}`])
+        expect(expectPlainFailure(unreachable)).toContain(`nats://127.0.0.1:${port}`)
       }),
     60_000
   )
