@@ -15,8 +15,7 @@ import { type Charge, QUOTA_EXCEEDED_REASON } from "../clients/Quotas.js"
 import { messageIdFor, type MessageId } from "../domain/Ids.js"
 import { decide, type Fail, fold, initialState, type MessageEvent, SmsRequested } from "../domain/Message.js"
 import { maskNumber } from "../domain/PhoneNumber.js"
-import { segmentsOf } from "../domain/Segments.js"
-import { parseSendSms, type SendSms } from "../domain/SendSms.js"
+import { parseSendSms, type SendSms, segmentsOfCommand } from "../domain/SendSms.js"
 import { messageStream, phoneStream } from "../domain/StreamName.js"
 import { EventStore, ExpectedRevision } from "../eventstore/EventStore.js"
 import { toStoredFrom } from "../eventstore/MessageEvents.js"
@@ -60,7 +59,7 @@ export type IntakeDecision =
 
 /** The `SmsRequested` of a valid command. Built from validated fields: not validated again. */
 export const requestedEvent = (command: SendSms, messageId: MessageId, now: Date): SmsRequested => {
-  const { encoding, segments } = segmentsOf(command.body)
+  const { encoding, segments } = segmentsOfCommand(command)
   return new SmsRequested(
     {
       messageId,

@@ -36,8 +36,6 @@ export interface DeadlineCheck {
   readonly dispatchedAt: Date
 }
 
-export const encodeDeadlineCheck = (check: DeadlineCheck): string => JSON.stringify(plainCheck(check))
-
 const plainCheck = (check: DeadlineCheck) => ({
   messageId: check.messageId,
   provider: check.provider,
@@ -59,8 +57,6 @@ const checkFrom = (json: Readonly<Record<string, unknown>> | undefined): Deadlin
   }
   return { messageId, provider, providerMessageId, dispatchedAt }
 }
-
-export const decodeDeadlineCheck = (text: string): DeadlineCheck | undefined => checkFrom(jsonObject(text))
 
 /** What `sms.deadlines.<provider>` carries: one provider's dispatches of one projector batch. */
 export const encodeDeadlineChecks = (checks: ReadonlyArray<DeadlineCheck>): string =>

@@ -1,7 +1,7 @@
 import { Either, ParseResult, Predicate, Schema } from "effect"
 import { E164, e164Problem } from "./PhoneNumber.js"
 import { dateFrom, nestedDeeperThan, stringRecord } from "./PlainChecks.js"
-import { segmentsOf } from "./Segments.js"
+import { type SegmentCount, segmentsOf } from "./Segments.js"
 
 /**
  * The most segments a body may ever be allowed (`MAX_SEGMENTS` is capped here), and what the
@@ -278,7 +278,7 @@ const parseWith =
           })
         )
       }
-      const { encoding, segments } = segmentsOf(command.body)
+      const { encoding, segments } = segmentsOfCommand(command)
       return segments <= limits.maxSegments
         ? Either.right(command)
         : Either.left(
@@ -289,6 +289,18 @@ const parseWith =
           )
     })
   }
+
+/** Counts already made, by command: the parser's check and the intake's event ask for the same one. */
+const counted = new WeakMap<SendSms, SegmentCount>()
+
+/** A command's encoding and segments, counted once (the parse counts it; the intake reads it back). */
+export const segmentsOfCommand = (command: SendSms): SegmentCount => {
+  const known = counted.get(command)
+  if (known !== undefined) return known
+  const count = segmentsOf(command.body)
+  counted.set(command, count)
+  return count
+}
 
 /** A command from its JSON: the lean checks for a valid command, the Schema for everything else. */
 export const parseSendSms = parseWith((json) => {

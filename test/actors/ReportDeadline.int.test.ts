@@ -6,12 +6,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Metric, Option } from "effect"
-import {
-  decodeDeadlineCheck,
-  decodeDeadlineChecks,
-  encodeDeadlineCheck,
-  encodeDeadlineChecks
-} from "../../src/actors/ReportDeadline.js"
+import { decodeDeadlineChecks, encodeDeadlineChecks } from "../../src/actors/ReportDeadline.js"
 import { messageIdFor } from "../../src/domain/Ids.js"
 import { Nats } from "../../src/nats/Nats.js"
 import { statusUnknownTotal } from "../../src/observability/Metrics.js"
@@ -44,19 +39,18 @@ describe("report deadline", () => {
       providerMessageId: "sim-1",
       dispatchedAt: new Date("2025-03-01T10:00:00.000Z")
     }
-    expect(decodeDeadlineCheck(encodeDeadlineCheck(check))).toEqual(check)
-    expect(decodeDeadlineCheck("{}")).toBeUndefined()
-    expect(decodeDeadlineCheck("not json")).toBeUndefined()
-    expect(decodeDeadlineCheck(JSON.stringify({ ...check, dispatchedAt: "yesterday" }))).toBeUndefined()
+    // the same refusals for one check as for a batch: a check travels in a batch, alone or not
+    const single = (entry: unknown) => JSON.stringify({ checks: [entry] })
+    const plain = JSON.parse(encodeDeadlineChecks([check])).checks[0] as Record<string, unknown>
+    expect(decodeDeadlineChecks(encodeDeadlineChecks([check]))).toEqual([check])
+    expect(decodeDeadlineChecks(single({}))).toBeUndefined()
+    expect(decodeDeadlineChecks("not json")).toBeUndefined()
+    expect(decodeDeadlineChecks(single({ ...plain, dispatchedAt: "yesterday" }))).toBeUndefined()
     // a batch's checks travel together; one bad entry refuses the whole message
     const other = { ...check, messageId: messageIdFor("t", "k2"), providerMessageId: "sim-2" }
     expect(decodeDeadlineChecks(encodeDeadlineChecks([check, other]))).toEqual([check, other])
     expect(decodeDeadlineChecks(JSON.stringify({ checks: [] }))).toBeUndefined()
-    expect(
-      decodeDeadlineChecks(
-        JSON.stringify({ checks: [JSON.parse(encodeDeadlineCheck(check)), { messageId: "x" }] })
-      )
-    ).toBeUndefined()
+    expect(decodeDeadlineChecks(JSON.stringify({ checks: [plain, { messageId: "x" }] }))).toBeUndefined()
   })
 
   it.live(
