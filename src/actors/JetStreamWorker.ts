@@ -43,6 +43,14 @@ export const restartSchedule = Schedule.exponential("200 millis", 2).pipe(
   Schedule.jittered
 )
 
+/**
+ * How often an idle worker checks that the consumer's leader still holds its pull request. When a
+ * clustered consumer's leader dies and the client is connected to another node, the new leader
+ * knows no pull request, the client sees no disconnect and no status, and nothing is delivered
+ * again (seen with nats.js 3 and nats-server 2.9: a stall for good). The check restarts the loop.
+ */
+const PULL_CHECK_INTERVAL = Duration.seconds(5)
+
 /** How long a stopping worker waits for the messages it holds to settle. */
 const shutdownGrace = Duration.seconds(15)
 
@@ -184,7 +192,7 @@ export const runBatchWorker = <R>(
     )
 
   const consumeOnce = Effect.gen(function* () {
-    const { js } = yield* Nats
+    const { js, jsm } = yield* Nats
     yield* ensureConsumer(options)
     // One fiber per batch. In flight stays bounded by the consumer's max_ack_pending, which the
     // server enforces.
@@ -196,6 +204,7 @@ export const runBatchWorker = <R>(
     )
     let ready: Array<JsMsg> = []
     let flushScheduled = false
+    let lastDelivery = Date.now()
     // Everything delivered in this turn of the event loop forms the batch: no timer, no waiting.
     const flush = () => {
       flushScheduled = false
@@ -216,6 +225,7 @@ export const runBatchWorker = <R>(
             // a deleted consumer or stream ends the loop, which then restarts and recreates it
             abort_on_missing_resource: true,
             callback: (msg) => {
+              lastDelivery = Date.now()
               ready.push(msg)
               if (!flushScheduled) {
                 flushScheduled = true
@@ -228,6 +238,30 @@ export const runBatchWorker = <R>(
           new NatsError({ reason: "RequestFailed", message: `cannot consume ${options.durable}`, cause })
       }),
       (messages) => Effect.sync(() => messages.stop())
+    )
+    // an idle worker whose pull request the consumer's leader no longer holds stops, and restarts
+    yield* Effect.forkScoped(
+      Effect.forever(
+        Effect.zipRight(
+          Effect.sleep(PULL_CHECK_INTERVAL),
+          Effect.suspend(() =>
+            Date.now() - lastDelivery < Duration.toMillis(PULL_CHECK_INTERVAL)
+              ? Effect.void
+              : Effect.promise(() =>
+                  jsm.consumers.info(options.stream, options.durable).then(
+                    (info) => {
+                      if (info.num_waiting === 0) {
+                        lastDelivery = Date.now()
+                        messages.stop(new Error("the consumer's leader holds no pull request"))
+                      }
+                    },
+                    // unreachable for now: the client's own reconnect and heartbeats take over
+                    () => undefined
+                  )
+                )
+          )
+        )
+      )
     )
     const ended = yield* Effect.promise(() => messages.closed())
     return yield* new NatsError({

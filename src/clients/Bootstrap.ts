@@ -8,6 +8,7 @@
  */
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
+import { StorageType } from "@nats-io/jetstream"
 import { Kvm } from "@nats-io/kv"
 import { Clock, Effect, Layer, Option } from "effect"
 import { Nats, NatsError } from "../nats/Nats.js"
@@ -21,11 +22,11 @@ export const bootstrapAdminKey = (dataDir: string) =>
   Effect.gen(function* () {
     const clients = yield* Clients
     if (!(yield* clients.isEmpty)) return Option.none<string>()
-    const { js } = yield* Nats
+    const { js, replicas } = yield* Nats
     const now = yield* Clock.currentTimeMillis
     const won = yield* Effect.tryPromise({
       try: async () => {
-        const kv = await new Kvm(js).create(CLIENTS_BUCKET)
+        const kv = await new Kvm(js).create(CLIENTS_BUCKET, { history: 1, storage: StorageType.File, replicas })
         await kv.create("bootstrap", new Date(now).toISOString())
       },
       catch: (cause) => new NatsError({ reason: "RequestFailed", message: "bootstrap marker exists", cause })

@@ -136,11 +136,11 @@ const clientKey = (clientId: string) => `clients.${clientId}`
 const keyKey = (keyId: string) => `keys.${keyId}`
 
 const openBucket = (name: string, ttl?: number) =>
-  Effect.flatMap(Nats, ({ js }) =>
+  Effect.flatMap(Nats, ({ js, replicas }) =>
     request(
       `cannot open KV bucket ${name}`,
       (): Promise<KV> =>
-        new Kvm(js).create(name, { history: 1, storage: StorageType.File, ...(ttl ? { ttl } : {}) })
+        new Kvm(js).create(name, { history: 1, storage: StorageType.File, replicas, ...(ttl ? { ttl } : {}) })
     )
   )
 

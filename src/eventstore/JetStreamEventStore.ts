@@ -279,9 +279,9 @@ const sameIds = (stored: ReadonlyArray<StoredEvent>, events: ReadonlyArray<Event
   stored.length === events.length && stored.every((event, i) => event.i === events[i]?.id)
 
 /** Creates the stream, or accepts the one another process created (it must allow direct gets). */
-const ensureStream = (jsm: JetStreamManager): Effect.Effect<void, EventStoreError> =>
+const ensureStream = (jsm: JetStreamManager, replicas: number): Effect.Effect<void, EventStoreError> =>
   attempt(`create stream ${EVENTS_STREAM}`, () =>
-    jsm.streams.add(streamConfig).then(
+    jsm.streams.add({ ...streamConfig, num_replicas: replicas }).then(
       (info) => info,
       (cause: unknown) =>
         cause instanceof JetStreamApiError && cause.code === STREAM_NAME_IN_USE
@@ -684,8 +684,8 @@ const make = (js: JetStreamClient, jsm: JetStreamManager) => {
 export const layer: Layer.Layer<EventStore, EventStoreError, Nats> = Layer.effect(
   EventStore,
   Effect.gen(function* () {
-    const { js, jsm } = yield* Nats
-    yield* ensureStream(jsm)
+    const { js, jsm, replicas } = yield* Nats
+    yield* ensureStream(jsm, replicas)
     return make(js, jsm)
   })
 )

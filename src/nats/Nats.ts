@@ -3,6 +3,7 @@ import { connect, type NatsConnection, type NodeConnectionOptions } from "@nats-
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream"
 import { Context, Data, Effect, Layer } from "effect"
 import { natsAuthFor } from "./NatsAuth.js"
+import { replicasFrom, serversOf } from "./Replicas.js"
 import "./StacklessCancel.js"
 import { type TurnPublish, turnPublisher } from "./TurnPublisher.js"
 
@@ -20,6 +21,8 @@ export interface NatsService {
   readonly url: string
   /** a JetStream publish that leaves with the rest of this turn's (for per-request publishers) */
   readonly publishThisTurn: TurnPublish
+  /** copies of every stream and bucket this gateway creates (`NATS_REPLICAS`, see `Replicas.ts`) */
+  readonly replicas: number
 }
 
 export class Nats extends Context.Tag("sms-gateway/Nats")<Nats, NatsService>() {
@@ -35,21 +38,29 @@ export class Nats extends Context.Tag("sms-gateway/Nats")<Nats, NatsService>() {
       Effect.acquireRelease(
         Effect.flatMap(
           Effect.mapError(
-            natsAuthFor(url),
+            Effect.all([natsAuthFor(url), replicasFrom(process.env)]),
             (error) => new NatsError({ reason: "InvalidOptions", message: error.message, cause: error })
           ),
-          (auth) =>
+          ([auth, replicas]) =>
             Effect.tryPromise({
               try: async () => {
                 const nc = await connect({
                   ...auth,
                   ...options,
-                  servers: url,
+                  // a cluster is named by all of its seeds, comma-separated: the client fails over among them
+                  servers: serversOf(url),
                   // async stack traces cost about a quarter of the CPU of each request under load
                   noAsyncTraces: true
                 })
                 const js = jetstream(nc, { timeout: 10_000 })
-                return { nc, js, jsm: await jetstreamManager(nc), url, publishThisTurn: turnPublisher(js) }
+                return {
+                  nc,
+                  js,
+                  jsm: await jetstreamManager(nc),
+                  url,
+                  publishThisTurn: turnPublisher(js),
+                  replicas
+                }
               },
               catch: (cause) =>
                 new NatsError({

@@ -79,13 +79,18 @@ const streamConfigs: ReadonlyArray<Partial<StreamConfig> & { name: string; subje
 ]
 
 export const ensureStreams = Effect.gen(function* () {
-  const { jsm } = yield* Nats
+  const { jsm, replicas } = yield* Nats
   for (const config of streamConfigs) {
     yield* Effect.tryPromise({
       try: async () => {
         const existing = await jsm.streams.info(config.name).catch(() => undefined)
         if (existing === undefined) {
-          await jsm.streams.add({ storage: StorageType.File, discard: DiscardPolicy.Old, ...config })
+          await jsm.streams.add({
+            storage: StorageType.File,
+            discard: DiscardPolicy.Old,
+            num_replicas: replicas,
+            ...config
+          })
         }
       },
       catch: (cause) =>
@@ -95,10 +100,10 @@ export const ensureStreams = Effect.gen(function* () {
 })
 
 export const openBucket = (name: string) =>
-  Effect.flatMap(Nats, ({ js }) =>
+  Effect.flatMap(Nats, ({ js, replicas }) =>
     Effect.tryPromise({
       // `create` opens the bucket when it exists already
-      try: (): Promise<KV> => new Kvm(js).create(name, { history: 1, storage: StorageType.File }),
+      try: (): Promise<KV> => new Kvm(js).create(name, { history: 1, storage: StorageType.File, replicas }),
       catch: (cause) =>
         new NatsError({ reason: "RequestFailed", message: `cannot open KV bucket ${name}`, cause })
     })

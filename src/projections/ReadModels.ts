@@ -72,7 +72,7 @@ export const openParkedReports = (
   limits: ParkedReportLimits,
   options: { readonly applyToExisting?: boolean } = {}
 ) =>
-  Effect.flatMap(Nats, ({ js, jsm }) =>
+  Effect.flatMap(Nats, ({ js, jsm, replicas }) =>
     Effect.tryPromise({
       try: async (): Promise<KV> => {
         const existing =
@@ -87,6 +87,7 @@ export const openParkedReports = (
         const kv = await new Kvm(js).create(Buckets.parkedReports, {
           history: 1,
           storage: StorageType.File,
+          replicas,
           ttl: limits.maxAgeMs,
           max_bytes: limits.maxBytes
         })
