@@ -26,7 +26,11 @@ export const bootstrapAdminKey = (dataDir: string) =>
     const now = yield* Clock.currentTimeMillis
     const won = yield* Effect.tryPromise({
       try: async () => {
-        const kv = await new Kvm(js).create(CLIENTS_BUCKET, { history: 1, storage: StorageType.File, replicas })
+        const kv = await new Kvm(js).create(CLIENTS_BUCKET, {
+          history: 1,
+          storage: StorageType.File,
+          replicas
+        })
         await kv.create("bootstrap", new Date(now).toISOString())
       },
       catch: (cause) => new NatsError({ reason: "RequestFailed", message: "bootstrap marker exists", cause })
