@@ -248,6 +248,8 @@ const simulatorCommand = Command.make(
     resetRate: rate("reset-rate", "whose connection is reset"),
     failRate: rate("fail-rate", "reported undelivered"),
     duplicateRate: rate("duplicate-rate", "whose report is sent twice"),
+    earlyRate: rate("early-rate", "whose report is sent before the submit answer"),
+    loseRate: rate("lose-rate", "whose report is never sent"),
     dlrRetries: Options.integer("dlr-retries").pipe(
       Options.withDefault(5),
       Options.withDescription(
@@ -282,6 +284,8 @@ const simulatorCommand = Command.make(
           delayMs: { min: args.dlrMinMs, max: args.dlrMaxMs },
           failRate: args.failRate,
           duplicateRate: args.duplicateRate,
+          earlyRate: args.earlyRate,
+          loseRate: args.loseRate,
           retries: args.dlrRetries
         }
       })

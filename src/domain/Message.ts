@@ -28,6 +28,13 @@ export const FailureReason = Schema.Literal(
 )
 export type FailureReason = typeof FailureReason.Type
 
+/**
+ * Where a final status came from when no delivery report brought it: `status_query`, the provider's
+ * answer to a status query at the report deadline (the report was lost). Absent: a delivery report.
+ */
+export const ReportSource = Schema.Literal("status_query")
+export type ReportSource = typeof ReportSource.Type
+
 export class SmsRequested extends Schema.TaggedClass<SmsRequested>()("SmsRequested", {
   messageId: MessageId,
   clientId: Schema.String,
@@ -76,7 +83,9 @@ export class SmsDelivered extends Schema.TaggedClass<SmsDelivered>()("SmsDeliver
    * Set when the message had already failed: the report is kept for the audit only (the first final
    * status wins), and reactors act on it no further. On the event, so they need not read the stream.
    */
-  contradicts: Schema.optional(Schema.Literal("failed"))
+  contradicts: Schema.optional(Schema.Literal("failed")),
+  /** how the outcome was learnt when not from a delivery report: see `ReportSource` */
+  source: Schema.optional(ReportSource)
 }) {}
 
 export class SmsFailed extends Schema.TaggedClass<SmsFailed>()("SmsFailed", {
@@ -92,7 +101,9 @@ export class SmsFailed extends Schema.TaggedClass<SmsFailed>()("SmsFailed", {
    * first final status wins), and reactors act on it no further. On the event, so they need not read
    * the stream.
    */
-  contradicts: Schema.optional(Schema.Literal("delivered"))
+  contradicts: Schema.optional(Schema.Literal("delivered")),
+  /** how the outcome was learnt when not from a delivery report: see `ReportSource` */
+  source: Schema.optional(ReportSource)
 }) {}
 
 /**
@@ -292,6 +303,8 @@ export interface RecordDeliveryReport {
     | { readonly _tag: "Pending" }
   readonly rawStatus: string
   readonly at: Date
+  /** absent for a delivery report; `status_query` when the provider answered a status query */
+  readonly source?: ReportSource
 }
 export interface Fail {
   readonly _tag: "Fail"
@@ -518,6 +531,8 @@ const decideReport = (
   }
   // marked as contradicting the final status, so that reactors can skip it without reading the stream
   const contradicts = state.final !== undefined
+  // the key only when set: an event from a delivery report stays exactly what it was before queries
+  const source = command.source === undefined ? {} : { source: command.source }
   const event =
     command.outcome._tag === "Delivered"
       ? new SmsDelivered(
@@ -527,7 +542,8 @@ const decideReport = (
             providerMessageId: command.providerMessageId,
             deliveredAt: command.at,
             rawStatus: command.rawStatus,
-            contradicts: contradicts ? "failed" : undefined
+            contradicts: contradicts ? "failed" : undefined,
+            ...source
           },
           trusted
         )
@@ -538,9 +554,10 @@ const decideReport = (
             permanent: true,
             provider: command.provider,
             code: command.outcome.code,
-            detail: `DLR status ${command.rawStatus}`,
+            detail: `${command.source === "status_query" ? "queried status" : "DLR status"} ${command.rawStatus}`,
             failedAt: command.at,
-            contradicts: contradicts ? "delivered" : undefined
+            contradicts: contradicts ? "delivered" : undefined,
+            ...source
           },
           trusted
         )

@@ -9,6 +9,7 @@ import { dateFrom, stringRecord } from "../domain/PlainChecks.js"
 import {
   FailureReason,
   MessageEvent,
+  type ReportSource,
   RetryReason,
   SmsDelivered,
   SmsDispatched,
@@ -110,6 +111,7 @@ export const encodeMessageEvent = (event: MessageEvent): Data => {
         rawStatus: event.rawStatus
       }
       setOptional(data, "contradicts", event.contradicts)
+      setOptional(data, "source", event.source)
       return data
     }
     case "SmsFailed": {
@@ -119,6 +121,7 @@ export const encodeMessageEvent = (event: MessageEvent): Data => {
       setOptional(data, "detail", event.detail)
       data.failedAt = event.failedAt.toISOString()
       setOptional(data, "contradicts", event.contradicts)
+      setOptional(data, "source", event.source)
       return data
     }
     case "SmsResubmitted": {
@@ -161,6 +164,8 @@ const isFailureReason = (value: unknown): value is FailureReason => FAILURE_REAS
 /** the final status a contradicting `SmsDelivered` / `SmsFailed` names: the other one */
 const isFailedLiteral = (value: unknown): value is "failed" => value === "failed"
 const isDeliveredLiteral = (value: unknown): value is "delivered" => value === "delivered"
+/** how a final status was learnt, when not from a delivery report */
+const isReportSource = (value: unknown): value is ReportSource => value === "status_query"
 const isStrings = (value: unknown): value is ReadonlyArray<string> => {
   if (!Array.isArray(value)) return false
   for (let i = 0; i < value.length; i++) if (typeof value[i] !== "string") return false
@@ -269,7 +274,7 @@ const decodeRetried = (data: Data): SmsRetried | undefined => {
 }
 
 const decodeDelivered = (data: Data): SmsDelivered | undefined => {
-  const { messageId, provider, providerMessageId, rawStatus, contradicts } = data
+  const { messageId, provider, providerMessageId, rawStatus, contradicts, source } = data
   const deliveredAt = dateFrom(data.deliveredAt)
   if (
     !isMessageId(messageId) ||
@@ -277,7 +282,8 @@ const decodeDelivered = (data: Data): SmsDelivered | undefined => {
     !isString(providerMessageId) ||
     deliveredAt === undefined ||
     !isString(rawStatus) ||
-    !isOptional(data, "contradicts", contradicts, isFailedLiteral)
+    !isOptional(data, "contradicts", contradicts, isFailedLiteral) ||
+    !isOptional(data, "source", source, isReportSource)
   ) {
     return undefined
   }
@@ -288,14 +294,15 @@ const decodeDelivered = (data: Data): SmsDelivered | undefined => {
       providerMessageId,
       deliveredAt,
       rawStatus,
-      ...(contradicts !== undefined && { contradicts })
+      ...(contradicts !== undefined && { contradicts }),
+      ...(source !== undefined && { source })
     },
     trusted
   )
 }
 
 const decodeFailed = (data: Data): SmsFailed | undefined => {
-  const { messageId, reason, permanent, provider, code, detail, contradicts } = data
+  const { messageId, reason, permanent, provider, code, detail, contradicts, source } = data
   const failedAt = dateFrom(data.failedAt)
   if (
     !isMessageId(messageId) ||
@@ -305,7 +312,8 @@ const decodeFailed = (data: Data): SmsFailed | undefined => {
     !isOptional(data, "code", code, isString) ||
     !isOptional(data, "detail", detail, isString) ||
     failedAt === undefined ||
-    !isOptional(data, "contradicts", contradicts, isDeliveredLiteral)
+    !isOptional(data, "contradicts", contradicts, isDeliveredLiteral) ||
+    !isOptional(data, "source", source, isReportSource)
   ) {
     return undefined
   }
@@ -318,7 +326,8 @@ const decodeFailed = (data: Data): SmsFailed | undefined => {
       ...(code !== undefined && { code }),
       ...(detail !== undefined && { detail }),
       failedAt,
-      ...(contradicts !== undefined && { contradicts })
+      ...(contradicts !== undefined && { contradicts }),
+      ...(source !== undefined && { source })
     },
     trusted
   )

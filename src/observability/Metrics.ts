@@ -199,6 +199,17 @@ export const statusUnknownTotal = Metric.counter("sms_status_unknown_total", {
 export const statusUnknown = (provider: string, n = 1) =>
   Metric.incrementBy(withTags(statusUnknownTotal, { provider: provider }), n)
 
+export const reportStatusQueriesTotal = Metric.counter("sms_report_status_queries_total", {
+  description:
+    "Status queries to a provider at a message's report deadline (twilio, vonage), by provider and outcome: delivered, failed (a final answer, recorded as its report), pending (not final: recorded unknown), error (no usable answer: recorded unknown)"
+})
+
+export const reportStatusQueries = (
+  provider: string,
+  outcome: "delivered" | "failed" | "pending" | "error",
+  n = 1
+) => Metric.incrementBy(withTags(reportStatusQueriesTotal, { provider: provider, outcome: outcome }), n)
+
 /**
  * The same updates, made at once outside any Effect: for the webhook's fast path, which answers a
  * report without running an Effect (one per report cost more than the rest of the request).

@@ -50,6 +50,7 @@ const common = {
   /**
    * how long after a dispatch its final delivery report may come: past it the message is recorded
    * `unknown` (`SmsStatusUnknown`); a later report still wins. Default 72 h, when AWS reports UNKNOWN.
+   * Twilio and Vonage are first asked for the message's status: a final answer is recorded instead.
    */
   reportDeadlineMs: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), {
     default: () => DEFAULT_REPORT_DEADLINE_MS
@@ -87,6 +88,8 @@ export const VonageEntry = Schema.Struct({
   ...common,
   type: Schema.Literal("vonage"),
   baseUrl: VonageConfig.fields.baseUrl,
+  /** the Reports API, asked for a message's status at its report deadline; default `https://api.nexmo.com` */
+  reportsBaseUrl: VonageConfig.fields.reportsBaseUrl,
   apiKeyEnv: Schema.String,
   apiSecretEnv: Schema.String,
   signatureSecretEnv: Schema.String,

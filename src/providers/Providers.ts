@@ -48,6 +48,7 @@ const adapterFor = (config: ProviderEntry) =>
           id,
           timeoutMs,
           baseUrl: config.baseUrl,
+          reportsBaseUrl: config.reportsBaseUrl,
           apiKey: yield* secret(config.apiKeyEnv),
           apiSecret: yield* secret(config.apiSecretEnv),
           signatureSecret: yield* secret(config.signatureSecretEnv),

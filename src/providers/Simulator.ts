@@ -13,6 +13,10 @@
  *   POST /messages                                      generic-http (Bearer api key)
  *   POST /2010-04-01/Accounts/{sid}/Messages.json       twilio (Basic sid:auth token)
  *   POST /sms/json                                      vonage (api_key, api_secret in the body)
+ *   GET  /2010-04-01/Accounts/{sid}/Messages/{sid}.json twilio status query (Basic sid:auth token)
+ *   GET  /v2/reports/records?account_id=&product=SMS&direction=outbound&id=
+ *                                                       vonage status query, the Reports API
+ *                                                       (Basic api_key:api_secret)
  *   GET  /_submissions    the log as a JSON array; `?reference=<our message id>` filters
  *   GET  /_stats          counters
  *   POST /_reset          clears the log and the counters (DLRs in flight still settle)
@@ -31,6 +35,8 @@
  * 30003, failed -> failed 30008, rejected -> failed 30007, expired -> undelivered 30003 (Twilio has
  * no expired status), invalid -> undelivered 30005; vonage delivered -> delivered 0, undelivered ->
  * failed 2, failed -> failed 1, rejected -> rejected 6, expired -> expired 1, invalid -> failed 3.
+ * A status query answers the status decided for the submission (its report's, sent or lost or
+ * disabled), once the report's drawn delay has passed; before that twilio `sent`, vonage `accepted`.
  */
 import { randomUUID } from "node:crypto"
 import http from "node:http"
@@ -77,6 +83,8 @@ export interface DlrOptions {
    * until the receiver has answered the report's first post (and for the drawn latency)
    */
   readonly earlyRate?: number
+  /** share of accepted submissions whose report is never sent, as real providers lose some */
+  readonly loseRate?: number
 }
 
 export interface SimulatorOptions {
@@ -164,6 +172,8 @@ export interface SimulatorStats {
   readonly dlrDuplicates: number
   /** reports sent before their submit answer */
   readonly dlrEarly: number
+  /** reports never sent (`loseRate`) */
+  readonly dlrLost: number
 }
 
 export interface RunningSimulator {
@@ -251,7 +261,8 @@ const optionsProblem = (options: SimulatorOptions): string | undefined => {
     options.resetRate,
     options.dlr?.failRate,
     options.dlr?.duplicateRate,
-    options.dlr?.earlyRate
+    options.dlr?.earlyRate,
+    options.dlr?.loseRate
   ]
   if (!rates.every(isRate)) return "rates must be within 0..1"
   if (!isRange(options.latencyMs) || !isRange(options.dlr?.delayMs)) return "ranges need 0 <= min <= max"
@@ -292,7 +303,8 @@ const emptyCounters = (): Counters => ({
   dlrPending: 0,
   dlrRetried: 0,
   dlrDuplicates: 0,
-  dlrEarly: 0
+  dlrEarly: 0,
+  dlrLost: 0
 })
 
 type Counters = { -readonly [K in keyof SimulatorStats]: SimulatorStats[K] }
@@ -321,6 +333,15 @@ interface DlrPost {
   readonly render: () => { readonly body: string; readonly headers: Record<string, string> }
 }
 
+/** What the simulator decided for an accepted submission: what a status query answers. */
+interface Decided {
+  readonly status: DlrStatus
+  /** epoch ms: before it the message is still on its way (not final), as its report is not due yet */
+  readonly finalAt: number
+  /** the identity that submitted it (twilio account sid, vonage api_key): no one else sees it */
+  readonly account?: string
+}
+
 /** What makes one provider's wire format: its route, its answers and its DLRs. */
 interface Wire {
   readonly isSubmit: (method: string | undefined, path: string) => boolean
@@ -334,6 +355,13 @@ interface Wire {
   readonly messageId: () => string
   readonly dlrUrl: (sms: ValidSubmission, override: string | undefined) => string | undefined
   readonly report: (url: string, messageId: string, sms: ValidSubmission, status: DlrStatus) => DlrPost
+  /** the answer to a status query, or undefined when the request is not one (formats that have one) */
+  readonly statusQuery?: (
+    req: http.IncomingMessage,
+    path: string,
+    query: string,
+    decided: (messageId: string) => Decided | undefined
+  ) => Answer | undefined
 }
 
 const malformed = (status: number, code: string, problem: string): Decoded => ({
@@ -416,6 +444,7 @@ const validateGeneric = (text: string): ValidSubmission | string => {
 // twilio
 
 const twilioRoute = /^\/2010-04-01\/Accounts\/([^/]+)\/Messages\.json$/
+const twilioMessageRoute = /^\/2010-04-01\/Accounts\/([^/]+)\/Messages\/([^/]+)\.json$/
 
 const twilioError = (status: number, code: number, message: string): Answer => ({
   status,
@@ -525,6 +554,42 @@ const twilioWire = (options: SimulatorOptions): Wire => ({
       : sms.reference === undefined
         ? override
         : Twilio.statusCallbackUrl(override, sms.reference),
+  statusQuery: (req, path, _query, decided) => {
+    const route = req.method === "GET" ? twilioMessageRoute.exec(path) : null
+    if (route === null) return undefined
+    const account = safeDecode(route[1] ?? "")
+    const sid = safeDecode(route[2] ?? "") ?? ""
+    const credentials = basicCredentials(req.headers.authorization)
+    if (
+      account === undefined ||
+      credentials === undefined ||
+      credentials.user !== account ||
+      credentials.password !== options.apiKey ||
+      (options.account !== undefined && account !== options.account)
+    ) {
+      return twilioError(401, 20003, "Authenticate")
+    }
+    const message = decided(sid)
+    if (message === undefined || message.account !== account) {
+      return twilioError(404, 20404, `The requested resource ${path} was not found`)
+    }
+    const [status, errorCode] =
+      Date.now() < message.finalAt ? (["sent", undefined] as const) : twilioStatuses[message.status]
+    return {
+      status: 200,
+      body: {
+        sid,
+        account_sid: account,
+        status,
+        direction: "outbound-api",
+        api_version: "2010-04-01",
+        error_code: errorCode === undefined ? null : Number(errorCode),
+        error_message: null,
+        date_updated: new Date().toUTCString(),
+        uri: path
+      }
+    }
+  },
   report: (url, sid, sms, status) => {
     const [messageStatus, errorCode] = twilioStatuses[status]
     const params: Record<string, string> = {
@@ -647,6 +712,62 @@ const vonageWire = (options: SimulatorOptions): Wire => ({
     }),
   messageId: () => randomUUID().replaceAll("-", "").slice(0, 16).toUpperCase(),
   dlrUrl: (sms, override) => override ?? sms.callbackUrl,
+  statusQuery: (req, path, query, decided) => {
+    if (req.method !== "GET" || path !== "/v2/reports/records") return undefined
+    const problem = (status: number, title: string, detail: string): Answer => ({
+      status,
+      body: { type: "https://developer.vonage.com/api-errors", title, detail }
+    })
+    const credentials = basicCredentials(req.headers.authorization)
+    if (
+      credentials === undefined ||
+      credentials.user.length === 0 ||
+      credentials.password !== options.apiKey ||
+      (options.account !== undefined && credentials.user !== options.account)
+    ) {
+      return problem(401, "Unauthorized", "missing or wrong api key and secret")
+    }
+    const params = new URLSearchParams(query)
+    const account = params.get("account_id")
+    const ids = (params.get("id") ?? "").split(",").filter((id) => id.length > 0)
+    if (account !== credentials.user) return problem(403, "Forbidden", "account_id is not the api key's")
+    if (params.get("product") !== "SMS" || params.get("direction") !== "outbound" || ids.length === 0) {
+      return problem(400, "Bad Request", "product=SMS, direction=outbound and id are required")
+    }
+    const now = Date.now()
+    const records: Array<Record<string, string>> = []
+    const notFound: Array<string> = []
+    for (const id of ids) {
+      const message = decided(id)
+      if (message === undefined || message.account !== account) {
+        notFound.push(id)
+        continue
+      }
+      const [status, errorCode] = now < message.finalAt ? ["accepted", "0"] : vonageStatuses[message.status]
+      records.push({
+        account_id: account,
+        message_id: id,
+        direction: "outbound",
+        status,
+        error_code: errorCode,
+        error_code_description: status
+      })
+    }
+    return {
+      status: 200,
+      body: {
+        request_id: randomUUID(),
+        request_status: "SUCCESS",
+        received_at: new Date(now).toISOString(),
+        account_id: account,
+        product: "SMS",
+        direction: "outbound",
+        items_count: records.length,
+        records,
+        ...(notFound.length > 0 ? { ids_not_found: notFound.join(",") } : {})
+      }
+    }
+  },
   report: (url, messageId, sms, status) => {
     const [vonageStatus, errCode] = vonageStatuses[status]
     const method = options.signatureMethod ?? "sha256"
@@ -710,6 +831,8 @@ class Sim {
   counters: Counters = emptyCounters()
   private log: Array<Submission> = []
   private byReference = new Map<string, Array<Submission>>()
+  /** each accepted submission's decided status, for status queries (the newest, up to the log's size) */
+  private readonly decided = new Map<string, Decided>()
   private seq = 0
   private answering = 0
   private closed = false
@@ -803,7 +926,8 @@ class Sim {
       return
     }
     req.resume()
-    send(res, this.observe(req.method, path, query))
+    const queried = this.wire.statusQuery?.(req, path, query, (id) => this.decided.get(id))
+    send(res, queried ?? this.observe(req.method, path, query))
   }
 
   private observe(method: string | undefined, path: string, query: string): Answer {
@@ -932,12 +1056,32 @@ class Sim {
     const duplicate = this.random() < (dlr.duplicateRate ?? 0)
     const duplicateDelay = draw(this.random, dlr.delayMs)
     const early = this.random() < (dlr.earlyRate ?? 0)
+    // drawn only when asked for, so seeded runs without losses keep their sequences
+    const lost = (dlr.loseRate ?? 0) > 0 && this.random() < (dlr.loseRate ?? 0)
+    this.remember(providerMessageId, {
+      status,
+      finalAt: Date.now() + (early ? 0 : delay),
+      account: sms.account
+    })
     const url = this.wire.dlrUrl(sms, this.options.dlrUrl)
     if (dlr.enabled === false || url === undefined) return undefined
+    if (lost) {
+      this.counters.dlrLost++
+      return undefined
+    }
     const post = this.wire.report(url, providerMessageId, sms, status)
     if (duplicate) this.counters.dlrDuplicates++
     const copies: Array<readonly [number, DlrPost]> = duplicate ? [[duplicateDelay, post]] : []
     return early ? { early: post, later: copies } : { later: [[delay, post], ...copies] }
+  }
+
+  /** What a status query will answer for this message, whatever becomes of its report. */
+  private remember(providerMessageId: string, decided: Decided): void {
+    this.decided.set(providerMessageId, decided)
+    if (this.decided.size > this.maxLog) {
+      const oldest = this.decided.keys().next()
+      if (oldest.done !== true) this.decided.delete(oldest.value)
+    }
   }
 
   private pickStatus(value: number): DlrStatus {

@@ -35,6 +35,12 @@
  *   (unsubscribed), 30004 (blocked), 30007 (filtered) -> rejected; any other -> undeliverable;
  *   anything else (accepted, queued, sending, sent, scheduled, ...) -> pending.
  *   `reference` is the `ref` query parameter of the URL called.
+ *
+ * Status query (at a report deadline): `GET {baseUrl}/2010-04-01/Accounts/{accountSid}/Messages/
+ * {sid}.json`, the same Basic auth; the Message resource's `status` and `error_code` (a number, or
+ * null) read as a status callback's `MessageStatus` and `ErrorCode`: delivered/read, failed/
+ * undelivered/canceled are final, anything else (queued, sending, sent, accepted, scheduled, ...) is
+ * not. 404 (code 20404): not found; 401/403: auth; 429: throttled; 5xx: http_5xx.
  */
 import { createHmac, timingSafeEqual } from "node:crypto"
 import { Duration, Effect, Either, Schema, type Scope } from "effect"
@@ -45,6 +51,7 @@ import {
   type MakeOptions,
   makeSubmitter,
   permanent,
+  type ProviderAnswer,
   transient
 } from "./HttpSubmit.js"
 import {
@@ -53,8 +60,11 @@ import {
   InvalidDeliveryReport,
   type OutboundSms,
   type ProviderAdapter,
+  type QueriedStatus,
+  type StatusQueryError,
   type SubmitResult
 } from "./ProviderAdapter.js"
+import { httpFailure, makeStatusGetter, malformedAnswer } from "./StatusQuery.js"
 
 export const defaultBaseUrl = "https://api.twilio.com"
 
@@ -106,11 +116,19 @@ export const make = (
       recipient: sms.to
     }))
 
+    const get = yield* makeStatusGetter(timeout)
+    const baseUrl = config.baseUrl ?? defaultBaseUrl
+    const queryHeaders = { authorization: headers.authorization, accept: "application/json" }
+
     return {
       id: config.id,
       type: "twilio",
       ...calls,
-      parseDeliveryReport: (webhook) => parseStatusCallback(config.authToken, webhook)
+      parseDeliveryReport: (webhook) => parseStatusCallback(config.authToken, webhook),
+      queryStatus: (sid) =>
+        Effect.flatMap(get(messageUrl(baseUrl, config.accountSid, sid), queryHeaders), (answer) =>
+          parseMessageStatus(sid, answer)
+        )
     } satisfies ProviderAdapter
   })
 
@@ -119,6 +137,10 @@ export const make = (
 
 export const messagesUrl = (baseUrl: string, accountSid: string): string =>
   `${baseUrl.replace(/\/+$/, "")}/2010-04-01/Accounts/${encodeURIComponent(accountSid)}/Messages.json`
+
+/** One message's resource: what a status query reads. */
+export const messageUrl = (baseUrl: string, accountSid: string, sid: string): string =>
+  `${baseUrl.replace(/\/+$/, "")}/2010-04-01/Accounts/${encodeURIComponent(accountSid)}/Messages/${encodeURIComponent(sid)}.json`
 
 /** Our callback URL with our message id as its `ref` query parameter. */
 export const statusCallbackUrl = (callbackUrl: string, messageId: string): string =>
@@ -317,10 +339,19 @@ export const parseStatusCallback = (
     ...(reference !== undefined ? { reference } : {}),
     ...(code !== undefined ? { code } : {})
   }
+  return Either.right(withOutcome(base, rawStatus, code))
+}
+
+/** A Twilio status (and error code) as our outcome: the one mapping of callbacks and queries. */
+const withOutcome = (
+  base: Omit<DeliveryReport, "outcome" | "failureReason">,
+  rawStatus: string,
+  code: string | undefined
+): DeliveryReport => {
   const status = rawStatus.toLowerCase()
-  if (status === "delivered" || status === "read") return Either.right({ ...base, outcome: "delivered" })
+  if (status === "delivered" || status === "read") return { ...base, outcome: "delivered" }
   if (status !== "failed" && status !== "undelivered" && status !== "canceled") {
-    return Either.right({ ...base, outcome: "pending" })
+    return { ...base, outcome: "pending" }
   }
   const failureReason =
     code !== undefined && invalidNumberCodes.has(code)
@@ -328,5 +359,45 @@ export const parseStatusCallback = (
       : code !== undefined && rejectedCodes.has(code)
         ? "rejected"
         : "undeliverable"
-  return Either.right({ ...base, outcome: "failed", failureReason })
+  return { ...base, outcome: "failed", failureReason }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Status query
+
+/** Reads the Message resource Twilio answered for `sid`: its status, as a report would give it. */
+export const parseMessageStatus = (
+  sid: string,
+  answer: ProviderAnswer
+): Either.Either<QueriedStatus, StatusQueryError> => {
+  const decoded = decodeJson(answer.text)
+  const json = decoded._tag === "Some" ? decoded.value : undefined
+  if (answer.status < 200 || answer.status >= 300) {
+    const message = nonEmpty(fieldAt(json, ["message"]))
+    const code = nonEmpty(fieldAt(json, ["code"]))
+    return Either.left(
+      httpFailure(answer.status, `${message ?? ""}${code !== undefined ? ` (code ${code})` : ""}`)
+    )
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    return Either.left(malformedAnswer(`HTTP ${answer.status} without a JSON object`))
+  }
+  const answered = nonEmpty(fieldAt(json, ["sid"]))
+  if (answered !== undefined && answered !== sid) {
+    return Either.left(malformedAnswer(`asked for ${sid}, answered ${answered}`))
+  }
+  const rawStatus = fieldAt(json, ["status"])
+  if (typeof rawStatus !== "string" || rawStatus.length === 0) {
+    return Either.left(malformedAnswer("status: is missing"))
+  }
+  const errorCode = nonEmpty(fieldAt(json, ["error_code"]))
+  const code = errorCode !== undefined && errorCode !== "0" ? errorCode : undefined
+  const report = withOutcome(
+    { providerMessageId: sid, rawStatus, ...(code !== undefined ? { code } : {}) },
+    rawStatus,
+    code
+  )
+  return Either.right(
+    report.outcome === "pending" ? { _tag: "NotFinal", rawStatus } : { _tag: "Final", report }
+  )
 }

@@ -46,6 +46,15 @@
  * 12 (destination unreachable) -> invalid_number; 4 (barred by user), 6 (anti-spam), 9 (user
  * opted out of the service), 14 (blocked by carrier), 50-54 (filters, regulation) -> rejected;
  * otherwise a `rejected` status -> rejected, else undeliverable.
+ *
+ * Status query (at a report deadline): the synchronous Reports API, `GET {reportsBaseUrl}/v2/reports/
+ * records?account_id={apiKey}&product=SMS&direction=outbound&id={message-id}` (default
+ * `https://api.nexmo.com`), `Authorization: Basic base64(apiKey:apiSecret)`; the answer's `records`
+ * hold the message's record, whose `status` and `error_code` read as a receipt's `status` and
+ * `err-code`: delivered, failed, rejected, expired are final; anything else (submitted, accepted,
+ * buffered, unknown, deleted) is not. An id Vonage does not know is listed in `ids_not_found`.
+ * (The Reports API is a paid product on the Vonage account; without it the query answers 401/403,
+ * and the message is recorded unknown as it would have been without a query.)
  */
 import { createHash, createHmac, timingSafeEqual } from "node:crypto"
 import { Duration, Effect, Either, Schema, type Scope } from "effect"
@@ -63,6 +72,7 @@ import {
   type MakeOptions,
   makeSubmitter,
   permanent,
+  type ProviderAnswer,
   transient
 } from "./HttpSubmit.js"
 import {
@@ -71,10 +81,15 @@ import {
   InvalidDeliveryReport,
   type OutboundSms,
   type ProviderAdapter,
+  type QueriedStatus,
+  type StatusQueryError,
   type SubmitResult
 } from "./ProviderAdapter.js"
+import { httpFailure, makeStatusGetter, malformedAnswer } from "./StatusQuery.js"
 
 export const defaultBaseUrl = "https://rest.nexmo.com"
+/** where Vonage's Reports API answers status queries */
+export const defaultReportsBaseUrl = "https://api.nexmo.com"
 
 export const SignatureMethod = Schema.Literal("md5hash", "md5", "sha1", "sha256", "sha512")
 export type SignatureMethod = typeof SignatureMethod.Type
@@ -83,6 +98,10 @@ export const VonageConfig = Schema.Struct({
   id: Schema.String.pipe(Schema.pattern(/^[a-z0-9][a-z0-9_-]{0,31}$/)),
   /** default `https://rest.nexmo.com` */
   baseUrl: Schema.optional(
+    Schema.String.pipe(Schema.pattern(/^https?:\/\/\S+$/, { message: () => "must be an http(s) URL" }))
+  ),
+  /** the Reports API, which status queries ask; default `https://api.nexmo.com` */
+  reportsBaseUrl: Schema.optional(
     Schema.String.pipe(Schema.pattern(/^https?:\/\/\S+$/, { message: () => "must be an http(s) URL" }))
   ),
   apiKey: Schema.NonEmptyString,
@@ -120,11 +139,22 @@ export const make = (
       recipient: sms.to.replace(/^\+/, "")
     }))
 
+    const get = yield* makeStatusGetter(timeout)
+    const reportsBaseUrl = config.reportsBaseUrl ?? defaultReportsBaseUrl
+    const queryHeaders = {
+      authorization: `Basic ${Buffer.from(`${config.apiKey}:${config.apiSecret}`).toString("base64")}`,
+      accept: "application/json"
+    }
+
     return {
       id: config.id,
       type: "vonage",
       ...calls,
-      parseDeliveryReport: (webhook) => parseDeliveryReceipt(config.signatureSecret, method, webhook, now())
+      parseDeliveryReport: (webhook) => parseDeliveryReceipt(config.signatureSecret, method, webhook, now()),
+      queryStatus: (messageId) =>
+        Effect.flatMap(get(recordsUrl(reportsBaseUrl, config.apiKey, messageId), queryHeaders), (answer) =>
+          parseRecords(messageId, answer)
+        )
     } satisfies ProviderAdapter
   })
 
@@ -292,16 +322,85 @@ export const parseDeliveryReceipt = (
     ...(reference !== undefined ? { reference } : {}),
     ...(code !== undefined ? { code } : {})
   }
+  return Either.right(withOutcome(base, rawStatus, code))
+}
+
+/** A Vonage status (and error code) as our outcome: the one mapping of receipts and queries. */
+const withOutcome = (
+  base: Omit<DeliveryReport, "outcome" | "failureReason">,
+  rawStatus: string,
+  code: string | undefined
+): DeliveryReport => {
   const status = rawStatus.toLowerCase()
-  if (status === "delivered") return Either.right({ ...base, outcome: "delivered" })
-  if (status === "expired")
-    return Either.right({ ...base, outcome: "failed", failureReason: "undeliverable" })
-  if (status !== "failed" && status !== "rejected") return Either.right({ ...base, outcome: "pending" })
+  if (status === "delivered") return { ...base, outcome: "delivered" }
+  if (status === "expired") return { ...base, outcome: "failed", failureReason: "undeliverable" }
+  if (status !== "failed" && status !== "rejected") return { ...base, outcome: "pending" }
   const failureReason =
     code !== undefined && invalidNumberErrors.has(code)
       ? "invalid_number"
       : (code !== undefined && rejectedErrors.has(code)) || status === "rejected"
         ? "rejected"
         : "undeliverable"
-  return Either.right({ ...base, outcome: "failed", failureReason })
+  return { ...base, outcome: "failed", failureReason }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Status query (Reports API)
+
+/** The synchronous Reports API's records of one outbound SMS. */
+export const recordsUrl = (reportsBaseUrl: string, apiKey: string, messageId: string): string => {
+  const query = new URLSearchParams({
+    account_id: apiKey,
+    product: "SMS",
+    direction: "outbound",
+    id: messageId
+  })
+  return `${reportsBaseUrl.replace(/\/+$/, "")}/v2/reports/records?${query.toString()}`
+}
+
+/** Reads the Reports API's answer for `messageId`: its record's status, as a receipt would give it. */
+export const parseRecords = (
+  messageId: string,
+  answer: ProviderAnswer
+): Either.Either<QueriedStatus, StatusQueryError> => {
+  const decoded = decodeJson(answer.text)
+  const json = decoded._tag === "Some" ? decoded.value : undefined
+  if (answer.status < 200 || answer.status >= 300) {
+    const detail =
+      nonEmpty(fieldAt(json, ["title"])) ??
+      nonEmpty(fieldAt(json, ["detail"])) ??
+      nonEmpty(fieldAt(json, ["error-text"])) ??
+      ""
+    return Either.left(httpFailure(answer.status, detail))
+  }
+  const records = fieldAt(json, ["records"])
+  const notFound = nonEmpty(fieldAt(json, ["ids_not_found"]))
+  if (notFound?.split(",").some((id) => id.trim() === messageId)) {
+    return Either.left(httpFailure(404, `${messageId} is in ids_not_found`))
+  }
+  if (!Array.isArray(records)) return Either.left(malformedAnswer(`HTTP ${answer.status} without records`))
+  const record =
+    records.find((entry) => nonEmpty(fieldAt(entry, ["message_id"])) === messageId) ??
+    (records.length === 1 && fieldAt(records[0], ["message_id"]) === undefined ? records[0] : undefined)
+  if (record === undefined) {
+    return Either.left(
+      records.length === 0
+        ? httpFailure(404, `no record of ${messageId}`)
+        : malformedAnswer(`no record of ${messageId} among ${records.length}`)
+    )
+  }
+  const rawStatus = fieldAt(record, ["status"])
+  if (typeof rawStatus !== "string" || rawStatus.length === 0) {
+    return Either.left(malformedAnswer("records[].status: is missing"))
+  }
+  const errorCode = nonEmpty(fieldAt(record, ["error_code"]))
+  const code = errorCode !== undefined && errorCode !== "0" ? errorCode : undefined
+  const report = withOutcome(
+    { providerMessageId: messageId, rawStatus, ...(code !== undefined ? { code } : {}) },
+    rawStatus,
+    code
+  )
+  return Either.right(
+    report.outcome === "pending" ? { _tag: "NotFinal", rawStatus } : { _tag: "Final", report }
+  )
 }

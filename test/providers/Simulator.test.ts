@@ -233,6 +233,16 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Simulator", (i
     })
   )
 
+  it.scoped("never sends the report of a submission it loses (loseRate 1), and counts it", () =>
+    Effect.gen(function* () {
+      const { sim, adapter, received, callbackUrl } = yield* setup({ dlr: { loseRate: 1 } })
+      yield* Effect.forEach(["msg-1", "msg-2"], (id) => accepted(adapter, outbound(id, callbackUrl)))
+      yield* sim.awaitIdle
+      expect(sim.stats()).toMatchObject({ accepted: 2, dlrLost: 2, dlrSent: 0, dlrPending: 0 })
+      expect(yield* Queue.size(received)).toBe(0)
+    })
+  )
+
   it.scoped("retries a DLR the receiver refused", () =>
     Effect.gen(function* () {
       const { sim, adapter, received, callbackUrl } = yield* setup({}, 2)
