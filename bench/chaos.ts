@@ -8,6 +8,13 @@
  *     call whose outcome was lost to a crash leaves a gap, see ProviderActor).
  * Prints one JSON line; exits 1 on a violation. `N=5000 RATE=100 npm run chaos` for a longer run.
  *
+ *   CLUSTER=3 npm run chaos    # three clustered nats-servers, every stream and bucket at three
+ *                              # replicas; one node is killed with SIGKILL and restarted later
+ *   LONG=1 npm run chaos       # 20 SIGKILLs over two gateway processes running every role side by
+ *                              # side, plus reports lost (they end at the report deadline), early ones
+ *
+ * Knobs (LONG sets the first five): KILLS, PROCESSES, LOSE_RATE, EARLY_RATE, REPORT_DEADLINE_MS.
+ *
  * Each fault waits for a condition, not for the clock: a share of the messages published and the
  * gateway submitting to the provider again since the previous fault. The producer never runs more
  * than one share ahead of the faults, so every fault lands on a gateway with work in hand, however
@@ -24,7 +31,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { createServer, connect as connectTcp, type Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { jetstream } from "@nats-io/jetstream"
+import { jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
 import { Effect, Layer } from "effect"
 import { load } from "../src/actors/MessageRepository.js"
@@ -34,10 +41,22 @@ import { Nats } from "../src/nats/Nats.js"
 import { findNatsServer } from "../src/nats/NatsServer.js"
 import { freePort, GATEWAY_V8_FLAGS, spawnCli, stop, waitForLine } from "./processes.js"
 
-const N = Number(process.env.N ?? 1200)
-const RATE = Number(process.env.RATE ?? 120)
-/** faults start once this share of the messages is published (the provider outage and storm: one) */
-const SHARES = [0.15, 0.3, 0.45, 0.6]
+const LONG = process.env.LONG === "1"
+const N = Number(process.env.N ?? (LONG ? 4000 : 1200))
+const RATE = Number(process.env.RATE ?? (LONG ? 60 : 120))
+/** nats-servers in one cluster (1 or 3); with 3, every stream and bucket keeps three replicas */
+const CLUSTER = Number(process.env.CLUSTER ?? 1)
+/** gateway processes running every role side by side; the kills alternate between them */
+const PROCESSES = Number(process.env.PROCESSES ?? (LONG ? 2 : 1))
+/** SIGKILLs of a gateway process over the run */
+const KILLS = Number(process.env.KILLS ?? (LONG ? 20 : 2))
+/** share of accepted submissions whose delivery report the provider never sends */
+const LOSE_RATE = Number(process.env.LOSE_RATE ?? (LONG ? 0.02 : 0))
+/** share of reports sent before the provider's submit answer */
+const EARLY_RATE = Number(process.env.EARLY_RATE ?? (LONG ? 0.1 : 0))
+/** the provider's report deadline: a lost report ends there, `unknown` (SmsStatusUnknown) */
+const REPORT_DEADLINE_MS = Number(process.env.REPORT_DEADLINE_MS ?? 20_000)
+if (CLUSTER !== 1 && CLUSTER !== 3) throw new Error("CLUSTER must be 1 or 3")
 /** how long the gateway may take to submit again after a fault before the run calls it a stall */
 const RESUME_WITHIN_MS = 60_000
 /** the end: how long the run waits with no message reaching a final state, and at most */
@@ -56,6 +75,8 @@ interface SimulatorStats {
   readonly accepted: number
   readonly dlrDuplicates: number
   readonly dlrFailed: number
+  readonly dlrLost: number
+  readonly dlrEarly: number
 }
 
 /** The provider's API endpoint: passes through to `up`, to `throttling` for a storm, or refuses. */
@@ -104,12 +125,14 @@ const main = async () => {
   const startedAt = Date.now()
   const elapsed = () => seconds(Date.now() - startedAt)
   const dir = mkdtempSync(join(tmpdir(), "sms-gw-chaos-"))
-  const natsPort = await freePort()
+  const natsPorts = await Promise.all(Array.from({ length: CLUSTER }, () => freePort()))
+  const routePorts = await Promise.all(Array.from({ length: CLUSTER }, () => freePort()))
   const simPort = await freePort()
   const throttlingPort = await freePort()
   const apiPort = await freePort()
-  const httpPort = await freePort()
-  const natsUrl = `nats://127.0.0.1:${natsPort}`
+  const httpPorts = await Promise.all(Array.from({ length: PROCESSES }, () => freePort()))
+  // a cluster is named by all its nodes: clients fail over among them
+  const natsUrl = natsPorts.map((port) => `nats://127.0.0.1:${port}`).join(",")
   const children = new Set<ChildProcess>()
   const track = (child: ChildProcess) => {
     children.add(child)
@@ -126,16 +149,49 @@ const main = async () => {
   }
   process.once("SIGINT", abort).once("SIGTERM", abort)
 
-  const startNats = async () => {
+  /** node `i` of the cluster (the only one without a cluster), on its own store folder */
+  const startNats = async (i: number) => {
     const bin = findNatsServer()
     if (!bin) throw new Error("nats-server not found")
-    const child = track(
-      spawn(bin, ["-js", "-a", "127.0.0.1", "-p", String(natsPort), "-sd", join(dir, "nats")], {
-        stdio: ["ignore", "ignore", "pipe"]
-      })
-    )
+    const port = natsPorts[i] ?? 0
+    const cluster =
+      CLUSTER === 1
+        ? []
+        : [
+            "-n",
+            `chaos-${i}`,
+            "--cluster_name",
+            "chaos",
+            "--cluster",
+            `nats://127.0.0.1:${routePorts[i]}`,
+            "--routes",
+            routePorts
+              .filter((_, j) => j !== i)
+              .map((route) => `nats://127.0.0.1:${route}`)
+              .join(",")
+          ]
+    const args = ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", join(dir, `nats-${i}`), ...cluster]
+    const child = track(spawn(bin, args, { stdio: ["ignore", "ignore", "pipe"] }))
     await waitForLine(child, /Listening for client connections/, "nats-server")
     return child
+  }
+  /** until JetStream answers: a cluster first elects its meta leader */
+  const jetStreamReady = async () => {
+    const probe = await connect({ servers: natsUrl.split(","), maxReconnectAttempts: -1 })
+    try {
+      for (let tries = 0; ; tries++) {
+        try {
+          // the manager asks for the account's JetStream info, which fails until a leader is elected
+          await jetstreamManager(probe)
+          return
+        } catch (error) {
+          if (tries > 150) throw error
+          await sleep(200)
+        }
+      }
+    } finally {
+      await probe.close()
+    }
   }
   const startSimulator = async (port: number, extra: ReadonlyArray<string> = []) => {
     const child = track(
@@ -156,6 +212,10 @@ const main = async () => {
         // a provider keeps retrying a report while the gateway restarts
         "--dlr-retries",
         "20",
+        "--lose-rate",
+        String(LOSE_RATE),
+        "--early-rate",
+        String(EARLY_RATE),
         ...extra
       ])
     )
@@ -177,17 +237,20 @@ const main = async () => {
           webhookSecretEnv: "CHAOS_SECRET",
           timeoutMs: 5000,
           retry: { initialDelayMs: 500, maxRetries: 20, maxDelayMs: 3000 },
-          circuitBreaker: { failureThreshold: 5, openForMs: 1000 }
+          circuitBreaker: { failureThreshold: 5, openForMs: 1000 },
+          reportDeadlineMs: REPORT_DEADLINE_MS
         }
       ]
     })
   )
-  const startGateway = async () => {
+  /** gateway process `i`, every role, on its own HTTP port (its reports' callback address) */
+  const startGateway = async (i: number) => {
     const child = track(
       spawnCli(
-        ["start", "--http-port", String(httpPort), "--data-dir", join(dir, "gw")],
+        ["start", "--http-port", String(httpPorts[i]), "--data-dir", join(dir, `gw-${i}`)],
         {
           NATS_URL: natsUrl,
+          NATS_REPLICAS: String(CLUSTER),
           PROVIDERS_CONFIG: providers,
           CHAOS_KEY: "chaos-key",
           CHAOS_SECRET: "chaos-secret"
@@ -195,7 +258,16 @@ const main = async () => {
         GATEWAY_V8_FLAGS
       )
     )
-    await waitForLine(child, /sms-gateway is running/, "gateway")
+    // a start that hangs ends the run with a reason rather than at the caller's time limit
+    let timer: NodeJS.Timeout | undefined
+    const hung = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`gateway ${i} did not start within 90 s`)), 90_000)
+    })
+    try {
+      await Promise.race([waitForLine(child, /sms-gateway is running/, `gateway ${i}`), hung])
+    } finally {
+      clearTimeout(timer)
+    }
     return child
   }
   const kill9 = (child: ChildProcess) =>
@@ -209,23 +281,30 @@ const main = async () => {
   const stalls: Array<string> = []
   let proxy: Awaited<ReturnType<typeof startProxy>> | undefined
   try {
-    let [nats] = await Promise.all([
-      startNats(),
+    const [nodes] = await Promise.all([
+      Promise.all(natsPorts.map((_, i) => startNats(i))),
       startSimulator(simPort),
       startSimulator(throttlingPort, ["--throttle-rate", "1"])
     ])
+    await jetStreamReady()
     proxy = await startProxy(apiPort, { up: simPort, throttling: throttlingPort })
     const api = proxy
-    let gateway = await startGateway()
-    const nc = await connect({ servers: natsUrl, maxReconnectAttempts: -1, reconnectTimeWait: 200 })
+    // one after the other: the first creates the streams and buckets the others open
+    const gateways: Array<ChildProcess> = []
+    for (let i = 0; i < PROCESSES; i++) gateways.push(await startGateway(i))
+    const nc = await connect({
+      servers: natsUrl.split(","),
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 200
+    })
     const js = jetstream(nc)
     const accepted = async () => (await simulatorGet<SimulatorStats>(simPort, "/_stats")).accepted
 
     const keys = Array.from({ length: N }, () => randomUUID())
     let published = 0
     let publishRetries = 0
-    // the producer stays at most one share ahead of the faults
-    let allowed = Math.ceil(N * (SHARES[0] ?? 1))
+    // the producer stays at most one share ahead of the faults (set with the shares below)
+    let allowed = 0
     const producer = (async () => {
       for (const key of keys) {
         while (published >= allowed) await sleep(20)
@@ -250,43 +329,77 @@ const main = async () => {
       }
     })()
 
-    const faultRuns: ReadonlyArray<readonly [ReadonlyArray<string>, () => Promise<void>]> = [
-      [
-        ["gateway kill -9"],
+    type Fault = readonly [ReadonlyArray<string>, () => Promise<void>]
+    let kills = 0
+    const killGateway: () => Fault = () => {
+      const i = kills++ % PROCESSES
+      return [
+        [PROCESSES === 1 ? "gateway kill -9" : `gateway ${i} kill -9`],
         async () => {
-          await kill9(gateway)
+          const gateway = gateways[i]
+          if (gateway !== undefined) await kill9(gateway)
           await sleep(500)
-          gateway = await startGateway()
-        }
-      ],
-      [
-        ["nats-server restart"],
-        async () => {
-          await stop(nats, 10_000)
-          await sleep(500)
-          nats = await startNats()
-        }
-      ],
-      [
-        ["gateway kill -9"],
-        async () => {
-          await kill9(gateway)
-          await sleep(500)
-          gateway = await startGateway()
-        }
-      ],
-      [
-        // a provider coming back from an outage throttles at first
-        ["provider down 3 s", "429 storm 2 s"],
-        async () => {
-          await api.set("down")
-          await sleep(3000)
-          await api.set("throttling")
-          await sleep(2000)
-          await api.set("up")
+          gateways[i] = await startGateway(i)
         }
       ]
+    }
+    // one node (of one, or of the cluster) goes: a lone server is restarted at once; a cluster node
+    // is killed outright and comes back one fault later, the load running on two nodes meanwhile
+    const natsFaults: ReadonlyArray<Fault> =
+      CLUSTER === 1
+        ? [
+            [
+              ["nats-server restart"],
+              async () => {
+                const node = nodes[0]
+                if (node !== undefined) await stop(node, 10_000)
+                await sleep(500)
+                nodes[0] = await startNats(0)
+              }
+            ]
+          ]
+        : [
+            [
+              ["nats node kill -9"],
+              async () => {
+                const node = nodes[1]
+                if (node !== undefined) await kill9(node)
+              }
+            ],
+            [
+              ["nats node restarted"],
+              async () => {
+                nodes[1] = await startNats(1)
+              }
+            ]
+          ]
+    // a provider coming back from an outage throttles at first
+    const providerFault: Fault = [
+      ["provider down 3 s", "429 storm 2 s"],
+      async () => {
+        await api.set("down")
+        await sleep(3000)
+        await api.set("throttling")
+        await sleep(2000)
+        await api.set("up")
+      }
     ]
+    // kills before, between and after the others: kill, nats, kill, [nats restarted,] provider, kills…
+    const faultRuns: Array<Fault> = []
+    const firstKills = Math.min(KILLS, 1)
+    for (let k = 0; k < firstKills; k++) faultRuns.push(killGateway())
+    for (const [j, fault] of natsFaults.entries()) {
+      faultRuns.push(fault)
+      if (j === 0 && kills < KILLS) faultRuns.push(killGateway())
+    }
+    faultRuns.push(providerFault)
+    while (kills < KILLS) faultRuns.push(killGateway())
+    /** faults start once these shares of the messages are published, evenly from 15 % to 60 % (80 % long) */
+    const lastShare = faultRuns.length > 4 ? 0.8 : 0.6
+    const SHARES = faultRuns.map((_, i) =>
+      faultRuns.length === 1 ? 0.15 : 0.15 + ((lastShare - 0.15) * i) / (faultRuns.length - 1)
+    )
+    allowed = Math.ceil(N * (SHARES[0] ?? 1))
     /** until the share is published and the provider has accepted a call since the last fault */
     const resumed = async (share: number, since: number, after: string) => {
       const deadline = Date.now() + RESUME_WITHIN_MS
@@ -310,6 +423,8 @@ const main = async () => {
       allowed = i + 1 < faultRuns.length ? Math.ceil(N * (SHARES[i + 1] ?? 1)) : N
       faults.push(...names)
       phases.push({ fault: names.join(", then "), at_s: elapsed(), published, provider_accepted: now })
+      // progress on stderr: a run that fails shows which fault it reached
+      console.error(`[${elapsed()} s] ${names.join(", then ")} (published ${published}, accepted ${now})`)
       await run()
       acceptedBefore = await accepted()
     }
@@ -325,8 +440,10 @@ const main = async () => {
       Effect.runPromise(
         Effect.forEach(ids, (id) => load(id as MessageId), { concurrency: 32 }).pipe(Effect.provide(store))
       )
+    // `unknown` is where a message whose report never came ends (its report deadline): settled,
+    // and checked below against the reports the provider lost or gave up on
     const isFinal = (h: { state: { status: string } }) =>
-      h.state.status === "delivered" || h.state.status === "failed"
+      h.state.status === "delivered" || h.state.status === "failed" || h.state.status === "unknown"
     const settleStarted = Date.now()
     let histories = await readAll()
     let finals = histories.filter(isFinal).length
@@ -354,6 +471,9 @@ const main = async () => {
       if (s.outcome === "accepted" && s.reference)
         acceptedBy.set(s.reference, (acceptedBy.get(s.reference) ?? 0) + 1)
     const lost = histories.filter((h) => h.state.status === "none").length
+    const unknown = histories.filter((h) => h.state.status === "unknown").length
+    // a message may end unknown only for want of its report: lost by the provider, or given up
+    const unknownUnexplained = Math.max(0, unknown - simStats.dlrLost - simStats.dlrFailed)
     const open = histories.filter((h) => h.state.status !== "none" && !isFinal(h)).length
     let extra = 0
     let unexplained = 0
@@ -380,6 +500,11 @@ const main = async () => {
       not_final: open,
       delivered: histories.filter((h) => h.state.status === "delivered").length,
       failed: histories.filter((h) => h.state.status === "failed").length,
+      unknown,
+      unknown_unexplained: unknownUnexplained,
+      cluster: CLUSTER,
+      gateway_processes: PROCESSES,
+      gateway_kills: kills,
       provider_submissions: submissions.length,
       extra_submissions: extra,
       unexplained_extra: unexplained,
@@ -387,6 +512,8 @@ const main = async () => {
       retries,
       dlr_duplicates: simStats.dlrDuplicates,
       dlr_given_up: simStats.dlrFailed,
+      dlr_lost: simStats.dlrLost,
+      dlr_early: simStats.dlrEarly,
       elapsed_s: elapsed()
     }
     console.log(JSON.stringify(result))
@@ -421,7 +548,7 @@ const main = async () => {
               }
         )}`
       )
-      const metrics = await fetch(`http://127.0.0.1:${httpPort}/metrics`)
+      const metrics = await fetch(`http://127.0.0.1:${httpPorts[0]}/metrics`)
         .then((r) => r.text())
         .catch((e) => String(e))
       for (const line of metrics.split("\n"))
@@ -431,6 +558,7 @@ const main = async () => {
     return (
       lost === 0 &&
       open === 0 &&
+      unknownUnexplained === 0 &&
       unexplained === 0 &&
       published === N &&
       histories.length === N &&

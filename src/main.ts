@@ -2,7 +2,7 @@
  * Composes the gateway's layers by role. `start` runs every role in one process; `--roles` picks
  * some, and many processes may run the same role (the durable consumers share the work).
  */
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Schedule } from "effect"
 import * as DeliveryReportActor from "./actors/DeliveryReportActor.js"
 import { InactiveNumbers } from "./actors/InactiveNumbers.js"
 import * as Intake from "./actors/Intake.js"
@@ -18,7 +18,7 @@ import * as EventStoreDbOnDemand from "./eventstore/EventStoreDbOnDemand.js"
 import * as JetStreamEventStore from "./eventstore/JetStreamEventStore.js"
 import { PublicUrl } from "./http/PublicUrl.js"
 import * as HttpServerRole from "./http/Server.js"
-import { Nats } from "./nats/Nats.js"
+import { Nats, NatsError } from "./nats/Nats.js"
 import { ensureStreams } from "./nats/Topology.js"
 import * as ProjectionRunner from "./projections/ProjectionRunner.js"
 import { reactors, readModels } from "./projections/Registry.js"
@@ -108,5 +108,21 @@ export type Infrastructure =
 export const roles = (options: GatewayOptions) =>
   Layer.mergeAll(Layer.empty, ...[...options.roles].map((role) => roleLayer(role, options)))
 
+/**
+ * A start that meets NATS mid-election (a cluster node just died, a server restarting) gets timeouts
+ * and "no responders" for a few seconds: it starts again, for up to a minute, instead of exiting (seen
+ * in the cluster chaos run: a gateway restarted right after a node's kill -9). Anything else, a wrong
+ * setting, a busy port, invalid data, still ends the start at once.
+ */
+const isPassing = (error: unknown) =>
+  (error instanceof NatsError && error.reason === "RequestFailed") ||
+  (error instanceof EventStoreError && (error.reason === "Unavailable" || error.reason === "Timeout"))
+
+const startAgain = Schedule.exponential("250 millis", 2).pipe(
+  Schedule.union(Schedule.spaced("5 seconds")),
+  Schedule.whileInput(isPassing),
+  Schedule.upTo("60 seconds")
+)
+
 export const gateway = (options: GatewayOptions) =>
-  roles(options).pipe(Layer.provide(infrastructure(options)))
+  roles(options).pipe(Layer.provide(infrastructure(options)), Layer.retry(startAgain))
