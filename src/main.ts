@@ -20,14 +20,13 @@ import { PublicUrl } from "./http/PublicUrl.js"
 import * as HttpServerRole from "./http/Server.js"
 import { Nats, NatsError } from "./nats/Nats.js"
 import { ensureStreams } from "./nats/Topology.js"
-import * as OutboxRole from "./outbox/Role.js"
 import * as ProjectionRunner from "./projections/ProjectionRunner.js"
 import { reactors, readModels } from "./projections/Registry.js"
 import { ReadModels } from "./projections/ReadModels.js"
 import type { ProvidersFile } from "./providers/ProviderConfig.js"
 import { Providers } from "./providers/Providers.js"
 
-export const ROLES = ["intake", "providers", "dlr", "projector", "http", "outbox"] as const
+export const ROLES = ["intake", "providers", "dlr", "projector", "http"] as const
 export type Role = (typeof ROLES)[number]
 
 export interface GatewayOptions {
@@ -62,9 +61,6 @@ const roleLayer = (role: Role, options: GatewayOptions) => {
       return projectorRole
     case "http":
       return Layer.merge(HttpServerRole.layer(options.http), ClientsBootstrap.layer(options.dataDir))
-    case "outbox":
-      // OUTBOX_URL switches it on (see src/outbox/Config.ts); without it the role has nothing to read
-      return OutboxRole.fromEnv
   }
 }
 
