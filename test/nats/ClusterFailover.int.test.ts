@@ -46,7 +46,17 @@ describe("a three-node JetStream cluster", () => {
             max_deliver: -1
           })
         )
-        const leader = indexOf(consumer.cluster?.leader)
+        // a new replicated consumer (and its stream) may take a moment to elect a leader
+        const leader = yield* eventually(
+          Effect.flatMap(
+            Effect.promise(() =>
+              consumer.cluster?.leader ? Promise.resolve(consumer) : jsm.consumers.info("FAILOVER", "w")
+            ),
+            (info) =>
+              info.cluster?.leader ? Effect.succeed(indexOf(info.cluster.leader)) : Effect.fail("no leader")
+          ),
+          "20 seconds"
+        )
         expect(leader).toBeGreaterThanOrEqual(0)
         // the worker talks to a node that stays up, so it sees no disconnect when the leader goes
         const survivor = (leader + 1) % 3
@@ -64,8 +74,9 @@ describe("a three-node JetStream cluster", () => {
             )
           )
         )
+        // a failed publish is retried by `eventually` (the stream may still be electing its leader)
         const publish = (from: number, to: number) =>
-          Effect.promise(() =>
+          Effect.tryPromise(() =>
             Promise.all(
               Array.from({ length: to - from }, (_, i) =>
                 js.publish("failover.x", String(from + i), { timeout: 10_000 })
@@ -76,14 +87,14 @@ describe("a three-node JetStream cluster", () => {
           Effect.flatMap(Ref.get(handled), (all) =>
             all.size >= n ? Effect.succeed(all.size) : Effect.fail(all.size)
           )
-        yield* publish(0, 10)
+        yield* eventually(publish(0, 10), "20 seconds")
         expect(yield* eventually(count(10), "20 seconds")).toBe(10)
 
         yield* cluster.kill(leader)
         // the stream elects a new leader among the two left; the publish waits for it
         yield* eventually(publish(10, 20).pipe(Effect.timeout("5 seconds")), "30 seconds")
         // within the pull check and an election; the client alone took 30 s or more (two missed heartbeats)
-        expect(yield* eventually(count(20), "22 seconds")).toBe(20)
+        expect(yield* eventually(count(20), "25 seconds")).toBe(20)
       }),
     120_000
   )
