@@ -38,7 +38,7 @@ import { load } from "../src/actors/MessageRepository.js"
 import { type MessageId, messageIdFor } from "../src/domain/Ids.js"
 import * as JetStreamEventStore from "../src/eventstore/JetStreamEventStore.js"
 import { Nats } from "../src/nats/Nats.js"
-import { findNatsServer } from "../src/nats/NatsServer.js"
+import { clusterNodeArgs, findNatsServer } from "../src/nats/NatsServer.js"
 import { freePort, GATEWAY_V8_FLAGS, spawnCli, stop, waitForLine } from "./processes.js"
 
 const LONG = process.env.LONG === "1"
@@ -154,22 +154,7 @@ const main = async () => {
     const bin = findNatsServer()
     if (!bin) throw new Error("nats-server not found")
     const port = natsPorts[i] ?? 0
-    const cluster =
-      CLUSTER === 1
-        ? []
-        : [
-            "-n",
-            `chaos-${i}`,
-            "--cluster_name",
-            "chaos",
-            "--cluster",
-            `nats://127.0.0.1:${routePorts[i]}`,
-            "--routes",
-            routePorts
-              .filter((_, j) => j !== i)
-              .map((route) => `nats://127.0.0.1:${route}`)
-              .join(",")
-          ]
+    const cluster = CLUSTER === 1 ? [] : clusterNodeArgs("chaos", i, routePorts)
     const args = ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", join(dir, `nats-${i}`), ...cluster]
     const child = track(spawn(bin, args, { stdio: ["ignore", "ignore", "pipe"] }))
     await waitForLine(child, /Listening for client connections/, "nats-server")

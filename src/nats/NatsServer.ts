@@ -402,3 +402,21 @@ const gatewayAncestor = (pid: number): number | undefined => {
   }
   return undefined
 }
+
+/**
+ * The arguments of node `node` of a JetStream cluster on loopback: its name `<name>-<node>`, its own
+ * route port and routes to the others (the chaos run and the cluster tests start three).
+ */
+export const clusterNodeArgs = (name: string, node: number, routePorts: ReadonlyArray<number>) => [
+  "-n",
+  `${name}-${node}`,
+  "--cluster_name",
+  name,
+  "--cluster",
+  `nats://127.0.0.1:${routePorts[node]}`,
+  "--routes",
+  routePorts
+    .filter((_, j) => j !== node)
+    .map((route) => `nats://127.0.0.1:${route}`)
+    .join(",")
+]

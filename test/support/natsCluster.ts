@@ -7,7 +7,7 @@ import { join } from "node:path"
 import { jetstreamManager } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
 import { Effect, Scope } from "effect"
-import { findNatsServer } from "../../src/nats/NatsServer.js"
+import { clusterNodeArgs, findNatsServer } from "../../src/nats/NatsServer.js"
 import { freePort } from "./gateway.js"
 import { type Spawned, spawnProcess, tempFolder } from "./processes.js"
 
@@ -42,17 +42,7 @@ export const startNatsCluster = Effect.gen(function* () {
         String(ports[i]),
         "-sd",
         join(dir, `node-${i}`),
-        "-n",
-        `node-${i}`,
-        "--cluster_name",
-        "test",
-        "--cluster",
-        `nats://127.0.0.1:${routes[i]}`,
-        "--routes",
-        routes
-          .filter((_, j) => j !== i)
-          .map((route) => `nats://127.0.0.1:${route}`)
-          .join(",")
+        ...clusterNodeArgs("node", i, routes)
       ]).pipe(Scope.extend(scope))
       yield* node.waitFor("Listening for client connections", "20 seconds")
       nodes[i] = node
