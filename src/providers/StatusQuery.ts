@@ -3,10 +3,11 @@
  * connection pool (closed with the scope) and one timer for the whole answer, as a submission has.
  * Cold path (only at report deadlines), so an Effect per call is fine here.
  */
-import { Duration, Effect, type Scope } from "effect"
+import { Duration, Effect, Either, type Scope } from "effect"
 import { Agent, request } from "undici"
+import { fieldAt, nonEmpty } from "./GenericHttp.js"
 import { flattenHeaders, type ProviderAnswer } from "./HttpSubmit.js"
-import { StatusQueryError } from "./ProviderAdapter.js"
+import { type DeliveryReport, type QueriedStatus, StatusQueryError } from "./ProviderAdapter.js"
 
 export type StatusGet = (
   url: string,
@@ -87,3 +88,33 @@ export const httpFailure = (status: number, detail: string): StatusQueryError =>
 
 export const malformedAnswer = (message: string) =>
   new StatusQueryError({ reason: "malformed", message: short(message) })
+
+/**
+ * A queried record's status (and error code) as a `QueriedStatus`, through the provider's own mapping
+ * of its statuses (`outcomeOf`, the one its reports use): `where` names the record in errors.
+ */
+export const queriedStatusOf = (
+  record: unknown,
+  providerMessageId: string,
+  where: string,
+  outcomeOf: (
+    base: Omit<DeliveryReport, "outcome" | "failureReason">,
+    rawStatus: string,
+    code: string | undefined
+  ) => DeliveryReport
+): Either.Either<QueriedStatus, StatusQueryError> => {
+  const rawStatus = fieldAt(record, ["status"])
+  if (typeof rawStatus !== "string" || rawStatus.length === 0) {
+    return Either.left(malformedAnswer(`${where}status: is missing`))
+  }
+  const errorCode = nonEmpty(fieldAt(record, ["error_code"]))
+  const code = errorCode !== undefined && errorCode !== "0" ? errorCode : undefined
+  const report = outcomeOf(
+    { providerMessageId, rawStatus, ...(code !== undefined ? { code } : {}) },
+    rawStatus,
+    code
+  )
+  return Either.right(
+    report.outcome === "pending" ? { _tag: "NotFinal", rawStatus } : { _tag: "Final", report }
+  )
+}

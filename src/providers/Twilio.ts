@@ -64,7 +64,7 @@ import {
   type StatusQueryError,
   type SubmitResult
 } from "./ProviderAdapter.js"
-import { httpFailure, makeStatusGetter, malformedAnswer } from "./StatusQuery.js"
+import { httpFailure, makeStatusGetter, malformedAnswer, queriedStatusOf } from "./StatusQuery.js"
 
 export const defaultBaseUrl = "https://api.twilio.com"
 
@@ -386,18 +386,5 @@ export const parseMessageStatus = (
   if (answered !== undefined && answered !== sid) {
     return Either.left(malformedAnswer(`asked for ${sid}, answered ${answered}`))
   }
-  const rawStatus = fieldAt(json, ["status"])
-  if (typeof rawStatus !== "string" || rawStatus.length === 0) {
-    return Either.left(malformedAnswer("status: is missing"))
-  }
-  const errorCode = nonEmpty(fieldAt(json, ["error_code"]))
-  const code = errorCode !== undefined && errorCode !== "0" ? errorCode : undefined
-  const report = withOutcome(
-    { providerMessageId: sid, rawStatus, ...(code !== undefined ? { code } : {}) },
-    rawStatus,
-    code
-  )
-  return Either.right(
-    report.outcome === "pending" ? { _tag: "NotFinal", rawStatus } : { _tag: "Final", report }
-  )
+  return queriedStatusOf(json, sid, "", withOutcome)
 }

@@ -85,7 +85,7 @@ import {
   type StatusQueryError,
   type SubmitResult
 } from "./ProviderAdapter.js"
-import { httpFailure, makeStatusGetter, malformedAnswer } from "./StatusQuery.js"
+import { httpFailure, makeStatusGetter, malformedAnswer, queriedStatusOf } from "./StatusQuery.js"
 
 export const defaultBaseUrl = "https://rest.nexmo.com"
 /** where Vonage's Reports API answers status queries */
@@ -389,18 +389,5 @@ export const parseRecords = (
         : malformedAnswer(`no record of ${messageId} among ${records.length}`)
     )
   }
-  const rawStatus = fieldAt(record, ["status"])
-  if (typeof rawStatus !== "string" || rawStatus.length === 0) {
-    return Either.left(malformedAnswer("records[].status: is missing"))
-  }
-  const errorCode = nonEmpty(fieldAt(record, ["error_code"]))
-  const code = errorCode !== undefined && errorCode !== "0" ? errorCode : undefined
-  const report = withOutcome(
-    { providerMessageId: messageId, rawStatus, ...(code !== undefined ? { code } : {}) },
-    rawStatus,
-    code
-  )
-  return Either.right(
-    report.outcome === "pending" ? { _tag: "NotFinal", rawStatus } : { _tag: "Final", report }
-  )
+  return queriedStatusOf(record, messageId, "records[].", withOutcome)
 }
