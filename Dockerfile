@@ -26,13 +26,15 @@ WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json tsconfig.json ./
 COPY bin ./bin
+# the gRPC API's definition, loaded at run time (and served by reflection)
+COPY proto ./proto
 COPY --from=build /app/src ./src
 # after src: bin runs dist only when it is at least as new as every source file
 COPY --from=build /app/dist ./dist
 # the only writable place: `start` keeps gateway.json here (and the embedded nats-server its store)
 RUN mkdir -p /app/data && chown node:node /app/data
 USER node
-EXPOSE 3000
+EXPOSE 3000 50051
 # node has fetch; the slim image has no curl
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.HTTP_PORT ?? 3000}/health`).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]

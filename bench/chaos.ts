@@ -232,7 +232,15 @@ const main = async () => {
   const startGateway = async (i: number) => {
     const child = track(
       spawnCli(
-        ["start", "--http-port", String(httpPorts[i]), "--data-dir", join(dir, `gw-${i}`)],
+        [
+          "start",
+          "--http-port",
+          String(httpPorts[i]),
+          "--grpc-port",
+          "0",
+          "--data-dir",
+          join(dir, `gw-${i}`)
+        ],
         {
           NATS_URL: natsUrl,
           NATS_REPLICAS: String(CLUSTER),

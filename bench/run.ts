@@ -162,6 +162,8 @@ const main = Effect.gen(function* () {
         ...(roles === undefined ? [] : ["--roles", roles]),
         "--http-port",
         String(httpPort),
+        "--grpc-port",
+        "0",
         "--data-dir",
         join(dir, `gw${i}`)
       ],

@@ -16,6 +16,7 @@ import { Clients } from "./clients/Clients.js"
 import { type EventStore, EventStoreError } from "./eventstore/EventStore.js"
 import * as EventStoreDbOnDemand from "./eventstore/EventStoreDbOnDemand.js"
 import * as JetStreamEventStore from "./eventstore/JetStreamEventStore.js"
+import * as GrpcServer from "./grpc/GrpcServer.js"
 import { PublicUrl } from "./http/PublicUrl.js"
 import * as HttpServerRole from "./http/Server.js"
 import { Nats, NatsError } from "./nats/Nats.js"
@@ -34,6 +35,8 @@ export interface GatewayOptions {
   readonly natsUrl: string
   readonly providers: ProvidersFile
   readonly http: { readonly host: string; readonly port: number }
+  /** where the HTTP role also serves the gRPC API (none: no gRPC) */
+  readonly grpc?: { readonly host: string; readonly port: number }
   /** base URL providers call back on; defaults to the HTTP address */
   readonly publicUrl: string
   /** where the HTTP role writes `admin.key` when it issues the first admin key (none: no bootstrap; issue 7) */
@@ -60,7 +63,12 @@ const roleLayer = (role: Role, options: GatewayOptions) => {
     case "projector":
       return projectorRole
     case "http":
-      return Layer.merge(HttpServerRole.layer(options.http), ClientsBootstrap.layer(options.dataDir))
+      // the gRPC API beside the HTTP API, in the same process (issue 17)
+      return Layer.mergeAll(
+        HttpServerRole.layer(options.http),
+        ClientsBootstrap.layer(options.dataDir),
+        options.grpc === undefined ? Layer.empty : GrpcServer.layer(options.grpc)
+      )
   }
 }
 

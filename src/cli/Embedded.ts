@@ -22,6 +22,8 @@ export interface StartOptions {
   readonly host: string
   /** 0 picks a free port */
   readonly httpPort: number
+  /** the gRPC API's, on the same host; 0 picks a free port */
+  readonly grpcPort: number
   readonly dataDir: string
 }
 
@@ -229,12 +231,14 @@ export const start = (options: StartOptions) =>
       : yield* embeddedProviders
     const port = options.httpPort === 0 ? yield* freePort(options.host) : options.httpPort
     const httpUrl = `http://${options.host}:${port}`
+    const grpcPort = servesHttp && options.grpcPort === 0 ? yield* freePort(options.host) : options.grpcPort
     yield* Layer.build(
       gateway({
         roles: options.roles,
         natsUrl,
         providers,
         http: { host: options.host, port },
+        grpc: { host: options.host, port: grpcPort },
         dataDir,
         publicUrl: process.env.PUBLIC_URL ?? httpUrl
         // no span exporter is configured: spans would only cost CPU on every message
@@ -253,6 +257,7 @@ export const start = (options: StartOptions) =>
         ? `  NATS  ${natsUrl}`
         : `  NATS  ${natsUrl}  (user and password in ${join(dataDir, AUTH_FILE)})`,
       servesHttp ? `  HTTP  ${httpUrl}  (API docs: ${httpUrl}/docs)` : "",
+      servesHttp ? `  gRPC  ${options.host}:${grpcPort}  (sms.v1.SmsGateway, health, reflection)` : "",
       // where the key is, on every start: it is printed only once, and only to a terminal
       servesHttp && existsSync(adminKeyFile) ? `  admin API key in ${adminKeyFile}` : "",
       `  roles ${[...options.roles].join(", ")}`,

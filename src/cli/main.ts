@@ -49,9 +49,15 @@ const startCommand = Command.make(
       Options.withDefault(Number(process.env.HTTP_PORT ?? 3000)),
       Options.withDescription("the HTTP API's port, 0 for a free one (default: HTTP_PORT, else 3000)")
     ),
+    grpcPort: Options.integer("grpc-port").pipe(
+      Options.withDefault(Number(process.env.GRPC_PORT ?? 50051)),
+      Options.withDescription(
+        "the gRPC API's port, on the HTTP API's address, 0 for a free one (default: GRPC_PORT, else 50051)"
+      )
+    ),
     dataDir
   },
-  ({ roles, host, httpPort, dataDir }) =>
+  ({ roles, host, httpPort, grpcPort, dataDir }) =>
     Effect.gen(function* () {
       const { ROLES } = yield* Effect.promise(() => import("../main.js"))
       const { start } = yield* Effect.promise(() => import("./Embedded.js"))
@@ -67,6 +73,7 @@ const startCommand = Command.make(
         roles: new Set(chosen as Array<(typeof ROLES)[number]>),
         host,
         httpPort,
+        grpcPort,
         dataDir
       })
     })

@@ -1,22 +1,16 @@
 /** Handlers of the HTTP API groups defined in `Api.ts`. */
-import { messageLimits } from "../actors/MessageLimits.js"
 import { HttpApiBuilder, HttpApp, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Clock, Effect, Either, Option } from "effect"
-import { storeCommand } from "../actors/SendService.js"
-import { Clients } from "../clients/Clients.js"
+import { Clients, type IssueKey, type Principal } from "../clients/Clients.js"
 import { dayOf } from "../clients/Quotas.js"
-import { messageIdFor, type MessageId } from "../domain/Ids.js"
+import type { MessageId } from "../domain/Ids.js"
 import { e164Problem, maskNumber } from "../domain/PhoneNumber.js"
 import { executePhone, loadPhone } from "../actors/PhoneRepository.js"
-import { statusAsOf } from "../projections/AsOf.js"
 import { getPhoneNumber, neverDeactivated, phoneViewOf } from "../projections/PhoneNumbers.js"
-import { parseSendSms } from "../domain/SendSms.js"
-import { messageStream } from "../domain/StreamName.js"
-import { EventStore } from "../eventstore/EventStore.js"
-import { messageAccepted, quotaRejections } from "../observability/Metrics.js"
+import { readHistory, readStatus } from "../messages/ReadMessage.js"
+import { acceptSend, prepareSend } from "../messages/SendMessage.js"
 import { CONTENT_TYPE, renderSnapshot } from "../observability/Prometheus.js"
 import { collect } from "../observability/Collect.js"
-import { getStatus, type MessageStatusView } from "../projections/MessageStatus.js"
 import {
   CurrentClient,
   GatewayApi,
@@ -44,54 +38,42 @@ const setHeaders = (headers: Record<string, string>) =>
     Effect.succeed(HttpServerResponse.setHeaders(response, headers))
   )
 
-/** Builds the command exactly as a NATS producer would publish it, so both paths share one validator. */
+/** The send use case (`messages/SendMessage.ts`), answered with this API's headers and errors. */
 const sendMessage = (input: {
   readonly payload: Record<string, unknown>
   readonly headers: { readonly "idempotency-key": string; readonly "x-tracking-id"?: string | undefined }
 }) =>
   Effect.gen(function* () {
     const principal = yield* requireScope("client", "admin")
-    const clients = yield* Clients
-    const raw = new TextEncoder().encode(
-      JSON.stringify({
-        ...input.payload,
-        trackingId: input.headers["x-tracking-id"] ?? input.payload.trackingId,
-        clientId: principal.clientId,
-        idempotencyKey: input.headers["idempotency-key"]
-      })
-    )
-    const parsed = parseSendSms(raw, messageLimits)
-    if (Either.isLeft(parsed)) return yield* InvalidRequest.of(parsed.left.field, parsed.left.reason)
-    const command = parsed.right
-    const messageId = messageIdFor(command.clientId, command.idempotencyKey)
-    const trackingId = command.trackingId ?? messageId
+    const prepared = prepareSend({
+      clientId: principal.clientId,
+      fields: input.payload,
+      idempotencyKey: input.headers["idempotency-key"],
+      trackingId: input.headers["x-tracking-id"]
+    })
+    if (Either.isLeft(prepared)) return yield* InvalidRequest.of(prepared.left.field, prepared.left.reason)
+    const { command, messageId, trackingId } = prepared.right
     yield* Effect.annotateLogsScoped({ messageId, trackingId, clientId: command.clientId })
     yield* setHeaders({ "x-tracking-id": trackingId })
-
-    const charge = yield* clients
-      .charge(command.clientId, messageId)
-      .pipe(Effect.catchAll(unavailable("the quota store")))
-    if (charge._tag === "Exhausted") {
-      yield* quotaRejections(command.clientId, "http")
-      yield* Effect.logWarning("message refused: daily quota exceeded").pipe(
-        Effect.annotateLogs({ to: maskNumber(command.to), limit: charge.limit })
-      )
-      yield* setHeaders({ "retry-after": String(charge.retryAfterSeconds) })
-      return yield* new QuotaExceeded({
-        message: `the daily quota of ${charge.limit} messages is used up; it resets at 00:00 UTC`,
-        clientId: command.clientId,
-        limit: charge.limit,
-        retryAfterSeconds: charge.retryAfterSeconds
+    const reply = yield* acceptSend(prepared.right, "http").pipe(
+      Effect.catchTags({
+        QuotaUsedUp: (refused) =>
+          Effect.zipRight(
+            setHeaders({ "retry-after": String(refused.retryAfterSeconds) }),
+            Effect.fail(
+              new QuotaExceeded({
+                message: refused.message,
+                clientId: refused.clientId,
+                limit: refused.limit,
+                retryAfterSeconds: refused.retryAfterSeconds
+              })
+            )
+          ),
+        StoreUnavailable: (error) => unavailable(error.store)(error.cause)
       })
-    }
-    // answered only once JetStream holds the command (its PubAck): the intake does the rest
-    const reply = yield* storeCommand(command, raw).pipe(Effect.catchAll(unavailable("the command store")))
-    yield* messageAccepted("http", reply.duplicate)
-    yield* Effect.logInfo(reply.duplicate ? "duplicate message request" : "message accepted").pipe(
-      Effect.annotateLogs({ to: maskNumber(command.to), duplicate: reply.duplicate })
     )
     yield* setHeaders({ location: `/v1/messages/${reply.messageId}` })
-    return { messageId: reply.messageId, duplicate: reply.duplicate }
+    return reply
   }).pipe(Effect.scoped)
 
 export const MessagesLive = HttpApiBuilder.group(GatewayApi, "messages", (handlers) =>
@@ -100,47 +82,31 @@ export const MessagesLive = HttpApiBuilder.group(GatewayApi, "messages", (handle
     .handle("getMessage", ({ path, urlParams }) =>
       Effect.gen(function* () {
         const principal = yield* CurrentClient
-        const asOf = urlParams.asOf
-        if (asOf === undefined) {
-          const status: Option.Option<MessageStatusView> = yield* getStatus(path.id).pipe(
-            Effect.catchAll(unavailable("the status store"))
-          )
-          // another client's message is answered exactly like an unknown one
-          if (Option.isNone(status) || !canRead(principal, status.value.clientId))
-            return yield* notFound(path.id)
-          return status.value
-        }
-        const { view, first } = yield* statusAsOf(path.id, asOf).pipe(
-          Effect.catchAll(unavailable("the event store"))
-        )
-        // the same rule: whether (and since when) another client's message exists is not told
-        if (first === undefined || !canRead(principal, first.clientId)) return yield* notFound(path.id)
-        if (view === undefined) {
-          // not "no such message": it did not exist yet, an auditor's likeliest slip (a wrong date)
-          const since = first.recordedAt.toISOString()
-          return yield* new MessageNotFound({
-            messageId: path.id,
-            message: `message ${path.id} did not exist yet at ${asOf.toISOString()}: it was first recorded at ${since}`,
-            firstRecordedAt: since
+        return yield* readStatus(principal, path.id, urlParams.asOf).pipe(
+          Effect.catchTags({
+            UnknownMessage: () => Effect.fail(notFound(path.id)),
+            NotYetRecorded: (error) =>
+              Effect.fail(
+                new MessageNotFound({
+                  messageId: path.id,
+                  message: error.message,
+                  firstRecordedAt: error.firstRecordedAt
+                })
+              ),
+            StoreUnavailable: (error) => unavailable(error.store)(error.cause)
           })
-        }
-        return view
+        )
       })
     )
     .handle("getMessageEvents", ({ path }) =>
       Effect.gen(function* () {
         const principal = yield* CurrentClient
-        const store = yield* EventStore
-        const events = yield* store
-          .read(messageStream(path.id))
-          .pipe(Effect.catchAll(unavailable("the event store")))
-        const first = events[0]?.data
-        const owner =
-          typeof first === "object" && first !== null && "clientId" in first
-            ? String(first.clientId)
-            : undefined
-        if (events.length === 0 || owner === undefined || !canRead(principal, owner))
-          return yield* notFound(path.id)
+        const events = yield* readHistory(principal, path.id).pipe(
+          Effect.catchTags({
+            UnknownMessage: () => Effect.fail(notFound(path.id)),
+            StoreUnavailable: (error) => unavailable(error.store)(error.cause)
+          })
+        )
         return {
           messageId: path.id,
           events: events.map((e) => ({
@@ -184,14 +150,7 @@ export const PhoneNumbersLive = HttpApiBuilder.group(GatewayApi, "phoneNumbers",
       Effect.gen(function* () {
         const principal = yield* requireScope("admin")
         const number = yield* phoneNumberOf(path.number)
-        const at = new Date(yield* Clock.currentTimeMillis)
-        yield* executePhone(number, {
-          _tag: "Reactivate",
-          number,
-          by: principal.clientId,
-          reason: payload.reason,
-          at
-        }).pipe(
+        return yield* reactivatePhoneNumber({ number, by: principal.clientId, reason: payload.reason }).pipe(
           Effect.catchTag("PhoneAlreadyActive", (e) =>
             Effect.fail(new PhoneNumberActive({ number, message: e.message }))
           ),
@@ -200,21 +159,59 @@ export const PhoneNumbersLive = HttpApiBuilder.group(GatewayApi, "phoneNumbers",
             WrongExpectedRevision: unavailable("the event store")
           })
         )
-        yield* Effect.logInfo("phone number reactivated").pipe(
-          Effect.annotateLogs({ to: maskNumber(number), by: principal.clientId })
-        )
-        // the read model follows shortly; answer from the stream, which is already current, folded
-        // as the read model folds it (so this answer is what a GET will show)
-        const { events, recorded } = yield* loadPhone(number).pipe(
-          Effect.catchAll(unavailable("the event store"))
-        )
-        return phoneViewOf(
-          number,
-          events.map((event, i) => ({ event, position: recorded[i]?.position ?? 0 }))
-        )
       })
     )
 )
+
+/**
+ * An operator reactivates a number (`PhoneReactivated`, naming who and why), logged with who: the
+ * one path of the API and the console. Answers the number as a `GET` will show it.
+ */
+export const reactivatePhoneNumber = (input: {
+  readonly number: string
+  readonly by: string
+  readonly reason: string
+}) =>
+  Effect.gen(function* () {
+    const { number, by, reason } = input
+    const at = new Date(yield* Clock.currentTimeMillis)
+    yield* executePhone(number, { _tag: "Reactivate", number, by, reason, at })
+    yield* Effect.logInfo("phone number reactivated").pipe(
+      Effect.annotateLogs({ to: maskNumber(number), by })
+    )
+    // the read model follows shortly; answer from the stream, which is already current, folded
+    // as the read model folds it (so this answer is what a GET will show)
+    const { events, recorded } = yield* loadPhone(number)
+    return phoneViewOf(
+      number,
+      events.map((event, i) => ({ event, position: recorded[i]?.position ?? 0 }))
+    )
+  })
+
+/** An admin issues a key (the client is created if needed), logged with who: the API's and the console's path. */
+export const issueKeyAs = (admin: Principal, input: IssueKey) =>
+  Effect.gen(function* () {
+    const issued = yield* (yield* Clients).issueKey(input)
+    yield* Effect.logInfo("API key issued").pipe(
+      Effect.annotateLogs({
+        by: admin.clientId,
+        clientId: issued.key.clientId,
+        keyId: issued.key.keyId,
+        scope: issued.key.scope
+      })
+    )
+    return issued
+  })
+
+/** An admin revokes a key, logged with who; false when there is no such key. The API's and the console's path. */
+export const revokeKeyAs = (admin: Principal, keyId: string) =>
+  Effect.gen(function* () {
+    const found = yield* (yield* Clients).revoke(keyId)
+    if (found) {
+      yield* Effect.logInfo("API key revoked").pipe(Effect.annotateLogs({ by: admin.clientId, keyId }))
+    }
+    return found
+  })
 
 export const ClientsLive = HttpApiBuilder.group(GatewayApi, "clients", (handlers) =>
   handlers
@@ -228,33 +225,21 @@ export const ClientsLive = HttpApiBuilder.group(GatewayApi, "clients", (handlers
     .handle("add", ({ payload }) =>
       Effect.gen(function* () {
         const admin = yield* requireScope("admin")
-        const issued = yield* (yield* Clients).issueKey(payload).pipe(
+        return yield* issueKeyAs(admin, payload).pipe(
           Effect.catchTags({
             InvalidClient: (error) => InvalidRequest.of(error.field, error.reason),
             NatsError: unavailable("the client registry")
           })
         )
-        yield* Effect.logInfo("API key issued").pipe(
-          Effect.annotateLogs({
-            by: admin.clientId,
-            clientId: issued.key.clientId,
-            keyId: issued.key.keyId,
-            scope: issued.key.scope
-          })
-        )
-        return issued
       })
     )
     .handle("revoke", ({ path }) =>
       Effect.gen(function* () {
         const admin = yield* requireScope("admin")
-        const found = yield* (yield* Clients)
-          .revoke(path.keyId)
-          .pipe(Effect.catchAll(unavailable("the client registry")))
-        if (!found) return yield* new KeyNotFound({ keyId: path.keyId, message: `no key ${path.keyId}` })
-        yield* Effect.logInfo("API key revoked").pipe(
-          Effect.annotateLogs({ by: admin.clientId, keyId: path.keyId })
+        const found = yield* revokeKeyAs(admin, path.keyId).pipe(
+          Effect.catchAll(unavailable("the client registry"))
         )
+        if (!found) return yield* new KeyNotFound({ keyId: path.keyId, message: `no key ${path.keyId}` })
         return { keyId: path.keyId, revoked: true }
       })
     )

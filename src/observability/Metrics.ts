@@ -58,17 +58,17 @@ export const httpRequest = (method: string, route: string, status: number, secon
 // Ingress and quotas (incremented by the HTTP ingress and the intake's quota gate)
 
 export const messagesAcceptedTotal = Metric.counter("sms_messages_accepted_total", {
-  description: "SendSms commands stored by an ingress (source: http), by duplicate or new"
+  description: "SendSms commands stored by an ingress (source: http, grpc or nats), by duplicate or new"
 })
 
-export const messageAccepted = (source: "http" | "nats", duplicate: boolean) =>
+export const messageAccepted = (source: "http" | "nats" | "grpc", duplicate: boolean) =>
   Metric.increment(withTags(messagesAcceptedTotal, { source: source, duplicate: String(duplicate) }))
 
 export const quotaRejectionsTotal = Metric.counter("sms_quota_rejections_total", {
   description: "Messages refused because their client's daily quota was used up, by client and source"
 })
 
-export const quotaRejections = (clientId: string, source: "http" | "nats") =>
+export const quotaRejections = (clientId: string, source: "http" | "nats" | "grpc") =>
   Metric.increment(withTags(quotaRejectionsTotal, { client: clientId, source: source }))
 
 export const authFailuresTotal = Metric.counter("sms_http_auth_failures_total", {
