@@ -14,7 +14,7 @@
  * Positions: event `i` (0-based) of the message at stream sequence `s` is at `s * 1024 + i`:
  * distinct, increasing in store order, > 0, and `floor(position / 1024)` is where to resume.
  */
-import { createHash } from "node:crypto"
+import { hash as oneShotHash } from "node:crypto"
 import {
   DeliverPolicy,
   DiscardPolicy,
@@ -231,9 +231,10 @@ const satisfies = (head: Head, expected: ExpectedRevision): boolean =>
   expected._tag === "Any" || head.revision === (expected._tag === "NoStream" ? -1 : expected.revision)
 
 const msgIdOf = (streamName: string, events: ReadonlyArray<EventToAppend>): string => {
-  const hash = createHash("sha256").update(streamName)
-  for (const event of events) hash.update("\n").update(event.id)
-  return hash.digest("base64url")
+  // the stream and the event ids, one per line: one-shot, half the cost of a Hash object per append
+  let text = streamName
+  for (const event of events) text += `\n${event.id}`
+  return oneShotHash("sha256", text, "base64url")
 }
 
 /** An append checked and encoded, all but its previous head. */

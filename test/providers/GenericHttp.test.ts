@@ -1,7 +1,7 @@
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http"
 import { createServer } from "node:net"
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Effect, Either, Layer } from "effect"
+import { Effect, Either, FastCheck as fc, Layer, Schema } from "effect"
 import * as GenericHttp from "../../src/providers/GenericHttp.js"
 import type { InboundWebhook, OutboundSms } from "../../src/providers/ProviderAdapter.js"
 import * as Simulator from "../../src/providers/Simulator.js"
@@ -331,4 +331,54 @@ describe("GenericHttp's signature covers the bytes the provider sent (issue 12)"
       expect(Either.isLeft(parsed) && parsed.left.reason).toBe("BadSignature")
     })
   )
+})
+
+describe("generic-http: the lean report decoder against WireReport", () => {
+  const schemaDecode = Schema.decodeUnknownEither(Schema.parseJson(GenericHttp.WireReport))
+  const fieldValue = fc.oneof(
+    fc.string(),
+    fc.constant(""),
+    fc.integer(),
+    fc.boolean(),
+    fc.constant(null),
+    fc.array(fc.string(), { maxLength: 2 })
+  )
+  const anyBody = fc.oneof(
+    // mostly objects with the report's keys, right or wrong, plus unknown ones
+    fc
+      .record(
+        {
+          messageId: fieldValue,
+          reference: fieldValue,
+          status: fieldValue,
+          code: fieldValue,
+          timestamp: fieldValue,
+          other: fieldValue
+        },
+        { requiredKeys: [] }
+      )
+      .map((value) => JSON.stringify(value)),
+    fc.json(),
+    fc.string()
+  )
+
+  it("decodes exactly what the Schema decodes, to the same report, and refuses what it refuses", () =>
+    fc.assert(
+      fc.property(anyBody, (body) => {
+        const lean = GenericHttp.leanWireReport(body)
+        const schema = schemaDecode(body)
+        if (Either.isRight(schema)) expect(lean).toStrictEqual(schema.right)
+        else expect(lean).toBeUndefined()
+      }),
+      { numRuns: 3000 }
+    ))
+
+  it("a refused report still says which field is wrong (the Schema's words)", () => {
+    const report = GenericHttp.parseDeliveryReport(
+      webhookSecret,
+      signed(JSON.stringify({ messageId: "p-1", status: "" })),
+      nowMs
+    )
+    expect(Either.isLeft(report) && report.left.message).toMatch(/^status: /)
+  })
 })
