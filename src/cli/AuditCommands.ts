@@ -2,8 +2,6 @@
 import { Command, Options } from "@effect/cli"
 import { Console, Effect, Option, Stream } from "effect"
 import { EventStore, type RecordedEvent, START } from "../eventstore/EventStore.js"
-import { rebuild } from "../projections/Rebuild.js"
-import { readModels } from "../projections/Registry.js"
 import { connected, natsUrlOption } from "./Connect.js"
 
 /** `--from` is a position (a number) or a time (ISO-8601). */
@@ -75,6 +73,11 @@ const rebuildCommand = Command.make(
   },
   ({ natsUrl, projection }) =>
     Effect.gen(function* () {
+      // loaded here, not at the top: every read model's module is a quarter of a second that
+      // `--help` and the other commands should not pay
+      const [{ rebuild }, { readModels }] = yield* Effect.promise(() =>
+        Promise.all([import("../projections/Rebuild.js"), import("../projections/Registry.js")])
+      )
       const store = yield* EventStore
       const models = (yield* readModels).filter((m) =>
         Option.match(projection, { onNone: () => true, onSome: (name) => m.projection.name === name })
