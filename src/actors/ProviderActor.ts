@@ -33,6 +33,7 @@ import { type AttemptPlan, planAttempt, planBeforeCall, planHop } from "./Attemp
 import type { Loaded } from "./CommandHandler.js"
 import { DeadLetter, publishDeadLetter } from "./DeadLetters.js"
 import { eachAtOnce } from "./AtOnce.js"
+import { type CallLedger, makeCallLedger } from "./CallLedger.js"
 import { ack, runBatchWorker, Verdict } from "./JetStreamWorker.js"
 import { MessageCache } from "./MessageCache.js"
 import { execute, executeMany, load } from "./MessageRepository.js"
@@ -63,6 +64,8 @@ interface Call {
   readonly item: Item
   readonly state: Open
   readonly attempt: number
+  /** set as the call starts: from then on its outcome must be recorded (see `CallLedger`) */
+  called: boolean
 }
 
 /** The state a fresh item carries (see `WorkItem`), true while its stream is still at its revision. */
@@ -84,8 +87,20 @@ const echoesReference = (provider: ConfiguredProvider) =>
  * for every callable item at once, plan each answer with `planAttempt`, record every plan's command
  * in one `appendMany`, then queue follow-ups and settle each item by its own plan.
  */
-const handleWork = (provider: ConfiguredProvider) => (messages: ReadonlyArray<JsMsg>) =>
-  Effect.gen(function* () {
+const handleWork = (provider: ConfiguredProvider, ledger: CallLedger) => (messages: ReadonlyArray<JsMsg>) => {
+  // the batch's calls, and which of their outcomes were recorded: the ledger hears of each at the
+  // end, however the batch ends
+  const calls: Array<Call> = []
+  const recorded = new Set<Item>()
+  const endCalls = Effect.sync(() => {
+    for (const call of calls) {
+      ledger.end(call.item.work.messageId, {
+        ...(call.called ? { called: call.attempt } : {}),
+        recorded: recorded.has(call.item)
+      })
+    }
+  })
+  return Effect.gen(function* () {
     const providerId = provider.config.id
     const health = yield* ProviderHealth
     const store = yield* EventStore
@@ -130,17 +145,28 @@ const handleWork = (provider: ConfiguredProvider) => (messages: ReadonlyArray<Js
     )
 
     const now = new Date(yield* Clock.currentTimeMillis)
-    const callable: Array<Call> = []
     for (const item of items) {
       if (item.plan !== undefined || item.loaded === undefined) continue
       item.plan = planBeforeCall(item.loaded.state, item.work, now)
       const state = item.loaded.state
       if (item.plan !== undefined || state.status === "none") continue
+      const messageId = item.work.messageId
+      if (!ledger.begin(messageId)) {
+        // delivered again while this process still calls for it: that call's outcome decides
+        item.plan = { verdict: Verdict.Nak({ delay: FAILURE_DELAY }) }
+        continue
+      }
       // JetStream's delivery count makes a crash visible: a redelivered work item whose first call's
-      // outcome was never recorded dispatches as attempt 2 with nothing recorded for attempt 1
-      const attempt = Math.max(state.attempts + 1, item.work.priorAttempts + item.msg.info.deliveryCount)
-      callable.push({ item, state, attempt })
+      // outcome was never recorded dispatches as attempt 2 with nothing recorded for attempt 1; the
+      // ledger does when the count cannot (a consumer's new leader counts from 1 again)
+      const attempt = Math.max(
+        state.attempts + 1,
+        item.work.priorAttempts + item.msg.info.deliveryCount,
+        ledger.unrecordedAttempt(messageId) + 1
+      )
+      calls.push({ item, state, attempt, called: false })
     }
+    const callable = calls
 
     const publicUrl = yield* PublicUrl
     const callbackUrl = deliveryReportUrl(publicUrl, providerId)
@@ -195,11 +221,12 @@ const handleWork = (provider: ConfiguredProvider) => (messages: ReadonlyArray<Js
       const startedAt = clock.unsafeCurrentTimeMillis()
       const answers = yield* Effect.promise(() =>
         Promise.all(
-          ready.map((call) =>
-            provider.adapter
+          ready.map((call) => {
+            call.called = true
+            return provider.adapter
               .submitNow(outbound(call.state))
               .then((answer) => ({ answer, at: clock.unsafeCurrentTimeMillis() }))
-          )
+          })
         )
       )
       for (let n = 0; n < ready.length; n++) {
@@ -220,6 +247,7 @@ const handleWork = (provider: ConfiguredProvider) => (messages: ReadonlyArray<Js
         }
         yield* health.acquire(providerId, keepAlive)
         const startedAt = yield* Clock.currentTimeMillis
+        call.called = true
         const answer = yield* provider.adapter.submit(outbound(call.state))
         call.item.plan = yield* planAnswer(call, answer, startedAt, yield* Clock.currentTimeMillis)
       })
@@ -259,6 +287,7 @@ const handleWork = (provider: ConfiguredProvider) => (messages: ReadonlyArray<Js
         return
       }
       revisionOf.set(item.index, outcome.right)
+      recorded.add(item)
       Option.map(cache, (c) => c.set(item.work.messageId, outcome.right))
     })
     // a line per recorded event (dispatched, retrying, failed), written right after the append: its
@@ -363,7 +392,8 @@ const handleWork = (provider: ConfiguredProvider) => (messages: ReadonlyArray<Js
       Effect.zipRight(Metrics.deadLettered(providerId, "retries_exhausted"), publishDeadLetter(letter))
     )
     return verdicts
-  }).pipe(Effect.annotateLogs({ provider: provider.config.id }))
+  }).pipe(Effect.ensuring(endCalls), Effect.annotateLogs({ provider: provider.config.id }))
+}
 
 /** A work item whose step failed for the infrastructure comes back after this. */
 const FAILURE_DELAY = Duration.seconds(2)
@@ -450,6 +480,8 @@ const giveUp = (provider: ConfiguredProvider) => (msg: JsMsg, why: string) =>
 export const layer = Layer.scopedDiscard(
   Effect.gen(function* () {
     const providers = yield* Providers
+    // one for the process: a message moves between providers (failover)
+    const ledger = makeCallLedger()
     for (const provider of providers.all) {
       yield* Effect.forkScoped(
         runBatchWorker(
@@ -462,7 +494,7 @@ export const layer = Layer.scopedDiscard(
             maxDeliver: MAX_DELIVERIES,
             onGiveUp: giveUp(provider)
           },
-          handleWork(provider)
+          handleWork(provider, ledger)
         )
       )
     }
