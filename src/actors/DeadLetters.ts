@@ -30,9 +30,9 @@ const request = <A>(what: string, run: () => Promise<A>) =>
   })
 
 export const publishDeadLetter = (letter: DeadLetter) =>
-  Effect.flatMap(Nats, ({ js }) =>
+  Effect.flatMap(Nats, ({ publish }) =>
     request("cannot store dead letter", () =>
-      js.publish(Subjects.dead(letter.provider), encode(letter), {
+      publish(Subjects.dead(letter.provider), encode(letter), {
         msgID: `dead:${letter.messageId}:${letter.attempts}`
       })
     )

@@ -79,11 +79,11 @@ export const storeDeliveryReport = Effect.fnUntraced(function* (
   report: DeliveryReport,
   raw: string
 ) {
-  const { js } = yield* Nats
+  const { publish } = yield* Nats
   const receivedAt = new Date(yield* Clock.currentTimeMillis)
   const payload = encodeStoredDeliveryReport({ provider, receivedAt, report, raw })
   yield* Effect.tryPromise({
-    try: () => js.publish(Subjects.dlr(provider), payload),
+    try: () => publish(Subjects.dlr(provider), payload),
     catch: (cause) =>
       new NatsError({ reason: "RequestFailed", message: "cannot store delivery report", cause })
   })

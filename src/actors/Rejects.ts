@@ -15,7 +15,7 @@ export interface Reject {
 }
 
 export const publishReject = Effect.fn("Rejects.publish")(function* (reject: Reject) {
-  const { js } = yield* Nats
+  const { publish } = yield* Nats
   const now = yield* Clock.currentTimeMillis
   const text = typeof reject.payload === "string" ? reject.payload : new TextDecoder().decode(reject.payload)
   const record = {
@@ -27,7 +27,7 @@ export const publishReject = Effect.fn("Rejects.publish")(function* (reject: Rej
     truncated: text.length > MAX_PAYLOAD_CHARS
   }
   yield* Effect.tryPromise({
-    try: () => js.publish(Subjects.rejects, JSON.stringify(record)),
+    try: () => publish(Subjects.rejects, JSON.stringify(record)),
     catch: (cause) => new NatsError({ reason: "RequestFailed", message: "cannot store reject", cause })
   })
 })

@@ -94,7 +94,7 @@ export const decodeDeadlineChecks = (text: string): ReadonlyArray<DeadlineCheck>
 export const publishDeadlineChecks = (
   checks: ReadonlyArray<{ readonly check: DeadlineCheck; readonly eventId: string }>
 ) =>
-  Effect.flatMap(Nats, ({ js }) => {
+  Effect.flatMap(Nats, ({ publish }) => {
     const byProvider = new Map<string, Array<{ readonly check: DeadlineCheck; readonly eventId: string }>>()
     for (const entry of checks) {
       const list = byProvider.get(entry.check.provider)
@@ -105,7 +105,7 @@ export const publishDeadlineChecks = (
       try: () =>
         Promise.all(
           [...byProvider].map(([provider, list]) =>
-            js.publish(Subjects.deadline(provider), encodeDeadlineChecks(list.map((e) => e.check)), {
+            publish(Subjects.deadline(provider), encodeDeadlineChecks(list.map((e) => e.check)), {
               msgID: `${list[0]?.eventId}..${list[list.length - 1]?.eventId}`
             })
           )

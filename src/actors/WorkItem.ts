@@ -111,11 +111,11 @@ export const workItemMsgId = (item: WorkItem, origin: string | number): string =
 export const publishWorkItems = (
   items: ReadonlyArray<{ readonly item: WorkItem; readonly origin: string | number }>
 ) =>
-  Effect.flatMap(Nats, ({ js }) =>
+  Effect.flatMap(Nats, ({ publish }) =>
     Effect.promise(() =>
       Promise.allSettled(
         items.map(({ item, origin }) =>
-          js.publish(Subjects.work(item.provider), encodeWorkItem(item), {
+          publish(Subjects.work(item.provider), encodeWorkItem(item), {
             msgID: workItemMsgId(item, origin)
           })
         )
@@ -125,10 +125,10 @@ export const publishWorkItems = (
 
 /** Publishes one work item (cold paths: resubmission, recovery). */
 export const publishWork = (item: WorkItem, origin: string | number) =>
-  Effect.flatMap(Nats, ({ js }) =>
+  Effect.flatMap(Nats, ({ publish }) =>
     Effect.tryPromise({
       try: () =>
-        js.publish(Subjects.work(item.provider), encodeWorkItem(item), {
+        publish(Subjects.work(item.provider), encodeWorkItem(item), {
           msgID: workItemMsgId(item, origin)
         }),
       catch: (cause) => new NatsError({ reason: "RequestFailed", message: "cannot publish work item", cause })

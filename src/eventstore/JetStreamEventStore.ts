@@ -38,6 +38,7 @@ import {
   TimeoutError
 } from "@nats-io/transport-node"
 import { Chunk, Clock, Effect, Either, Layer, Option, Stream } from "effect"
+import type { JetStreamPublish } from "../nats/JetStreamPublish.js"
 import { Nats } from "../nats/Nats.js"
 import {
   type AppendOutcome,
@@ -297,7 +298,7 @@ const ensureStream = (jsm: JetStreamManager, replicas: number): Effect.Effect<vo
     Effect.asVoid
   )
 
-const make = (js: JetStreamClient, jsm: JetStreamManager) => {
+const make = (js: JetStreamClient, jsm: JetStreamManager, publishAck: JetStreamPublish) => {
   const heads = new HeadCache()
 
   const getMessage = (
@@ -347,7 +348,7 @@ const make = (js: JetStreamClient, jsm: JetStreamManager) => {
   // A plain promise, for the batch path; async, so it rejects and never throws.
   const publishNow = async (subject: string, payload: string, lastSeq: number, msgID: string) => {
     try {
-      const ack = await js.publish(subject, payload, { msgID, expect: { lastSubjectSequence: lastSeq } })
+      const ack = await publishAck(subject, payload, { msgID, expect: { lastSubjectSequence: lastSeq } })
       return { _tag: "Stored", seq: ack.seq, duplicate: ack.duplicate } satisfies Published
     } catch (cause) {
       if (
@@ -685,8 +686,8 @@ const make = (js: JetStreamClient, jsm: JetStreamManager) => {
 export const layer: Layer.Layer<EventStore, EventStoreError, Nats> = Layer.effect(
   EventStore,
   Effect.gen(function* () {
-    const { js, jsm, replicas } = yield* Nats
+    const { js, jsm, publish, replicas } = yield* Nats
     yield* ensureStream(jsm, replicas)
-    return make(js, jsm)
+    return make(js, jsm, publish)
   })
 )

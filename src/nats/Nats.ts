@@ -4,6 +4,7 @@ import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManage
 import { Context, Data, Effect, Layer } from "effect"
 import { natsAuthFor } from "./NatsAuth.js"
 import { replicasFrom, serversOf } from "./Replicas.js"
+import { type JetStreamPublish, makeJetStreamPublish } from "./JetStreamPublish.js"
 import "./StacklessCancel.js"
 import { type TurnPublish, turnPublisher } from "./TurnPublisher.js"
 
@@ -19,6 +20,8 @@ export interface NatsService {
   readonly js: JetStreamClient
   readonly jsm: JetStreamManager
   readonly url: string
+  /** `js.publish`, lean: what every hot path publishes with (see `JetStreamPublish.ts`) */
+  readonly publish: JetStreamPublish
   /** a JetStream publish that leaves with the rest of this turn's (for per-request publishers) */
   readonly publishThisTurn: TurnPublish
   /** copies of every stream and bucket this gateway creates (`NATS_REPLICAS`, see `Replicas.ts`) */
@@ -53,12 +56,14 @@ export class Nats extends Context.Tag("sms-gateway/Nats")<Nats, NatsService>() {
                   noAsyncTraces: true
                 })
                 const js = jetstream(nc, { timeout: 10_000 })
+                const publish = makeJetStreamPublish(nc, 10_000)
                 return {
                   nc,
                   js,
                   jsm: await jetstreamManager(nc),
                   url,
-                  publishThisTurn: turnPublisher(js),
+                  publish,
+                  publishThisTurn: turnPublisher(publish),
                   replicas
                 }
               },

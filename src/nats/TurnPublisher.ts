@@ -9,12 +9,13 @@
  * gateway's CPU in socket writes. Held until `setImmediate` (the same turn, after its I/O), all of a
  * turn's publishes are queued in one loop and leave in one write. Each still gets its own ack.
  */
-import type { JetStreamClient, JetStreamPublishOptions, PubAck } from "@nats-io/jetstream"
+import type { PubAck } from "@nats-io/jetstream"
+import type { JetStreamPublish, PublishOptions } from "./JetStreamPublish.js"
 
 interface Pending {
   readonly subject: string
   readonly payload: string | Uint8Array
-  readonly options: Partial<JetStreamPublishOptions> | undefined
+  readonly options: PublishOptions | undefined
   readonly resolve: (ack: PubAck) => void
   readonly reject: (error: unknown) => void
 }
@@ -22,15 +23,15 @@ interface Pending {
 export type TurnPublish = (
   subject: string,
   payload: string | Uint8Array,
-  options?: Partial<JetStreamPublishOptions>
+  options?: PublishOptions
 ) => Promise<PubAck>
 
-export const turnPublisher = (js: JetStreamClient): TurnPublish => {
+export const turnPublisher = (publish: JetStreamPublish): TurnPublish => {
   let pending: Array<Pending> = []
   const flush = () => {
     const taken = pending
     pending = []
-    for (const p of taken) js.publish(p.subject, p.payload, p.options).then(p.resolve, p.reject)
+    for (const p of taken) publish(p.subject, p.payload, p.options).then(p.resolve, p.reject)
   }
   return (subject, payload, options) =>
     new Promise<PubAck>((resolve, reject) => {

@@ -70,7 +70,7 @@ export const projection: Projection<unknown, Nats> = {
   handles: new Set(["SmsDispatched", "SmsDelivered", "SmsFailed", "SmsStatusUnknown"]),
   applyBatch: (recorded) =>
     Effect.gen(function* () {
-      const { js } = yield* Nats
+      const { publish } = yield* Nats
       const notifications: Array<Notification> = []
       for (const record of recorded) {
         const event = decodeRecorded(record)
@@ -83,7 +83,7 @@ export const projection: Projection<unknown, Nats> = {
         try: () =>
           Promise.all(
             notifications.map((n) =>
-              js.publish(Subjects.notification(n.status), JSON.stringify(n), { msgID: n.eventId })
+              publish(Subjects.notification(n.status), JSON.stringify(n), { msgID: n.eventId })
             )
           ),
         catch: (cause) =>

@@ -67,13 +67,13 @@ export const hasParked = Effect.flatMap(ReadModels, ({ parkedReports }) =>
 export const requeueParked = (key: string) =>
   Effect.gen(function* () {
     const { parkedReports } = yield* ReadModels
-    const { js, jsm } = yield* Nats
+    const { publish, jsm } = yield* Nats
     const entry = yield* request("cannot read parked reports", () => parkedReports.get(key))
     if (entry === null || entry.operation !== "PUT") return false
     const provider = key.slice(0, key.indexOf("."))
     // dedupe on the KV revision: a replayed projection batch does not queue the report twice
     yield* request("cannot requeue parked report", () =>
-      js.publish(Subjects.dlr(provider), entry.value, { msgID: `parked:${key}:${entry.revision}` })
+      publish(Subjects.dlr(provider), entry.value, { msgID: `parked:${key}:${entry.revision}` })
     )
     // Cleared by deleting that revision's message, not with a KV delete: a delete marker would stay
     // in the bucket until the max age, taking a place of the bounded bucket and counting as a parked
