@@ -21,6 +21,7 @@ import { Effect } from "effect"
 import { messageIdFor } from "../src/domain/Ids.js"
 import { startNatsServer } from "../src/nats/NatsServer.js"
 import { seedHistory } from "./seed.js"
+import { sqlIntakeFromEnv } from "./sqlProducer.js"
 import { cpuSeconds, freePort, GATEWAY_V8_FLAGS, rssMb, spawnCli, stop, waitForLine } from "./processes.js"
 
 const N = Number(process.env.N ?? 20_000)
@@ -117,6 +118,8 @@ const main = Effect.gen(function* () {
 
   const rawPerSecond = yield* Effect.promise(() => rawJetStreamRate(nats.url, WARMUP + N))
   const seeded = PRESEED > 0 ? yield* seedHistory(nats.url, PRESEED) : 0
+  // INTAKE=postgres|mysql: the producer inserts outbox rows instead of publishing (bench/sqlProducer.ts)
+  const sqlIntake = yield* sqlIntakeFromEnv
   const httpPort = yield* Effect.promise(freePort)
   const simPort = yield* Effect.promise(freePort)
   const simulator = spawnNode([
@@ -171,7 +174,8 @@ const main = Effect.gen(function* () {
         NATS_URL: nats.url,
         PROVIDERS_CONFIG: providersFile,
         BENCH_SIM_KEY: "bench-key",
-        BENCH_SIM_SECRET: "bench-secret"
+        BENCH_SIM_SECRET: "bench-secret",
+        ...sqlIntake?.env
       },
       [...GATEWAY_V8_FLAGS, ...(process.env.GATEWAY_NODE_ARGS ?? "").split(" ").filter((a) => a.length > 0)]
     )
@@ -194,7 +198,7 @@ const main = Effect.gen(function* () {
 
   const total = WARMUP + N
   const ids = Array.from({ length: total }, () => randomUUID())
-  const messageIds = ids.map((key) => messageIdFor("bench", key))
+  const messageIds = ids.map((key, i) => sqlIntake?.messageIdOf(i) ?? messageIdFor("bench", key))
   const index = new Map(messageIds.map((id, i) => [id as string, i]))
   const publishedAt = new Float64Array(total)
   const dispatchedAt = new Float64Array(total)
@@ -262,6 +266,10 @@ const main = Effect.gen(function* () {
       if (RATE > 0) {
         const due = firstPublish + ((start - from) / RATE) * 1000
         if (due > chunkStart) await new Promise((r) => setTimeout(r, due - chunkStart))
+      }
+      if (sqlIntake) {
+        await sqlIntake.insert(start, end, publishedAt)
+        continue
       }
       const acks: Array<Promise<unknown>> = []
       for (let i = start; i < end; i++) {
@@ -376,7 +384,8 @@ const main = Effect.gen(function* () {
     nats_messages_per_sms: natsMessagesPerSms,
     simulator_cpu_s: Number((cpuSeconds(simulator.pid ?? 0) - simulatorCpuAtStart).toFixed(1)),
     event_store: process.env.EVENT_STORE ?? "jetstream",
-    events_in_store_before: seeded
+    events_in_store_before: seeded,
+    ...sqlIntake?.figures()
   }
   console.log(JSON.stringify(result))
   mkdirSync("bench-results", { recursive: true })

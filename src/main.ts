@@ -21,13 +21,14 @@ import { PublicUrl } from "./http/PublicUrl.js"
 import * as HttpServerRole from "./http/Server.js"
 import { Nats, NatsError } from "./nats/Nats.js"
 import { ensureStreams } from "./nats/Topology.js"
+import * as OutboxRole from "./outbox/Role.js"
 import * as ProjectionRunner from "./projections/ProjectionRunner.js"
 import { reactors, readModels } from "./projections/Registry.js"
 import { ReadModels } from "./projections/ReadModels.js"
 import type { ProvidersFile } from "./providers/ProviderConfig.js"
 import { Providers } from "./providers/Providers.js"
 
-export const ROLES = ["intake", "providers", "dlr", "projector", "http"] as const
+export const ROLES = ["intake", "providers", "dlr", "projector", "http", "outbox"] as const
 export type Role = (typeof ROLES)[number]
 
 export interface GatewayOptions {
@@ -69,6 +70,9 @@ const roleLayer = (role: Role, options: GatewayOptions) => {
         ClientsBootstrap.layer(options.dataDir),
         options.grpc === undefined ? Layer.empty : GrpcServer.layer(options.grpc)
       )
+    case "outbox":
+      // OUTBOX_URL switches it on (see src/outbox/Config.ts); without it the role has nothing to read
+      return OutboxRole.fromEnv
   }
 }
 

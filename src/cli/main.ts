@@ -32,7 +32,7 @@ const failExit = Effect.sync(() => {
 })
 
 /** The roles, for the help text; `start` checks against the gateway's own list (`ROLES` in main.ts). */
-const ROLE_NAMES = "intake, providers, dlr, projector, http"
+const ROLE_NAMES = "intake, providers, dlr, projector, http, outbox (with OUTBOX_URL)"
 
 const startCommand = Command.make(
   "start",
@@ -61,7 +61,9 @@ const startCommand = Command.make(
     Effect.gen(function* () {
       const { ROLES } = yield* Effect.promise(() => import("../main.js"))
       const { start } = yield* Effect.promise(() => import("./Embedded.js"))
-      if (roles === "all") roles = ROLES.join(",")
+      // the SQL outbox runs by default only where OUTBOX_URL names its database
+      const outboxOn = (process.env.OUTBOX_URL ?? "").trim() !== ""
+      if (roles === "all") roles = ROLES.filter((role) => role !== "outbox" || outboxOn).join(",")
       const chosen = roles
         .split(",")
         .map((r) => r.trim())
@@ -69,6 +71,11 @@ const startCommand = Command.make(
       const unknown = chosen.filter((r) => !(ROLES as ReadonlyArray<string>).includes(r))
       if (unknown.length > 0)
         return yield* new UsageError({ message: `unknown roles: ${unknown.join(", ")}` })
+      if (chosen.includes("outbox") && !outboxOn)
+        return yield* new UsageError({
+          message:
+            "the outbox role needs OUTBOX_URL: postgres://… or mysql://… (see README, SQL outbox intake)"
+        })
       return yield* start({
         roles: new Set(chosen as Array<(typeof ROLES)[number]>),
         host,
@@ -305,6 +312,32 @@ const simulatorCommand = Command.make(
   )
 )
 
+const outboxInitCommand = Command.make(
+  "init",
+  {
+    notify: Options.boolean("notify").pipe(
+      Options.withDescription("PostgreSQL: also a trigger that wakes the outbox role at each insert")
+    )
+  },
+  ({ notify }) =>
+    Effect.gen(function* () {
+      const { initFromEnv } = yield* Effect.promise(() => import("../outbox/Init.js"))
+      const lines = yield* initFromEnv(process.env, notify).pipe(
+        Effect.mapError((error) => new UsageError({ message: error.message }))
+      )
+      for (const line of lines) yield* Console.log(line)
+    })
+).pipe(
+  Command.withDescription(
+    "create the outbox table on OUTBOX_URL (OUTBOX_TABLE, default sms_outbox), or check OUTBOX_MAPPING's table"
+  )
+)
+
+const outboxCommand = Command.make("outbox").pipe(
+  Command.withSubcommands([outboxInitCommand]),
+  Command.withDescription("the SQL outbox intake (OUTBOX_URL): outbox init [--notify]")
+)
+
 const cli = Command.make("sms-gateway").pipe(
   Command.withSubcommands([
     startCommand,
@@ -316,7 +349,8 @@ const cli = Command.make("sms-gateway").pipe(
     replay,
     rebuildCommand,
     migrateCommand,
-    clientsCommand
+    clientsCommand,
+    outboxCommand
   ])
 )
 

@@ -13,7 +13,7 @@
  * to subscribe to).
  */
 import { Duration, Effect, Stream, SubscriptionRef } from "effect"
-import { checkReadiness } from "../http/Readiness.js"
+import { checkReadiness, failingChecks } from "../http/Readiness.js"
 import { notFound } from "./Errors.js"
 import { GATEWAY_SERVICE, type ServingStatus } from "./Proto.js"
 
@@ -36,9 +36,7 @@ export const makeHealth = Effect.gen(function* () {
       if (yield* SubscriptionRef.get(shuttingDown)) return "NOT_SERVING" as const
       if (service === "") return "SERVING" as const
       const checks = yield* checkReadiness
-      return Object.values(checks).every((check) => check.ok)
-        ? ("SERVING" as const)
-        : ("NOT_SERVING" as const)
+      return failingChecks(checks).length === 0 ? ("SERVING" as const) : ("NOT_SERVING" as const)
     })
 
   const check = (request: HealthCheckRequest) =>

@@ -129,7 +129,9 @@ export const Readiness = Schema.Struct({
   nats: ReadinessCheck,
   eventStore: ReadinessCheck,
   projections: ReadinessCheck,
-  accepting: ReadinessCheck
+  accepting: ReadinessCheck,
+  /** only in a process running the SQL outbox role (`src/outbox/`) */
+  outbox: Schema.optional(ReadinessCheck)
 })
 
 export class NotReady extends Schema.TaggedError<NotReady>()(

@@ -24,7 +24,7 @@ import {
 } from "./Api.js"
 import { canRead, requireScope } from "./Auth.js"
 import * as DeliveryReportWebhook from "./DeliveryReportWebhook.js"
-import { checkReadiness } from "./Readiness.js"
+import { checkReadiness, failingChecks } from "./Readiness.js"
 
 const unavailable = (what: string) => (error: unknown) =>
   Effect.zipRight(
@@ -285,9 +285,7 @@ export const HealthLive = HttpApiBuilder.group(GatewayApi, "health", (handlers) 
     .handle("ready", () =>
       Effect.gen(function* () {
         const checks = yield* checkReadiness
-        const failing = Object.entries(checks)
-          .filter(([, check]) => !check.ok)
-          .map(([name, check]) => `${name}${check.detail ? ` (${check.detail})` : ""}`)
+        const failing = failingChecks(checks)
         if (failing.length > 0)
           return yield* new NotReady({ message: `not ready: ${failing.join(", ")}`, checks })
         return { status: "ready" as const, checks }

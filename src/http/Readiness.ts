@@ -3,7 +3,10 @@
  *
  * Ready means: the NATS connection answers a ping, the event store answers a read, every projection
  * is within `READY_MAX_PROJECTION_LAG` appends of the head (default 10000; embedded JetStream store
- * only), and the server is not shutting down.
+ * only), and the server is not shutting down. A process running the SQL outbox role also shows whether
+ * its database answers (`outbox`; absent elsewhere), without letting it decide: the business
+ * database being down must not take the API out of its load balancer, and the outbox role backs off
+ * and retries by itself (its alert is `SmsOutboxDatabaseDown`).
  *
  * Shutdown (`HttpLifecycle.drain`, run by the HTTP role's finalizer before the server closes): `/ready`
  * turns 503 at once (and stays so for `HTTP_SHUTDOWN_DELAY_MS`, default 0, for load balancers to
@@ -11,10 +14,11 @@
  * flight are given up to `HTTP_DRAIN_MS` (default 10 s) to finish. A `POST /v1/messages` cut short is
  * safe to retry with the same Idempotency-Key.
  */
-import { Context, Duration, Effect, Layer, Option } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Option } from "effect"
 import { EventStore } from "../eventstore/EventStore.js"
 import { Nats } from "../nats/Nats.js"
 import { projectionLags } from "../observability/Collect.js"
+import { describe as describeOutbox, OutboxHealth } from "../outbox/Health.js"
 
 export interface HttpLifecycleService {
   readonly isDraining: () => boolean
@@ -110,6 +114,14 @@ const projectionsCheck = Effect.gen(function* () {
     : { ok: false, detail: behind.map(([name, lag]) => `${name} ${lag} behind`).join(", ") }
 })
 
+/** The checks that fail readiness, named with their detail: every one but `outbox` (shown only). */
+export const failingChecks = (
+  checks: Readonly<Record<string, { readonly ok: boolean; readonly detail?: string }>>
+) =>
+  Object.entries(checks)
+    .filter(([name, check]) => name !== "outbox" && !check.ok)
+    .map(([name, check]) => `${name}${check.detail ? ` (${check.detail})` : ""}`)
+
 export const checkReadiness = Effect.gen(function* () {
   const lifecycle = yield* Effect.serviceOption(HttpLifecycle)
   const draining = Option.isSome(lifecycle) && lifecycle.value.isDraining()
@@ -117,10 +129,12 @@ export const checkReadiness = Effect.gen(function* () {
     [timed(natsCheck), timed(eventStoreCheck), timed(projectionsCheck)],
     { concurrency: "unbounded" }
   )
+  const outboxes = OutboxHealth.snapshot()
   return {
     nats,
     eventStore,
     projections,
-    accepting: draining ? { ok: false, detail: "shutting down" } : { ok: true }
+    accepting: draining ? { ok: false, detail: "shutting down" } : { ok: true },
+    ...(outboxes.length === 0 ? {} : { outbox: describeOutbox(outboxes, yield* Clock.currentTimeMillis) })
   }
 })

@@ -68,7 +68,7 @@ export const quotaRejectionsTotal = Metric.counter("sms_quota_rejections_total",
   description: "Messages refused because their client's daily quota was used up, by client and source"
 })
 
-export const quotaRejections = (clientId: string, source: "http" | "nats" | "grpc") =>
+export const quotaRejections = (clientId: string, source: "http" | "nats" | "grpc" | "outbox") =>
   Metric.increment(withTags(quotaRejectionsTotal, { client: clientId, source: source }))
 
 export const authFailuresTotal = Metric.counter("sms_http_auth_failures_total", {
@@ -209,6 +209,55 @@ export const reportStatusQueries = (
   outcome: "delivered" | "failed" | "pending" | "error",
   n = 1
 ) => Metric.incrementBy(withTags(reportStatusQueriesTotal, { provider: provider, outcome: outcome }), n)
+
+// ---------------------------------------------------------------------------------------------
+// SQL outbox intake (the outbox role, `src/outbox/`), by table: per process
+
+export const outboxRowsTotal = Metric.counter("sms_outbox_rows_total", {
+  description: "Outbox rows claimed, by table and outcome (queued: stored as a SendSms; rejected)"
+})
+
+export const outboxClaimDuration = Metric.histogram(
+  "sms_outbox_claim_duration_seconds",
+  MetricBoundaries.fromIterable([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10]),
+  "Time of one claim transaction that took rows (select, store in JetStream, mark, commit), by table"
+)
+
+export const outboxErrorsTotal = Metric.counter("sms_outbox_errors_total", {
+  description:
+    "Outbox failures, by table and kind (unavailable, timeout, schema, query: the database; nats: storing the commands)"
+})
+
+export const outboxRowsPending = Metric.gauge("sms_outbox_rows_pending", {
+  description: "Rows waiting in the outbox table (status pending), counted every few seconds, by table"
+})
+
+export const outboxDatabaseUp = Metric.gauge("sms_outbox_database_up", {
+  description: "1 while the outbox role reaches its database and table, 0 while it backs off, by table"
+})
+
+export const outboxStatusWritesTotal = Metric.counter("sms_outbox_status_writes_total", {
+  description: "Outbox rows updated with a message's status (dispatched, delivered, failed...), by table"
+})
+
+export const outboxClaimed = (table: string, queued: number, rejected: number, seconds: number) =>
+  Effect.sync(() => {
+    if (queued > 0) withTags(outboxRowsTotal, { table, outcome: "queued" }).unsafeUpdate(queued, [])
+    if (rejected > 0) withTags(outboxRowsTotal, { table, outcome: "rejected" }).unsafeUpdate(rejected, [])
+    withTags(outboxClaimDuration, { table }).unsafeUpdate(seconds, [])
+  })
+
+export const outboxError = (table: string, kind: string) =>
+  Metric.increment(withTags(outboxErrorsTotal, { table, kind }))
+
+export const outboxPending = (table: string, rows: number) =>
+  Metric.set(withTags(outboxRowsPending, { table }), rows)
+
+export const outboxUp = (table: string, up: boolean) =>
+  Metric.set(withTags(outboxDatabaseUp, { table }), up ? 1 : 0)
+
+export const outboxStatusWrites = (table: string, rows: number) =>
+  Metric.incrementBy(withTags(outboxStatusWritesTotal, { table }), rows)
 
 /**
  * The same updates, made at once outside any Effect: for the webhook's fast path, which answers a
