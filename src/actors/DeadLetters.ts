@@ -43,21 +43,32 @@ export interface ListedDeadLetter {
   readonly letter: DeadLetter
 }
 
+/** Dead letters still kept, oldest first: every one, or only the newest `newest` (the console's page). */
+const readDeadLetters = (newest?: number) =>
+  Effect.gen(function* () {
+    const { jsm } = yield* Nats
+    const info = yield* request("cannot read dead letters", () => jsm.streams.info(Streams.dead))
+    const letters: Array<ListedDeadLetter> = []
+    const first =
+      newest === undefined
+        ? info.state.first_seq
+        : Math.max(info.state.first_seq, info.state.last_seq - newest + 1)
+    for (let seq = first; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
+      const stored = yield* request("cannot read dead letter", () =>
+        jsm.streams.getMessage(Streams.dead, { seq }).catch(() => null)
+      )
+      if (stored === null) continue
+      const letter = decode(new TextDecoder().decode(stored.data))
+      if (letter._tag === "Some") letters.push({ seq, letter: letter.value })
+    }
+    return letters
+  })
+
 /** Every dead letter still kept, oldest first. */
-export const listDeadLetters = Effect.gen(function* () {
-  const { jsm } = yield* Nats
-  const info = yield* request("cannot read dead letters", () => jsm.streams.info(Streams.dead))
-  const letters: Array<ListedDeadLetter> = []
-  for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
-    const stored = yield* request("cannot read dead letter", () =>
-      jsm.streams.getMessage(Streams.dead, { seq }).catch(() => null)
-    )
-    if (stored === null) continue
-    const letter = decode(new TextDecoder().decode(stored.data))
-    if (letter._tag === "Some") letters.push({ seq, letter: letter.value })
-  }
-  return letters
-})
+export const listDeadLetters = readDeadLetters()
+
+/** The newest `count` dead letters, oldest first, read without walking the whole stream. */
+export const newestDeadLetters = (count: number) => readDeadLetters(count)
 
 export interface Resubmission {
   readonly messageId: MessageId

@@ -213,6 +213,16 @@ export const revokeKeyAs = (admin: Principal, keyId: string) =>
     return found
   })
 
+/** An admin sets (a number) or removes (`null`: unlimited) a client's daily quota, logged with who: the console's and the CLI's registry call. */
+export const setQuotaAs = (admin: Principal, clientId: string, dailyQuota: number | null) =>
+  Effect.gen(function* () {
+    const stored = yield* (yield* Clients).setQuota(clientId, dailyQuota)
+    yield* Effect.logInfo("client quota changed").pipe(
+      Effect.annotateLogs({ by: admin.clientId, clientId, dailyQuota: dailyQuota ?? "unlimited" })
+    )
+    return stored
+  })
+
 export const ClientsLive = HttpApiBuilder.group(GatewayApi, "clients", (handlers) =>
   handlers
     .handle("list", () =>

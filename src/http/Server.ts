@@ -21,6 +21,7 @@ import {
 } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Cause, Clock, Effect, Either, Layer, Option } from "effect"
+import * as Console from "../console/Layer.js"
 import { jsonTextDeeperThan } from "../domain/PlainChecks.js"
 import { httpRequest, unsafe as metricsNow } from "../observability/Metrics.js"
 import { isOperation, recordRequest } from "./AccessLog.js"
@@ -172,7 +173,8 @@ const ROUTES: ReadonlyArray<readonly [RegExp, string]> = (() => {
   return [
     ...templates.map((template) => [patternOf(template), template] as const),
     [/^\/openapi\.json$/, "/openapi.json"] as const,
-    [/^\/docs(\/.*)?$/, "/docs"] as const
+    [/^\/docs(\/.*)?$/, "/docs"] as const,
+    [/^\/console(\/.*)?$/, "/console"] as const
   ]
 })()
 
@@ -232,6 +234,8 @@ const observe = (app: HttpApp.Default): HttpApp.Default<never, HttpLifecycle> =>
 
 const ServeWithLifecycle = HttpApiBuilder.serve(observe).pipe(
   Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
+  // the operator's console, under /console (src/console/)
+  Layer.provide(Console.layer),
   Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
   Layer.provide(HttpApiBuilder.middleware(uniformErrors)),
   Layer.provide(ApiLive)
