@@ -4,8 +4,8 @@
  * process's search store with the projector that keeps it current.
  *
  * - `CONSOLE=off` leaves the console out of this process (no route, no store, no projector).
- * - `CONSOLE_SEARCH_DB`: the SQLite file of the search store (default `:memory:`, rebuilt from the
- *   events at every start). Each HTTP process needs a file of its own.
+ * - `CONSOLE_SEARCH_DB`: the SQLite file of the search store (default `:memory:`, built from the
+ *   events from the first console request of each start on). Each HTTP process needs a file of its own.
  */
 import { HttpApiBuilder } from "@effect/platform"
 import { Effect, Layer } from "effect"
@@ -39,7 +39,7 @@ const routes = HttpApiBuilder.Router.use((router) =>
 const services = (file: string) =>
   Layer.mergeAll(
     ConsoleAuth.layer.pipe(Layer.provideMerge(ConsoleSessions.layer)),
-    SearchProjector.layer.pipe(Layer.provideMerge(SearchStore.layer(file)))
+    SearchProjector.layer(file !== ":memory:").pipe(Layer.provideMerge(SearchStore.layer(file)))
   )
 
 /** The console, or nothing when `CONSOLE=off` (read when the HTTP role starts). */

@@ -26,7 +26,7 @@ import * as MessagesPage from "./MessagesPage.js"
 import * as OverviewPage from "./OverviewPage.js"
 import * as PhoneNumbersPage from "./PhoneNumbersPage.js"
 import * as ProvidersPage from "./ProvidersPage.js"
-import type { SearchProjector } from "./SearchProjector.js"
+import { SearchProjector } from "./SearchProjector.js"
 import type { SearchStore } from "./SearchStore.js"
 import { ConsoleSessions, newToken } from "./Sessions.js"
 import {
@@ -212,6 +212,9 @@ export const handle = (options: RoutesOptions) =>
         }
       )
     }
+
+    // the first console request of the process starts its search store (see SearchProjector)
+    yield* (yield* SearchProjector).ensureRunning
 
     if (path === "/console/login") {
       if (method === "POST") return withSecurityHeaders(yield* answer(undefined, signIn(request, secure)))

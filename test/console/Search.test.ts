@@ -3,7 +3,7 @@
  * read from and written to the URL, and pages through each access path, newest first.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
 import { search } from "../../src/console/MessageSearch.js"
 import { applyEvents, latencyBound, latencyBucket } from "../../src/console/SearchProjection.js"
 import {
@@ -13,11 +13,13 @@ import {
   parseTime,
   queryString
 } from "../../src/console/SearchQuery.js"
-import { makeStore, type SearchStoreService } from "../../src/console/SearchStore.js"
+import { SearchProjector } from "../../src/console/SearchProjector.js"
+import { makeStore, SearchStore, type SearchStoreService } from "../../src/console/SearchStore.js"
 import { quantile } from "../../src/console/Figures.js"
 import { messageIdFor } from "../../src/domain/Ids.js"
 import { SmsDelivered, SmsDispatched, SmsFailed, SmsRequested } from "../../src/domain/Message.js"
-import type { RecordedEvent } from "../../src/eventstore/EventStore.js"
+import { EventStore, ExpectedRevision, type RecordedEvent } from "../../src/eventstore/EventStore.js"
+import * as MemoryEventStore from "../../src/eventstore/MemoryEventStore.js"
 import { toStored } from "../../src/eventstore/MessageEvents.js"
 
 const T0 = Date.parse("2026-11-01T00:00:00Z")
@@ -269,4 +271,50 @@ describe("console search filters in the URL", () => {
     expect(quantile(buckets, 0.99)).toBe(latencyBound(20))
     expect(quantile(buckets, 1)).toBe(latencyBound(30))
   })
+})
+
+describe("the search projector", () => {
+  const appendRequested = (i: number) =>
+    Effect.flatMap(EventStore, (store) => {
+      const [event] = messageEvents(i)
+      return store.append(
+        event?.streamName ?? "",
+        [{ id: event?.id ?? "", type: event?.type ?? "", data: event?.data }],
+        ExpectedRevision.NoStream()
+      )
+    })
+
+  it.live("an in-memory store is built from the first console request on, a file from the start", () =>
+    Effect.gen(function* () {
+      const caughtUp = (store: SearchStoreService, wanted: number) =>
+        Effect.gen(function* () {
+          for (let tries = 0; tries < 100 && store.position() < wanted; tries++)
+            yield* Effect.sleep("20 millis")
+          return store.position()
+        })
+      const run = (followFromStart: boolean) =>
+        Effect.gen(function* () {
+          yield* appendRequested(1)
+          const projector = yield* SearchProjector
+          const store = yield* SearchStore
+          const { position } = yield* appendRequested(2)
+          const before = yield* caughtUp(store, position)
+          yield* projector.ensureRunning
+          yield* projector.ensureRunning // a second call changes nothing
+          return { before, after: yield* caughtUp(store, position), head: position }
+        }).pipe(
+          Effect.provide(
+            SearchProjector.layer(followFromStart).pipe(
+              Layer.provideMerge(SearchStore.layerMemory),
+              Layer.provideMerge(MemoryEventStore.layer)
+            )
+          )
+        )
+      const lazy = yield* run(false)
+      expect(lazy.before).toBeLessThan(lazy.head)
+      expect(lazy.after).toBe(lazy.head)
+      const eager = yield* run(true)
+      expect(eager.before).toBe(eager.head)
+    })
+  )
 })
