@@ -1,5 +1,3 @@
-import { createServer as createHttpServer, type Server as HttpServer } from "node:http"
-import { createServer } from "node:net"
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Effect, Either, FastCheck as fc, Layer, Schema } from "effect"
 import * as GenericHttp from "../../src/providers/GenericHttp.js"
@@ -16,44 +14,8 @@ const sms: OutboundSms = {
   callbackUrl: "http://127.0.0.1:9/dlr"
 }
 
-/** One simulator per scenario, DLRs off: these tests are about the submit answer. */
-const submitAgainst = (
-  options: Partial<Simulator.SimulatorOptions>,
-  config: Partial<GenericHttp.GenericHttpConfig> = {},
-  message: OutboundSms = sms
-) =>
-  Effect.gen(function* () {
-    const sim = yield* Simulator.start({
-      apiKey,
-      webhookSecret,
-      seed: 7,
-      dlr: { enabled: false },
-      ...options
-    })
-    const adapter = yield* GenericHttp.make({ id: "sim", baseUrl: sim.url, apiKey, webhookSecret, ...config })
-    return yield* adapter.submit(message)
-  })
-
-/** A port nobody listens on: bound, read, released. */
-const closedPort = Effect.async<number>((resume) => {
-  const server = createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const address = server.address()
-    const port = typeof address === "object" && address !== null ? address.port : 0
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
-
-// live services: the timeout must run on the real clock, like the simulator's latency
+// live services: the simulator runs on the real clock
 layer(Layer.empty, { excludeTestServices: true })("GenericHttp.submit against the simulator", (it) => {
-  it.scoped("an accepted message carries the provider's id", () =>
-    Effect.gen(function* () {
-      const result = yield* submitAgainst({})
-      expect(result._tag).toBe("Accepted")
-      if (result._tag === "Accepted") expect(result.providerMessageId).toMatch(/^sim-/)
-    })
-  )
-
   it.scoped("sends the wire format: bearer key, reference, callbackUrl", () =>
     Effect.gen(function* () {
       const sim = yield* Simulator.start({ apiKey, webhookSecret, dlr: { enabled: false } })
@@ -69,99 +31,10 @@ layer(Layer.empty, { excludeTestServices: true })("GenericHttp.submit against th
       })
     })
   )
-
-  it.scoped("an invalid-number prefix is Permanent invalid_number", () =>
-    Effect.gen(function* () {
-      const result = yield* submitAgainst({ invalidPrefixes: ["+4477009"] })
-      expect(result).toMatchObject({ _tag: "Permanent", reason: "invalid_number", code: "invalid_number" })
-      if (result._tag === "Permanent") expect(result.detail).not.toContain(sms.to)
-    })
-  )
-
-  it.scoped("a 503 is Transient http_5xx", () =>
-    Effect.gen(function* () {
-      expect(yield* submitAgainst({ errorRate: 1 })).toMatchObject({
-        _tag: "Transient",
-        reason: "http_5xx"
-      })
-    })
-  )
-
-  it.scoped("a 429 is Transient throttled with Retry-After in ms", () =>
-    Effect.gen(function* () {
-      const result = yield* submitAgainst({ throttleRate: 1 })
-      expect(result).toMatchObject({ _tag: "Transient", reason: "throttled", retryAfterMs: 1000 })
-    })
-  )
-
-  it.scoped("a wrong api key is Permanent rejected (auth)", () =>
-    Effect.gen(function* () {
-      const result = yield* submitAgainst({}, { apiKey: "wrong-key" })
-      expect(result).toMatchObject({ _tag: "Permanent", reason: "rejected", code: "auth" })
-    })
-  )
-
-  it.scoped("a closed port is Transient network", () =>
-    Effect.gen(function* () {
-      const port = yield* closedPort
-      const adapter = yield* GenericHttp.make({
-        id: "gone",
-        baseUrl: `http://127.0.0.1:${port}`,
-        apiKey,
-        webhookSecret
-      })
-      const result = yield* adapter.submit(sms)
-      expect(result).toMatchObject({ _tag: "Transient", reason: "network" })
-      if (result._tag === "Transient") expect(result.detail).toContain("ECONNREFUSED")
-    })
-  )
-
-  it.scoped("an answer slower than timeoutMs is Transient timeout", () =>
-    Effect.gen(function* () {
-      const result = yield* submitAgainst({ latencyMs: { min: 5_000, max: 5_000 } }, { timeoutMs: 50 })
-      expect(result).toMatchObject({ _tag: "Transient", reason: "timeout" })
-    })
-  )
-
-  it.scoped("a provider that sends its headers, then stalls mid-body, is Transient timeout too", () =>
-    Effect.gen(function* () {
-      const stalling = yield* Effect.acquireRelease(
-        Effect.async<HttpServer>((resume) => {
-          const server = createHttpServer((_req, res) => {
-            res.writeHead(200, { "content-type": "application/json" })
-            res.write('{"messageId": "sim-')
-          })
-          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-        }),
-        (server) =>
-          Effect.sync(() => server.closeAllConnections()).pipe(
-            Effect.zipRight(Effect.sync(() => server.close()))
-          )
-      )
-      const address = stalling.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      const adapter = yield* GenericHttp.make({
-        id: "stall",
-        baseUrl: `http://127.0.0.1:${port}`,
-        apiKey,
-        webhookSecret,
-        timeoutMs: 100
-      })
-      // without a deadline over the body this call would hang until the test's own timeout
-      const result = yield* adapter.submit(sms)
-      expect(result).toMatchObject({ _tag: "Transient", reason: "timeout" })
-    })
-  )
 })
 
 describe("GenericHttp.classifyResponse", () => {
   const now = Date.UTC(2025, 0, 1, 12, 0, 0)
-
-  it("reads Retry-After as seconds or as an HTTP date", () => {
-    expect(GenericHttp.parseRetryAfter("2", now)).toBe(2000)
-    expect(GenericHttp.parseRetryAfter("Wed, 01 Jan 2025 12:00:30 GMT", now)).toBe(30_000)
-    expect(GenericHttp.parseRetryAfter("soon", now)).toBeUndefined()
-  })
 
   it("treats a 2xx without a messageId as provider_unavailable", () => {
     expect(GenericHttp.classifyResponse(200, {}, "{}", now)).toMatchObject({
@@ -170,15 +43,6 @@ describe("GenericHttp.classifyResponse", () => {
     })
     expect(GenericHttp.classifyResponse(202, {}, "not json", now)).toMatchObject({ _tag: "Transient" })
   })
-
-  it("keeps the provider's error code for other rejections", () => {
-    const body = JSON.stringify({ error: { code: "blocked_content", message: "no" } })
-    expect(GenericHttp.classifyResponse(422, {}, body, now)).toMatchObject({
-      _tag: "Permanent",
-      reason: "rejected",
-      code: "blocked_content"
-    })
-  })
 })
 
 // ---------------------------------------------------------------------------------------------
@@ -186,21 +50,16 @@ describe("GenericHttp.classifyResponse", () => {
 const nowMs = Date.UTC(2025, 0, 1, 12, 0, 0)
 const nowSeconds = nowMs / 1000
 
-const signed = (
-  payload: string,
-  options: { readonly secret?: string; readonly timestamp?: number; readonly body?: string } = {}
-): InboundWebhook => {
-  const timestamp = options.timestamp ?? nowSeconds
-  return {
-    url: "/webhooks/dlr/sim",
-    body: options.body ?? payload,
-    headers: {
-      "content-type": "application/json",
-      "x-signature-timestamp": String(timestamp),
-      "x-signature": GenericHttp.signDeliveryReport(options.secret ?? webhookSecret, payload, timestamp)
-    }
+/** A report signed now with our secret (refusals are the contract's: test/contracts/). */
+const signed = (payload: string): InboundWebhook => ({
+  url: "/webhooks/dlr/sim",
+  body: payload,
+  headers: {
+    "content-type": "application/json",
+    "x-signature-timestamp": String(nowSeconds),
+    "x-signature": GenericHttp.signDeliveryReport(webhookSecret, payload, nowSeconds)
   }
-}
+})
 
 const report = (status: string, extra: Record<string, string> = {}) =>
   JSON.stringify({
@@ -251,10 +110,10 @@ describe("GenericHttp.parseDeliveryReport", () => {
     })
   )
 
-  it.scoped("accepts a timestamp within five minutes and header names in any case", () =>
+  it.scoped("accepts the signature headers' names in any case", () =>
     Effect.gen(function* () {
       const { parseDeliveryReport } = yield* adapter
-      const webhook = signed(report("delivered"), { timestamp: nowSeconds - 299 })
+      const webhook = signed(report("delivered"))
       const shouting = {
         ...webhook,
         headers: {
@@ -267,34 +126,11 @@ describe("GenericHttp.parseDeliveryReport", () => {
     })
   )
 
-  it.scoped("refuses what is not signed with our secret, stale or altered", () =>
-    Effect.gen(function* () {
-      const { parseDeliveryReport } = yield* adapter
-      const reasonOf = (webhook: InboundWebhook) =>
-        Either.match(parseDeliveryReport(webhook), { onLeft: (e) => e.reason, onRight: () => "accepted" })
-      const payload = report("delivered")
-
-      expect(reasonOf(signed(payload, { secret: "someone-else" }))).toBe("BadSignature")
-      expect(reasonOf(signed(payload, { timestamp: nowSeconds - 301 }))).toBe("BadSignature")
-      expect(reasonOf(signed(payload, { timestamp: nowSeconds + 301 }))).toBe("BadSignature")
-      expect(reasonOf(signed(payload, { body: payload.replace("delivered", "rejected") }))).toBe(
-        "BadSignature"
-      )
-      expect(reasonOf({ ...signed(payload), headers: {} })).toBe("BadSignature")
-      expect(
-        reasonOf({ ...signed(payload), headers: { ...signed(payload).headers, "x-signature": "sha256=zz" } })
-      ).toBe("BadSignature")
-    })
-  )
-
-  it.scoped("a correctly signed body that is not a report is Malformed", () =>
+  it.scoped("a correctly signed body that is not JSON is Malformed", () =>
     Effect.gen(function* () {
       const { parseDeliveryReport } = yield* adapter
       const notJson = parseDeliveryReport(signed("{not json"))
-      const noId = parseDeliveryReport(signed(JSON.stringify({ status: "delivered" })))
       expect(Either.isLeft(notJson) && notJson.left.reason).toBe("Malformed")
-      expect(Either.isLeft(noId) && noId.left).toMatchObject({ reason: "Malformed" })
-      if (Either.isLeft(noId)) expect(noId.left.message).toContain("messageId")
     })
   )
 })

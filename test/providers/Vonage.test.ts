@@ -92,20 +92,6 @@ const startReceiver = (adapter: ProviderAdapter) =>
   })
 
 layer(Layer.empty, { excludeTestServices: true })("Vonage.submit against the simulator", (it) => {
-  it.scoped("an accepted message carries Vonage's message-id", () =>
-    Effect.gen(function* () {
-      const sim = yield* startSim()
-      const adapter = yield* Vonage.make(config(sim.url))
-      expect(adapter.type).toBe("vonage")
-      const result = yield* adapter.submit(sms)
-      expect(result._tag).toBe("Accepted")
-      if (result._tag === "Accepted") expect(result.providerMessageId).toMatch(/^[0-9A-F]{16}$/)
-      expect(sim.submissions("msg-1")).toMatchObject([
-        { seq: 1, reference: "msg-1", to: sms.to, body: "hello", outcome: "accepted" }
-      ])
-    })
-  )
-
   it("builds the SMS API form: plus-less to, client-ref, callback, unicode when needed", () => {
     const form = Vonage.submitForm({ apiKey, apiSecret }, sms)
     expect(Object.fromEntries(form)).toEqual({
@@ -131,59 +117,14 @@ layer(Layer.empty, { excludeTestServices: true })("Vonage.submit against the sim
     })
   )
 
-  it.scoped("an unroutable number is Permanent invalid_number", () =>
+  // a wrong api secret is the contract's (test/contracts/); a key of another account is Vonage's own
+  it.scoped("another account's api key is Permanent rejected (auth)", () =>
     Effect.gen(function* () {
-      const result = yield* submitAgainst({ invalidPrefixes: ["+4477009"] })
-      expect(result).toMatchObject({ _tag: "Permanent", reason: "invalid_number", code: "6" })
-      if (result._tag === "Permanent") expect(result.detail).not.toContain("447700900123")
-    })
-  )
-
-  it.scoped("a 503 is Transient http_5xx", () =>
-    Effect.gen(function* () {
-      expect(yield* submitAgainst({ errorRate: 1 })).toMatchObject({ _tag: "Transient", reason: "http_5xx" })
-    })
-  )
-
-  it.scoped("status 1 (Throttled) is Transient throttled", () =>
-    Effect.gen(function* () {
-      const result = yield* submitAgainst({ throttleRate: 1 })
-      expect(result).toMatchObject({ _tag: "Transient", reason: "throttled" })
-      // Vonage's answer says how long to wait only in prose: no retryAfterMs
-      if (result._tag === "Transient") expect(result.retryAfterMs).toBeUndefined()
-    })
-  )
-
-  it.scoped("bad credentials are Permanent rejected (auth)", () =>
-    Effect.gen(function* () {
-      expect(yield* submitAgainst({}, { apiSecret: "wrong" })).toMatchObject({
-        _tag: "Permanent",
-        reason: "rejected",
-        code: "auth"
-      })
       expect(yield* submitAgainst({}, { apiKey: "another" })).toMatchObject({
         _tag: "Permanent",
         reason: "rejected",
         code: "auth"
       })
-    })
-  )
-
-  it.scoped("a request the provider never answers is Transient timeout", () =>
-    Effect.gen(function* () {
-      const sim = yield* startSim({ timeoutRate: 1 })
-      const adapter = yield* Vonage.make(config(sim.url, { timeoutMs: 100 }))
-      expect(yield* adapter.submit(sms)).toMatchObject({ _tag: "Transient", reason: "timeout" })
-      expect(sim.stats()).toMatchObject({ timeouts: 1, accepted: 0 })
-    })
-  )
-
-  it.scoped("a reset connection is Transient network", () =>
-    Effect.gen(function* () {
-      const sim = yield* startSim({ resetRate: 1 })
-      const adapter = yield* Vonage.make(config(sim.url))
-      expect(yield* adapter.submit(sms)).toMatchObject({ _tag: "Transient", reason: "network" })
-      expect(sim.stats()).toMatchObject({ resets: 1 })
     })
   )
 
@@ -379,9 +320,9 @@ type Encoding = "json" | "form" | "query"
 
 const signed = (
   params: Record<string, string>,
-  options: { readonly secret?: string; readonly method?: Vonage.SignatureMethod; readonly as?: Encoding } = {}
+  options: { readonly method?: Vonage.SignatureMethod; readonly as?: Encoding } = {}
 ): InboundWebhook => {
-  const sig = Vonage.signParams(options.secret ?? signatureSecret, options.method ?? "sha256", params)
+  const sig = Vonage.signParams(signatureSecret, options.method ?? "sha256", params)
   const all = { ...params, sig }
   switch (options.as ?? "json") {
     case "json":
@@ -445,27 +386,13 @@ describe("Vonage.parseDeliveryReceipt", () => {
     expect(Either.getOrThrow(parse(signed(noRef))).reference).toBeUndefined()
   })
 
-  it("refuses what is unsigned, signed with another secret or method, altered or stale", () => {
+  // unsigned, another secret, altered, a garbled sig, a stale or future timestamp: the contract's
+  // (test/contracts/); what is Vonage's own is here
+  it("refuses another signature method, a longer sig, a timestamp that is no number, no JSON", () => {
     const webhook = signed(receipt("delivered"))
-    const unsigned = { ...webhook, body: JSON.stringify(receipt("delivered")) }
-    expect(reasonOf(unsigned)).toBe("BadSignature")
-    expect(reasonOf(signed(receipt("delivered"), { secret: "someone-else" }))).toBe("BadSignature")
     expect(reasonOf(signed(receipt("delivered"), { method: "sha512" }))).toBe("BadSignature")
-    expect(reasonOf({ ...webhook, body: webhook.body.replace('"delivered"', '"rejected"') })).toBe(
-      "BadSignature"
-    )
     expect(reasonOf({ ...webhook, body: webhook.body.replace('"sig":"', '"sig":"00') })).toBe("BadSignature")
-    expect(reasonOf({ ...webhook, body: webhook.body.replace(/"sig":"[0-9a-f]+"/, '"sig":"zz"') })).toBe(
-      "BadSignature"
-    )
-    const old = String(nowMs / 1000 - 301)
-    const future = String(nowMs / 1000 + 301)
-    expect(reasonOf(signed(receipt("delivered", "0", { timestamp: old })))).toBe("BadSignature")
-    expect(reasonOf(signed(receipt("delivered", "0", { timestamp: future })))).toBe("BadSignature")
     expect(reasonOf(signed(receipt("delivered", "0", { timestamp: "soon" })))).toBe("BadSignature")
-    expect(reasonOf(signed(receipt("delivered", "0", { timestamp: String(nowMs / 1000 - 299) })))).toBe(
-      "accepted"
-    )
     expect(reasonOf({ url: "/dlr", headers: {}, body: "{not json" })).toBe("BadSignature")
     // the signature compares without regard to case
     const upper = {
@@ -473,17 +400,5 @@ describe("Vonage.parseDeliveryReceipt", () => {
       body: webhook.body.replace(/"sig":"([0-9a-f]+)"/, (_, hex: string) => `"sig":"${hex.toUpperCase()}"`)
     }
     expect(reasonOf(upper)).toBe("accepted")
-  })
-
-  it("a correctly signed receipt without messageId or status is Malformed", () => {
-    const noId = { ...receipt("delivered") }
-    delete noId.messageId
-    const noStatus = { ...receipt("delivered") }
-    delete noStatus.status
-    const missingId = parse(signed(noId))
-    const missingStatus = parse(signed(noStatus))
-    expect(Either.isLeft(missingId) && missingId.left).toMatchObject({ reason: "Malformed" })
-    if (Either.isLeft(missingId)) expect(missingId.left.message).toContain("messageId")
-    expect(Either.isLeft(missingStatus) && missingStatus.left).toMatchObject({ reason: "Malformed" })
   })
 })
