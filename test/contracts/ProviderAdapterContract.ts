@@ -25,6 +25,7 @@ import type {
   SubmitResult
 } from "../../src/providers/ProviderAdapter.js"
 import * as Simulator from "../../src/providers/Simulator.js"
+import { serveOnLoopback } from "../support/httpServer.js"
 
 /** One HTTP answer in the adapter's wire format. */
 export interface WireAnswer {
@@ -200,19 +201,7 @@ const scriptedProvider = (script: Script) =>
         play(script, req, res)
       })
     })
-    const port = yield* Effect.acquireRelease(
-      Effect.async<number>((resume) => {
-        server.listen(0, "127.0.0.1", () => {
-          const address = server.address()
-          resume(Effect.succeed(typeof address === "object" && address !== null ? address.port : 0))
-        })
-      }),
-      () =>
-        Effect.async<void>((resume) => {
-          server.closeAllConnections()
-          server.close(() => resume(Effect.void))
-        })
-    )
+    const port = yield* serveOnLoopback(server)
     return { url: `http://127.0.0.1:${port}`, received }
   })
 

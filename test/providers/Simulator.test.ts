@@ -13,6 +13,7 @@ import type {
 } from "../../src/providers/ProviderAdapter.js"
 import * as Simulator from "../../src/providers/Simulator.js"
 import * as Twilio from "../../src/providers/Twilio.js"
+import { serveOnLoopback } from "../support/httpServer.js"
 
 const apiKey = "sim-api-key"
 const webhookSecret = "sim-webhook-secret"
@@ -48,19 +49,7 @@ const startReceiver = (adapter: ProviderAdapter, failFirst = 0) =>
         res.writeHead(Either.isRight(report) ? 204 : 401).end()
       })
     })
-    const port = yield* Effect.acquireRelease(
-      Effect.async<number>((resume) => {
-        server.listen(0, "127.0.0.1", () => {
-          const address = server.address()
-          resume(Effect.succeed(typeof address === "object" && address !== null ? address.port : 0))
-        })
-      }),
-      () =>
-        Effect.async<void>((resume) => {
-          server.closeAllConnections()
-          server.close(() => resume(Effect.void))
-        })
-    )
+    const port = yield* serveOnLoopback(server)
     return { received, callbackUrl: `http://127.0.0.1:${port}/webhooks/dlr/sim` }
   })
 

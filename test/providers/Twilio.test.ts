@@ -11,6 +11,7 @@ import type {
 } from "../../src/providers/ProviderAdapter.js"
 import * as Simulator from "../../src/providers/Simulator.js"
 import * as Twilio from "../../src/providers/Twilio.js"
+import { serveOnLoopback } from "../support/httpServer.js"
 
 const accountSid = `AC${"0123456789abcdef".repeat(2)}`
 const authToken = "test-auth-token"
@@ -76,19 +77,7 @@ const startReceiver = (adapter: ProviderAdapter) =>
         res.writeHead(Either.isRight(report) ? 204 : 401).end()
       })
     })
-    port = yield* Effect.acquireRelease(
-      Effect.async<number>((resume) => {
-        server.listen(0, "127.0.0.1", () => {
-          const address = server.address()
-          resume(Effect.succeed(typeof address === "object" && address !== null ? address.port : 0))
-        })
-      }),
-      () =>
-        Effect.async<void>((resume) => {
-          server.closeAllConnections()
-          server.close(() => resume(Effect.void))
-        })
-    )
+    port = yield* serveOnLoopback(server)
     return { received, callbackUrl: `http://127.0.0.1:${port}/v1/providers/twilio/delivery-reports` }
   })
 

@@ -10,6 +10,7 @@ import type {
 } from "../../src/providers/ProviderAdapter.js"
 import * as Simulator from "../../src/providers/Simulator.js"
 import * as Vonage from "../../src/providers/Vonage.js"
+import { serveOnLoopback } from "../support/httpServer.js"
 
 const apiKey = "abcd1234"
 const apiSecret = "test-api-secret"
@@ -75,19 +76,7 @@ const startReceiver = (adapter: ProviderAdapter) =>
         res.writeHead(Either.isRight(report) ? 204 : 401).end()
       })
     })
-    const port = yield* Effect.acquireRelease(
-      Effect.async<number>((resume) => {
-        server.listen(0, "127.0.0.1", () => {
-          const address = server.address()
-          resume(Effect.succeed(typeof address === "object" && address !== null ? address.port : 0))
-        })
-      }),
-      () =>
-        Effect.async<void>((resume) => {
-          server.closeAllConnections()
-          server.close(() => resume(Effect.void))
-        })
-    )
+    const port = yield* serveOnLoopback(server)
     return { received, callbackUrl: `http://127.0.0.1:${port}/v1/providers/vonage/delivery-reports` }
   })
 
