@@ -5,7 +5,7 @@
  */
 import { Clock, Effect, Schema } from "effect"
 import { MessageId } from "../domain/Ids.js"
-import { Nats, NatsError } from "../nats/Nats.js"
+import { Nats, natsRequest } from "../nats/Nats.js"
 import { Streams, Subjects } from "../nats/Topology.js"
 import { execute } from "./MessageRepository.js"
 import { publishWork } from "./WorkItem.js"
@@ -23,15 +23,9 @@ export class DeadLetter extends Schema.Class<DeadLetter>("DeadLetter")({
 const encode = Schema.encodeSync(Schema.parseJson(DeadLetter))
 const decode = Schema.decodeUnknownOption(Schema.parseJson(DeadLetter))
 
-const request = <A>(what: string, run: () => Promise<A>) =>
-  Effect.tryPromise({
-    try: run,
-    catch: (cause) => new NatsError({ reason: "RequestFailed", message: what, cause })
-  })
-
 export const publishDeadLetter = (letter: DeadLetter) =>
   Effect.flatMap(Nats, ({ publish }) =>
-    request("cannot store dead letter", () =>
+    natsRequest("cannot store dead letter", () =>
       publish(Subjects.dead(letter.provider), encode(letter), {
         msgID: `dead:${letter.messageId}:${letter.attempts}`
       })
@@ -47,14 +41,14 @@ export interface ListedDeadLetter {
 const readDeadLetters = (newest?: number) =>
   Effect.gen(function* () {
     const { jsm } = yield* Nats
-    const info = yield* request("cannot read dead letters", () => jsm.streams.info(Streams.dead))
+    const info = yield* natsRequest("cannot read dead letters", () => jsm.streams.info(Streams.dead))
     const letters: Array<ListedDeadLetter> = []
     const first =
       newest === undefined
         ? info.state.first_seq
         : Math.max(info.state.first_seq, info.state.last_seq - newest + 1)
     for (let seq = first; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
-      const stored = yield* request("cannot read dead letter", () =>
+      const stored = yield* natsRequest("cannot read dead letter", () =>
         jsm.streams.getMessage(Streams.dead, { seq }).catch(() => null)
       )
       if (stored === null) continue

@@ -13,7 +13,7 @@
 import { Kvm, type KV } from "@nats-io/kv"
 import { StorageType } from "@nats-io/jetstream"
 import { Clock, Context, Data, Effect, Layer, Option, Schema } from "effect"
-import { Nats, NatsError } from "../nats/Nats.js"
+import { Nats, NatsError, natsRequest } from "../nats/Nats.js"
 import { generateApiKey, hashSecret, parseApiKey, verifySecret } from "./ApiKeys.js"
 import * as Quotas from "./Quotas.js"
 
@@ -120,12 +120,6 @@ export interface ClientsService {
   readonly usage: (clientId: string) => Effect.Effect<number, NatsError>
 }
 
-const request = <A>(what: string, run: () => Promise<A>) =>
-  Effect.tryPromise({
-    try: run,
-    catch: (cause) => new NatsError({ reason: "RequestFailed", message: what, cause })
-  })
-
 const decodeClient = Schema.decodeUnknownOption(Schema.parseJson(ClientRecord))
 const encodeClient = Schema.encodeSync(Schema.parseJson(ClientRecord))
 const decodeKey = Schema.decodeUnknownOption(Schema.parseJson(KeyRecord))
@@ -137,7 +131,7 @@ const keyKey = (keyId: string) => `keys.${keyId}`
 
 const openBucket = (name: string, ttl?: number) =>
   Effect.flatMap(Nats, ({ js, replicas }) =>
-    request(
+    natsRequest(
       `cannot open KV bucket ${name}`,
       (): Promise<KV> =>
         new Kvm(js).create(name, { history: 1, storage: StorageType.File, replicas, ...(ttl ? { ttl } : {}) })
@@ -159,7 +153,7 @@ const makeService = (kv: KV, quotas: Quotas.QuotaStores, ttlMs: number): Clients
   const keys = new Map<string, Cached<KeyRecord>>()
 
   const readJson = <A>(key: string, decode: (s: string) => Option.Option<A>) =>
-    request(`cannot read ${key}`, () => kv.get(key)).pipe(
+    natsRequest(`cannot read ${key}`, () => kv.get(key)).pipe(
       Effect.map((entry) =>
         entry === null || entry.operation !== "PUT"
           ? Option.none()
@@ -233,7 +227,7 @@ const makeService = (kv: KV, quotas: Quotas.QuotaStores, ttlMs: number): Clients
           updatedAt: at,
           ...(quota === undefined ? {} : { dailyQuota: quota })
         }
-        const written = yield* request("cannot write client", () =>
+        const written = yield* natsRequest("cannot write client", () =>
           before === undefined
             ? kv.create(clientKey(clientId), encodeClient(next))
             : kv.update(clientKey(clientId), encodeClient(next), before.revision)
@@ -286,7 +280,7 @@ const makeService = (kv: KV, quotas: Quotas.QuotaStores, ttlMs: number): Clients
         hash: generated.hash,
         createdAt: at
       }
-      yield* request("cannot store key", () => kv.create(keyKey(record.keyId), encodeKey(record)))
+      yield* natsRequest("cannot store key", () => kv.create(keyKey(record.keyId), encodeKey(record)))
       return { apiKey: generated.apiKey, key: viewOf(record, stored) }
     })
 
@@ -324,7 +318,7 @@ const makeService = (kv: KV, quotas: Quotas.QuotaStores, ttlMs: number): Clients
         ...hashSecret(parsed.secret),
         createdAt: at
       }
-      yield* request("cannot store key", () => kv.create(keyKey(record.keyId), encodeKey(record)))
+      yield* natsRequest("cannot store key", () => kv.create(keyKey(record.keyId), encodeKey(record)))
       return viewOf(record, stored)
     })
 
@@ -338,7 +332,7 @@ const makeService = (kv: KV, quotas: Quotas.QuotaStores, ttlMs: number): Clients
   })
 
   const keyNames = (filter: string) =>
-    request("cannot list clients", async () => {
+    natsRequest("cannot list clients", async () => {
       const names: Array<string> = []
       for await (const name of await kv.keys(filter)) names.push(name)
       return names.sort()
@@ -367,7 +361,7 @@ const makeService = (kv: KV, quotas: Quotas.QuotaStores, ttlMs: number): Clients
         keys.delete(keyId)
         if (found.value.value.revokedAt !== undefined) return true
         const at = new Date(yield* Clock.currentTimeMillis).toISOString()
-        const written = yield* request("cannot revoke key", () =>
+        const written = yield* natsRequest("cannot revoke key", () =>
           kv.update(keyKey(keyId), encodeKey({ ...found.value.value, revokedAt: at }), found.value.revision)
         ).pipe(Effect.option)
         if (Option.isSome(written)) return true

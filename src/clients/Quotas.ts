@@ -15,7 +15,7 @@
 import type { KV } from "@nats-io/kv"
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream"
 import { Data, Effect, Random } from "effect"
-import { NatsError } from "../nats/Nats.js"
+import { NatsError, natsRequest } from "../nats/Nats.js"
 
 export const QuotaBuckets = {
   /** `<clientId>.<yyyy-mm-dd>` -> messages charged that UTC day */
@@ -59,12 +59,6 @@ const isConflict = (cause: unknown) =>
   (cause.code === JetStreamApiCodes.StreamWrongLastSequence ||
     cause.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
 
-const request = <A>(what: string, run: () => Promise<A>) =>
-  Effect.tryPromise({
-    try: run,
-    catch: (cause) => new NatsError({ reason: "RequestFailed", message: what, cause })
-  })
-
 /** Each lost race means another charge won: this only bounds pathological contention. */
 const MAX_ATTEMPTS = 200
 
@@ -74,7 +68,7 @@ export interface QuotaStores {
 }
 
 const readCount = (kv: KV, key: string) =>
-  request(`cannot read quota ${key}`, () => kv.get(key)).pipe(
+  natsRequest(`cannot read quota ${key}`, () => kv.get(key)).pipe(
     Effect.map((entry) =>
       entry === null || entry.operation !== "PUT"
         ? { count: 0, revision: entry?.revision ?? 0, exists: false }
@@ -125,7 +119,7 @@ export const charge = (
   }
 ): Effect.Effect<Charge, NatsError> =>
   Effect.gen(function* () {
-    const marker = yield* request("cannot read quota charge", () => stores.charges.get(input.messageId))
+    const marker = yield* natsRequest("cannot read quota charge", () => stores.charges.get(input.messageId))
     if (marker !== null && marker.operation === "PUT") return Charge.AlreadyCharged()
     const key = counterKey(input.clientId, input.now)
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
@@ -140,7 +134,7 @@ export const charge = (
       const written = yield* moveCounter(stores.counters, key, current, current.count + 1)
       if (written) {
         // a lost race here only means a concurrent retry of the same message charged too
-        yield* request("cannot record quota charge", () => stores.charges.put(input.messageId, key)).pipe(
+        yield* natsRequest("cannot record quota charge", () => stores.charges.put(input.messageId, key)).pipe(
           Effect.ignore
         )
         return Charge.Charged({ used: current.count + 1, limit: input.limit })
@@ -167,7 +161,7 @@ export const chargeMany = (
   }
 ): Effect.Effect<ReadonlyArray<Charge>, NatsError> =>
   Effect.gen(function* () {
-    const markers = yield* request("cannot read quota charges", () =>
+    const markers = yield* natsRequest("cannot read quota charges", () =>
       Promise.all(input.messageIds.map((id) => stores.charges.get(id)))
     )
     // a message id twice in one batch (a repeated idempotency key) is charged once
@@ -208,7 +202,7 @@ export const chargeMany = (
       )
     })
     // markers after the counter moved, as for one charge: a crash between can only over-count
-    yield* request("cannot record quota charges", () =>
+    yield* natsRequest("cannot record quota charges", () =>
       Promise.all(fresh.slice(0, admitted).map((id) => stores.charges.put(id, key)))
     ).pipe(Effect.ignore)
     // a repeat of an id answers as its first occurrence did: charged once, or refused each time

@@ -7,7 +7,7 @@ import { type KV, Kvm } from "@nats-io/kv"
 import { Clock, Context, Data, Effect, Layer, Option, Schema } from "effect"
 import { parseApiKey } from "../clients/ApiKeys.js"
 import { CLIENTS_BUCKET, Clients, KeyRecord } from "../clients/Clients.js"
-import { Nats, NatsError } from "../nats/Nats.js"
+import { Nats, NatsError, natsRequest } from "../nats/Nats.js"
 import { ConsoleSessions, type Session } from "./Sessions.js"
 
 export class SignInRefused extends Data.TaggedError("SignInRefused")<{
@@ -24,12 +24,6 @@ export interface ConsoleAuthService {
   readonly signOut: (token: string) => Effect.Effect<void, NatsError>
 }
 
-const request = <A>(what: string, run: () => Promise<A>) =>
-  Effect.tryPromise({
-    try: run,
-    catch: (cause) => new NatsError({ reason: "RequestFailed", message: what, cause })
-  })
-
 const decodeKey = Schema.decodeUnknownOption(Schema.parseJson(KeyRecord))
 
 const cacheTtlMs = () => {
@@ -45,7 +39,7 @@ export class ConsoleAuth extends Context.Tag("sms-gateway/ConsoleAuth")<ConsoleA
       const sessions = yield* ConsoleSessions
       const { js } = yield* Nats
       // the registry's bucket, read by key id: a session knows its key's id, never its secret
-      const registry: KV = yield* request(`cannot open KV bucket ${CLIENTS_BUCKET}`, () =>
+      const registry: KV = yield* natsRequest(`cannot open KV bucket ${CLIENTS_BUCKET}`, () =>
         new Kvm(js).open(CLIENTS_BUCKET)
       )
       const ttlMs = cacheTtlMs()
@@ -55,7 +49,7 @@ export class ConsoleAuth extends Context.Tag("sms-gateway/ConsoleAuth")<ConsoleA
           const now = yield* Clock.currentTimeMillis
           const hit = checked.get(keyId)
           if (hit !== undefined && hit.until > now) return hit.active
-          const entry = yield* request("cannot read a key", () => registry.get(`keys.${keyId}`))
+          const entry = yield* natsRequest("cannot read a key", () => registry.get(`keys.${keyId}`))
           const record =
             entry === null || entry.operation !== "PUT" ? Option.none() : decodeKey(entry.string())
           const active = Option.isSome(record) && record.value.revokedAt === undefined

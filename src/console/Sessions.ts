@@ -10,7 +10,7 @@ import { createHash, randomBytes } from "node:crypto"
 import { StorageType } from "@nats-io/jetstream"
 import { type KV, Kvm } from "@nats-io/kv"
 import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
-import { Nats, NatsError } from "../nats/Nats.js"
+import { Nats, NatsError, natsRequest } from "../nats/Nats.js"
 
 export const SESSIONS_BUCKET = "sms_console_sessions"
 
@@ -62,12 +62,6 @@ export const sessionKey = (token: string) => createHash("sha256").update(token).
 /** Tokens are 43 base64url characters; anything else is not looked up. */
 const isToken = (token: string) => /^[A-Za-z0-9_-]{43}$/.test(token)
 
-const request = <A>(what: string, run: () => Promise<A>) =>
-  Effect.tryPromise({
-    try: run,
-    catch: (cause) => new NatsError({ reason: "RequestFailed", message: what, cause })
-  })
-
 const encode = Schema.encodeSync(Schema.parseJson(Session))
 const decode = Schema.decodeUnknownOption(Schema.parseJson(Session))
 
@@ -117,7 +111,7 @@ export class ConsoleSessions extends Context.Tag("sms-gateway/ConsoleSessions")<
     Effect.gen(function* () {
       const { js, replicas } = yield* Nats
       const lifetimeMs = sessionLifetimeMs()
-      const kv: KV = yield* request(`cannot open KV bucket ${SESSIONS_BUCKET}`, () =>
+      const kv: KV = yield* natsRequest(`cannot open KV bucket ${SESSIONS_BUCKET}`, () =>
         new Kvm(js).create(SESSIONS_BUCKET, {
           history: 1,
           storage: StorageType.File,
@@ -127,14 +121,14 @@ export class ConsoleSessions extends Context.Tag("sms-gateway/ConsoleSessions")<
       )
       return make(lifetimeMs, {
         put: (key, value) =>
-          Effect.asVoid(request("cannot store a console session", () => kv.put(key, value))),
+          Effect.asVoid(natsRequest("cannot store a console session", () => kv.put(key, value))),
         get: (key) =>
           Effect.map(
-            request("cannot read a console session", () => kv.get(key)),
+            natsRequest("cannot read a console session", () => kv.get(key)),
             (entry) => (entry === null || entry.operation !== "PUT" ? undefined : entry.string())
           ),
         // a purge leaves no value behind: the session is gone, not only marked deleted
-        remove: (key) => Effect.asVoid(request("cannot end a console session", () => kv.purge(key)))
+        remove: (key) => Effect.asVoid(natsRequest("cannot end a console session", () => kv.purge(key)))
       })
     })
   )

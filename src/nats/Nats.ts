@@ -15,6 +15,13 @@ export class NatsError extends Data.TaggedError("NatsError")<{
   readonly cause?: unknown
 }> {}
 
+/** A NATS or JetStream request as an Effect; its failure names what was asked (`what`). */
+export const natsRequest = <A>(what: string, run: () => Promise<A>): Effect.Effect<A, NatsError> =>
+  Effect.tryPromise({
+    try: run,
+    catch: (cause) => new NatsError({ reason: "RequestFailed", message: what, cause })
+  })
+
 export interface NatsService {
   readonly nc: NatsConnection
   readonly js: JetStreamClient

@@ -18,18 +18,12 @@
 import { Effect, Option } from "effect"
 import { ProviderHealth } from "../actors/ProviderHealth.js"
 import { EVENTS_STREAM, positionOf } from "../eventstore/JetStreamEventStore.js"
-import { Nats, NatsError } from "../nats/Nats.js"
+import { Nats, natsRequest } from "../nats/Nats.js"
 import { Streams } from "../nats/Topology.js"
 import { ReadModels } from "../projections/ReadModels.js"
 import { reactors, readModels } from "../projections/Registry.js"
 import { getStats } from "../projections/Stats.js"
 import type { Sample } from "./Prometheus.js"
-
-const request = <A>(what: string, run: () => Promise<A>) =>
-  Effect.tryPromise({
-    try: run,
-    catch: (cause) => new NatsError({ reason: "RequestFailed", message: what, cause })
-  })
 
 const CONSUMER_STREAMS = [Streams.commands, Streams.work, Streams.dlr] as const
 const COUNTED_STREAMS = [...Object.values(Streams), EVENTS_STREAM]
@@ -54,7 +48,7 @@ export const consumerSamples = Effect.gen(function* () {
   const { jsm } = yield* Nats
   const samples: Array<Sample> = []
   for (const stream of CONSUMER_STREAMS) {
-    const consumers = yield* request(`cannot list consumers of ${stream}`, async () => {
+    const consumers = yield* natsRequest(`cannot list consumers of ${stream}`, async () => {
       const found = await jsm.streams.info(stream).catch(() => undefined)
       return found === undefined ? [] : await jsm.consumers.list(stream).next()
     })
@@ -89,7 +83,7 @@ export const streamSamples = Effect.gen(function* () {
   const { jsm } = yield* Nats
   const samples: Array<Sample> = []
   for (const stream of COUNTED_STREAMS) {
-    const info = yield* request(`cannot read stream ${stream}`, () => jsm.streams.info(stream)).pipe(
+    const info = yield* natsRequest(`cannot read stream ${stream}`, () => jsm.streams.info(stream)).pipe(
       Effect.option
     )
     if (Option.isSome(info)) {
@@ -110,7 +104,7 @@ export const streamSamples = Effect.gen(function* () {
 export const projectionLags = Effect.gen(function* () {
   const { jsm } = yield* Nats
   const { checkpoints } = yield* ReadModels
-  const head = yield* request("cannot read the event stream", () => jsm.streams.info(EVENTS_STREAM)).pipe(
+  const head = yield* natsRequest("cannot read the event stream", () => jsm.streams.info(EVENTS_STREAM)).pipe(
     Effect.option
   )
   if (Option.isNone(head)) return new Map<string, number>()
@@ -120,7 +114,7 @@ export const projectionLags = Effect.gen(function* () {
   const names = [...(yield* readModels).map((model) => model.projection.name), ...reactors.map((r) => r.name)]
   const lags = new Map<string, number>()
   for (const name of names) {
-    const entry = yield* request(`cannot read checkpoint ${name}`, () => checkpoints.get(name))
+    const entry = yield* natsRequest(`cannot read checkpoint ${name}`, () => checkpoints.get(name))
     if (entry === null || entry.operation !== "PUT") continue
     const position = Number(entry.string())
     if (!Number.isFinite(position)) continue
@@ -184,7 +178,7 @@ export const recordedEventSamples = Effect.map(getStats, (stats) =>
 /** Reports parked now: the bucket's value count (cleared reports leave no delete marker behind). */
 export const parkedReportSamples = Effect.gen(function* () {
   const { parkedReports } = yield* ReadModels
-  const status = yield* request("cannot read parked reports", () => parkedReports.status())
+  const status = yield* natsRequest("cannot read parked reports", () => parkedReports.status())
   return [
     gauge(
       "sms_parked_reports",

@@ -4,7 +4,7 @@
  */
 import type { KV } from "@nats-io/kv"
 import { Effect, Schedule } from "effect"
-import { NatsError } from "../nats/Nats.js"
+import { natsRequest } from "../nats/Nats.js"
 import { ReadModels } from "./ReadModels.js"
 
 export interface Checkpoint {
@@ -13,14 +13,8 @@ export interface Checkpoint {
   readonly revision: number
 }
 
-const request = <A>(what: string, run: () => Promise<A>) =>
-  Effect.tryPromise({
-    try: run,
-    catch: (cause) => new NatsError({ reason: "RequestFailed", message: what, cause })
-  })
-
 const read = (kv: KV, name: string) =>
-  request(`cannot read checkpoint ${name}`, () => kv.get(name)).pipe(
+  natsRequest(`cannot read checkpoint ${name}`, () => kv.get(name)).pipe(
     Effect.map(
       (entry): Checkpoint =>
         entry === null || entry.operation !== "PUT"
@@ -38,7 +32,7 @@ export const save = (name: string, position: number, known: Checkpoint) =>
     for (;;) {
       if (current.position >= position) return current
       const attempt = current
-      const written = yield* request(`cannot save checkpoint ${name}`, () =>
+      const written = yield* natsRequest(`cannot save checkpoint ${name}`, () =>
         attempt.revision === 0
           ? checkpoints.create(name, String(position))
           : checkpoints.update(name, String(position), attempt.revision)

@@ -11,7 +11,7 @@
 import type { KV, KvEntry } from "@nats-io/kv"
 import { Effect, Option, Predicate, Schema, SchemaAST } from "effect"
 import { EventStoreError, type RecordedEvent } from "../eventstore/EventStore.js"
-import { NatsError } from "../nats/Nats.js"
+import { NatsError, natsRequest } from "../nats/Nats.js"
 import type { Projection } from "./ProjectionRunner.js"
 
 export interface KvDocumentsSpec<E, V extends { readonly position: number }, I> {
@@ -27,12 +27,6 @@ export interface KvDocumentsSpec<E, V extends { readonly position: number }, I> 
   /** the event that starts a document: a batch beginning with it writes without reading first */
   readonly startsDocument?: (event: E) => boolean
 }
-
-const request = <A>(what: string, run: () => Promise<A>) =>
-  Effect.tryPromise({
-    try: run,
-    catch: (cause) => new NatsError({ reason: "RequestFailed", message: what, cause })
-  })
 
 /** Documents as this process last wrote or read them, so an update usually needs no read first. */
 const CACHE_LIMIT = 50_000
@@ -54,7 +48,7 @@ const entryDecoder = <V, I>(schema: Schema.Schema<V, I>) => {
 
 export const readDocument = <V, I>(kv: KV, schema: Schema.Schema<V, I>, key: string) => {
   const decode = entryDecoder(schema)
-  return request(`cannot read ${key}`, () => kv.get(key)).pipe(Effect.map(decode))
+  return natsRequest(`cannot read ${key}`, () => kv.get(key)).pipe(Effect.map(decode))
 }
 
 type Copy = (value: unknown) => unknown
@@ -181,7 +175,7 @@ export const kvDocuments = <E, V extends { readonly position: number }, I>(
           else toRead.push(key)
         }
         if (toRead.length > 0) {
-          const entries = yield* request(`cannot read ${spec.name} documents`, () =>
+          const entries = yield* natsRequest(`cannot read ${spec.name} documents`, () =>
             Promise.all(toRead.map((key) => spec.kv.get(key)))
           )
           toRead.forEach((key, i) => {

@@ -9,16 +9,10 @@
  */
 import { JetStreamApiError } from "@nats-io/jetstream"
 import { Effect } from "effect"
-import { Nats, NatsError } from "../nats/Nats.js"
+import { Nats, NatsError, natsRequest } from "../nats/Nats.js"
 import { Subjects } from "../nats/Topology.js"
 import { parkedReportDropped, reportParked } from "../observability/Metrics.js"
 import { parkedReportsStream, ReadModels } from "./ReadModels.js"
-
-const request = <A>(what: string, run: () => Promise<A>) =>
-  Effect.tryPromise({
-    try: run,
-    catch: (cause) => new NatsError({ reason: "RequestFailed", message: what, cause })
-  })
 
 /**
  * How nats-server answers a put into a stream at its `max_msgs` or `max_bytes` with discard new
@@ -59,7 +53,7 @@ export const park = (provider: string, key: string, stored: string) =>
 
 /** Whether any report is parked at all (one request: the bucket's value count). */
 export const hasParked = Effect.flatMap(ReadModels, ({ parkedReports }) =>
-  request("cannot read parked reports", () => parkedReports.status()).pipe(
+  natsRequest("cannot read parked reports", () => parkedReports.status()).pipe(
     Effect.map((status) => status.values > 0)
   )
 )
@@ -68,11 +62,11 @@ export const requeueParked = (key: string) =>
   Effect.gen(function* () {
     const { parkedReports } = yield* ReadModels
     const { publish, jsm } = yield* Nats
-    const entry = yield* request("cannot read parked reports", () => parkedReports.get(key))
+    const entry = yield* natsRequest("cannot read parked reports", () => parkedReports.get(key))
     if (entry === null || entry.operation !== "PUT") return false
     const provider = key.slice(0, key.indexOf("."))
     // dedupe on the KV revision: a replayed projection batch does not queue the report twice
-    yield* request("cannot requeue parked report", () =>
+    yield* natsRequest("cannot requeue parked report", () =>
       publish(Subjects.dlr(provider), entry.value, { msgID: `parked:${key}:${entry.revision}` })
     )
     // Cleared by deleting that revision's message, not with a KV delete: a delete marker would stay
