@@ -437,20 +437,31 @@ const main = async () => {
     // and checked below against the reports the provider lost or gave up on
     const isFinal = (h: { state: { status: string } }) =>
       h.state.status === "delivered" || h.state.status === "failed" || h.state.status === "unknown"
+    // More `unknown` messages than reports the provider lost or gave up on means some report is late
+    // (a consumer's leader moved, say): a late report still turns the message delivered or failed, so
+    // the wait goes on for it, as it does for messages not final yet.
+    const reportsNeverSent = async () => {
+      const stats = await simulatorGet<SimulatorStats>(simPort, "/_stats")
+      return stats.dlrLost + stats.dlrFailed
+    }
+    const unsettled = async (list: Awaited<ReturnType<typeof readAll>>) =>
+      N -
+      list.filter(isFinal).length +
+      Math.max(0, list.filter((h) => h.state.status === "unknown").length - (await reportsNeverSent()))
     const settleStarted = Date.now()
     let histories = await readAll()
-    let finals = histories.filter(isFinal).length
+    let waitingFor = await unsettled(histories)
     let progressAt = Date.now()
     while (
-      finals < N &&
+      waitingFor > 0 &&
       Date.now() - progressAt < SETTLE_IDLE_MS &&
       Date.now() - settleStarted < SETTLE_MAX_MS
     ) {
       await sleep(2000)
       histories = await readAll()
-      const now = histories.filter(isFinal).length
-      if (now > finals) progressAt = Date.now()
-      finals = now
+      const now = await unsettled(histories)
+      if (now < waitingFor) progressAt = Date.now()
+      waitingFor = now
     }
 
     // the provider's logs: every report owed has been sent (or given up) by now, or a message is open
