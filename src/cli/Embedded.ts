@@ -258,6 +258,10 @@ export const start = (options: StartOptions) =>
         : `  NATS  ${natsUrl}  (user and password in ${join(dataDir, AUTH_FILE)})`,
       servesHttp ? `  HTTP  ${httpUrl}  (API docs: ${httpUrl}/docs)` : "",
       servesHttp ? `  gRPC  ${options.host}:${grpcPort}  (sms.v1.SmsGateway, health, reflection)` : "",
+      // the operator console, unless CONSOLE=off (src/console/Layer.ts)
+      servesHttp && process.env.CONSOLE !== "off"
+        ? `  console  ${httpUrl}/console  (sign in with an admin key)`
+        : "",
       // where the key is, on every start: it is printed only once, and only to a terminal
       servesHttp && existsSync(adminKeyFile) ? `  admin API key in ${adminKeyFile}` : "",
       `  roles ${[...options.roles].join(", ")}`,
