@@ -10,7 +10,7 @@ import { MessageId } from "../domain/Ids.js"
 import { Providers } from "../providers/Providers.js"
 import { type ConsoleRequest, htmlResponse, isAdmin, seeOther } from "./ConsoleRequest.js"
 import { html } from "./Html.js"
-import { badge, csrfField, notice, page, time } from "./Layout.js"
+import { badge, csrfField, errorPage, notice, page, time } from "./Layout.js"
 
 /** Letters shown at most (the newest): the stream keeps 90 days, the page is for acting on them. */
 const SHOWN = 200
@@ -68,14 +68,10 @@ export const resubmitOne = (request: ConsoleRequest, rawId: string) =>
     const provider = request.form.get("provider") ?? ""
     const reason = (request.form.get("reason") ?? "").trim().slice(0, 200)
     if (Option.isNone(messageId) || (yield* Providers).get(provider) === undefined || reason === "") {
-      return htmlResponse(
-        page({
-          title: "Dead letters",
-          session: request.session,
-          section: "/console/dead-letters",
-          body: notice("error", "resubmit needs a message, a configured provider and a reason")
-        }),
-        400
+      return errorPage(
+        { title: "Dead letters", session: request.session, section: "/console/dead-letters" },
+        400,
+        "resubmit needs a message, a configured provider and a reason"
       )
     }
     // who: the signed-in key's client and key id, as the CLI's --by names the operator

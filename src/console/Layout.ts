@@ -7,6 +7,7 @@
  * Content-Security-Policy (`Security.ts`) can forbid both.
  */
 import { maskNumber } from "../domain/PhoneNumber.js"
+import { htmlResponse } from "./ConsoleRequest.js"
 import { type Html, html, type Interpolation } from "./Html.js"
 import type { Session } from "./Sessions.js"
 
@@ -107,3 +108,7 @@ export const csrfField = (session: Session) =>
 
 export const notice = (kind: "ok" | "error" | "info", text: Interpolation) =>
   html`<div class="notice ${kind === "info" ? "" : kind}" role="status">${text}</div>`
+
+/** A page that says only what went wrong, answered with `status` (a refused form, an unknown id). */
+export const errorPage = (options: Omit<PageOptions, "body">, status: number, message: string) =>
+  htmlResponse(page({ ...options, body: notice("error", message) }), status)

@@ -12,7 +12,7 @@ import { readHistory, readStatus } from "../messages/ReadMessage.js"
 import type { MessageStatusView } from "../projections/MessageStatus.js"
 import { type ConsoleRequest, htmlResponse, paramsOf } from "./ConsoleRequest.js"
 import { type Html, html } from "./Html.js"
-import { badge, duration, maskedText, notice, page, shownNumber, time } from "./Layout.js"
+import { badge, duration, errorPage, maskedText, notice, page, shownNumber, time } from "./Layout.js"
 import { search } from "./MessageSearch.js"
 import {
   filterFromParams,
@@ -281,14 +281,10 @@ export const one = (request: ConsoleRequest, rawId: string) =>
   Effect.gen(function* () {
     const messageId = decodeMessageId(rawId)
     const principal = principalOf(request)
-    const missing = htmlResponse(
-      page({
-        title: "Message",
-        session: request.session,
-        section: "/console/messages",
-        body: notice("error", `no message ${rawId}`)
-      }),
-      404
+    const missing = errorPage(
+      { title: "Message", session: request.session, section: "/console/messages" },
+      404,
+      `no message ${rawId}`
     )
     if (Option.isNone(messageId)) return missing
     const history = yield* readHistory(principal, messageId.value).pipe(Effect.option)

@@ -9,7 +9,7 @@ import { reactivatePhoneNumber } from "../http/Handlers.js"
 import { getPhoneNumber, neverDeactivated } from "../projections/PhoneNumbers.js"
 import { type ConsoleRequest, htmlResponse, isAdmin, seeOther } from "./ConsoleRequest.js"
 import { html } from "./Html.js"
-import { badge, csrfField, notice, page, seesNumbers, shownNumber, time } from "./Layout.js"
+import { badge, csrfField, errorPage, notice, page, seesNumbers, shownNumber, time } from "./Layout.js"
 import { type PhoneRow, SearchStore } from "./SearchStore.js"
 
 const SHOWN = 500
@@ -59,14 +59,10 @@ export const one = (request: ConsoleRequest, raw: string) =>
   Effect.gen(function* () {
     const number = numberOf(raw)
     if (number === undefined) {
-      return htmlResponse(
-        page({
-          title: "Phone number",
-          session: request.session,
-          section: "/console/phone-numbers",
-          body: notice("error", "not an E.164 number")
-        }),
-        400
+      return errorPage(
+        { title: "Phone number", session: request.session, section: "/console/phone-numbers" },
+        400,
+        "not an E.164 number"
       )
     }
     const view = Option.getOrElse(yield* getPhoneNumber(number), () => neverDeactivated(number))
@@ -102,14 +98,10 @@ export const reactivate = (request: ConsoleRequest, raw: string) =>
     const number = numberOf(raw)
     const reason = (request.form.get("reason") ?? "").trim().slice(0, 200)
     if (number === undefined || reason === "") {
-      return htmlResponse(
-        page({
-          title: "Phone number",
-          session: request.session,
-          section: "/console/phone-numbers",
-          body: notice("error", "reactivation needs a number and a reason")
-        }),
-        400
+      return errorPage(
+        { title: "Phone number", session: request.session, section: "/console/phone-numbers" },
+        400,
+        "reactivation needs a number and a reason"
       )
     }
     yield* reactivatePhoneNumber({ number, by: request.session.clientId, reason })
