@@ -166,7 +166,6 @@ const handleWork = (provider: ConfiguredProvider, ledger: CallLedger) => (messag
       )
       calls.push({ item, state, attempt, called: false })
     }
-    const callable = calls
 
     const publicUrl = yield* PublicUrl
     const callbackUrl = deliveryReportUrl(publicUrl, providerId)
@@ -212,7 +211,7 @@ const handleWork = (provider: ConfiguredProvider, ledger: CallLedger) => (messag
     // others wait (held, as in a 429 pause) one by one, side by side with them.
     const ready: Array<Call> = []
     const held: Array<Call> = []
-    for (const call of callable) {
+    for (const call of calls) {
       if (health.admitNow(providerId)) ready.push(call)
       else held.push(call)
     }

@@ -85,7 +85,7 @@ const chargeQuotas = (sends: ReadonlyArray<Send>) =>
 
 export const storeRows = (mapping: Mapping, rows: ReadonlyArray<OutboxRow>) =>
   Effect.gen(function* () {
-    const { js } = yield* Nats
+    const { publish } = yield* Nats
     const plans = rows.map((row) => planRow(row, mapping, messageLimits))
     const sends = plans.filter((plan): plan is Send => plan._tag === "Send")
     const rejects = plans.filter((plan): plan is Reject => plan._tag === "Reject")
@@ -105,7 +105,7 @@ export const storeRows = (mapping: Mapping, rows: ReadonlyArray<OutboxRow>) =>
     // the whole batch in flight at once; each row settles by its own publish
     const published = yield* Effect.promise(() =>
       Promise.allSettled(
-        admitted.map((send) => js.publish(Subjects.send, send.payload, { msgID: commandMsgId(send.command) }))
+        admitted.map((send) => publish(Subjects.send, send.payload, { msgID: commandMsgId(send.command) }))
       )
     )
     const refused = yield* Effect.forEach(
