@@ -11,6 +11,7 @@
 import type { KV, KvEntry } from "@nats-io/kv"
 import { Effect, Option, Predicate, Schema, SchemaAST } from "effect"
 import { EventStoreError, type RecordedEvent } from "../eventstore/EventStore.js"
+import { clientKvPut, type KvPut } from "../nats/KvPut.js"
 import { NatsError, natsRequest } from "../nats/Nats.js"
 import type { Projection } from "./ProjectionRunner.js"
 
@@ -26,6 +27,8 @@ export interface KvDocumentsSpec<E, V extends { readonly position: number }, I> 
   readonly applyEvent: (view: V | undefined, event: E, at: RecordedEvent) => V | undefined
   /** the event that starts a document: a batch beginning with it writes without reading first */
   readonly startsDocument?: (event: E) => boolean
+  /** how a document is written; the client's `create` and `update` unless given (`KvPut.ts`) */
+  readonly put?: KvPut
 }
 
 /** Documents as this process last wrote or read them, so an update usually needs no read first. */
@@ -118,6 +121,7 @@ export const kvDocuments = <E, V extends { readonly position: number }, I>(
   spec: KvDocumentsSpec<E, V, I>
 ): Projection<unknown, never> => {
   const encode = jsonEncoder(spec.schema)
+  const put = spec.put ?? clientKvPut(spec.kv)
   const decodeEntry = entryDecoder(spec.schema)
   const cache = new Map<string, Known<V>>()
   /**
@@ -142,13 +146,7 @@ export const kvDocuments = <E, V extends { readonly position: number }, I>(
 
   const writeAll = (writes: ReadonlyArray<Write>) =>
     Effect.promise(() =>
-      Promise.allSettled(
-        writes.map(({ key, view, revision }) =>
-          revision === undefined
-            ? spec.kv.create(key, encode(view))
-            : spec.kv.update(key, encode(view), revision)
-        )
-      )
+      Promise.allSettled(writes.map(({ key, view, revision }) => put(key, encode(view), revision)))
     )
 
   /** Applies each key's events to its document; one round per conflict, all keys of a round together. */

@@ -7,6 +7,8 @@ import type { KV } from "@nats-io/kv"
 import { Effect, Option, Schema } from "effect"
 import { type MessageEvent, messageEventTypes } from "../domain/Message.js"
 import { decodeRecorded } from "../eventstore/MessageEvents.js"
+import { type KvPut, leanKvPut } from "../nats/KvPut.js"
+import { Nats } from "../nats/Nats.js"
 import { kvDocuments, readDocument } from "./KvDocuments.js"
 import { ReadModels } from "./ReadModels.js"
 
@@ -196,11 +198,12 @@ export const getStatus = (messageId: string) =>
     )
   )
 
-/** the read model kept in `kv` */
-export const documents = (kv: KV) =>
+/** the read model kept in `kv`, written with `put` (the client's own writes unless given) */
+export const documents = (kv: KV, put?: KvPut) =>
   kvDocuments({
     name: "message-status",
     kv,
+    ...(put === undefined ? {} : { put }),
     handles: new Set(messageEventTypes),
     schema: MessageStatusView,
     decodeEvent: decodeRecorded,
@@ -209,4 +212,6 @@ export const documents = (kv: KV) =>
     startsDocument: (event) => event._tag === "SmsRequested"
   })
 
-export const projection = Effect.map(ReadModels, ({ messages }) => documents(messages))
+export const projection = Effect.map(Effect.all([ReadModels, Nats]), ([{ messages }, { publish }]) =>
+  documents(messages, leanKvPut(messages, publish))
+)

@@ -3,6 +3,8 @@ import { Effect, Option, Schema } from "effect"
 import { digitsOf } from "../domain/PhoneNumber.js"
 import { type PhoneEvent, phoneEventTypes } from "../domain/PhoneNumberLifecycle.js"
 import { phoneCodec } from "../eventstore/PhoneEvents.js"
+import { leanKvPut } from "../nats/KvPut.js"
+import { Nats } from "../nats/Nats.js"
 import { kvDocuments, readDocument } from "./KvDocuments.js"
 import { ReadModels } from "./ReadModels.js"
 
@@ -98,10 +100,11 @@ export const getPhoneNumber = (number: string) =>
     )
   )
 
-export const projection = Effect.map(ReadModels, ({ phones }) =>
+export const projection = Effect.map(Effect.all([ReadModels, Nats]), ([{ phones }, { publish }]) =>
   kvDocuments({
     name: "phone-numbers",
     kv: phones,
+    put: leanKvPut(phones, publish),
     handles: new Set(phoneEventTypes),
     schema: PhoneNumberView,
     decodeEvent: phoneCodec.decodeRecorded,

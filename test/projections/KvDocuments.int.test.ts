@@ -11,6 +11,7 @@ import { type MessageEvent, SmsDelivered, SmsDispatched, SmsRequested } from "..
 import { messageStream } from "../../src/domain/StreamName.js"
 import type { RecordedEvent } from "../../src/eventstore/EventStore.js"
 import { toStored } from "../../src/eventstore/MessageEvents.js"
+import { leanKvPut } from "../../src/nats/KvPut.js"
 import { Nats } from "../../src/nats/Nats.js"
 import { openBucket } from "../../src/nats/Topology.js"
 import { jsonEncoder, readDocument } from "../../src/projections/KvDocuments.js"
@@ -146,6 +147,31 @@ describe("KV documents, batch by batch", () => {
         yield* documents(kv).applyBatch(records(all))
         yield* documents(kv).applyBatch(records(delivered))
         expect(yield* writesTo(kv)).toBe(40)
+        yield* expectDocuments(kv, ids, all)
+      })
+    )
+
+    it.effect("with the lean writes the live projector uses: the same documents, the same writes", () =>
+      Effect.gen(function* () {
+        const { publish } = yield* Nats
+        const kv = yield* freshBucket
+        const lean = leanKvPut(kv, publish)
+        const { ids, requested, dispatched, delivered, all } = history("lean", 30)
+        yield* documents(kv, lean).applyBatch(records(requested))
+        // another process moved every document: the lean update is refused and goes round again
+        yield* documents(kv).applyBatch(records(dispatched))
+        const stale = documents(kv, lean)
+        yield* stale.applyBatch(records(requested))
+        yield* stale.applyBatch(records(delivered))
+        expect(yield* writesTo(kv)).toBe(90)
+        yield* expectDocuments(kv, ids, all)
+        // a rebuild after the bucket was emptied: creates over the purge markers
+        yield* Effect.promise(async () => {
+          for (const id of ids) await kv.purge(id)
+        })
+        const rebuilding = documents(kv, lean)
+        yield* rebuilding.reset ?? Effect.void
+        yield* rebuilding.applyBatch(records(all))
         yield* expectDocuments(kv, ids, all)
       })
     )
