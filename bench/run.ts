@@ -5,6 +5,7 @@
  *   N=20000 npm run bench          # messages, default 20000
  *   RATE=1000 WARMUP=2000 npm run bench   # open loop at a fixed rate after a warm-up
  *   PRESEED=1000000 npm run bench         # with a million events of history in the store first
+ *   GATEWAY_PROCESSES=all npm run bench  # the gateway in one process (default: two, see below)
  *   GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run bench   # profile the gateway
  *
  * Measures publish -> delivered-and-visible throughput and latency, gateway RSS, and prints one JSON line.
@@ -33,6 +34,8 @@ const RATE = Number(process.env.RATE ?? 0)
  */
 const CHUNK = Number(process.env.CHUNK ?? (RATE > 0 ? Math.max(1, Math.round(RATE / 200)) : 500))
 const TIMEOUT_S = Number(process.env.TIMEOUT_S ?? 300)
+/** the gateway's processes, each a group of roles (see below) */
+const DEFAULT_LAYOUT = "intake,providers,dlr;http,projector"
 /** events of finished messages written to the store before the gateway starts (issue 6: 1,000,000) */
 const PRESEED = Number(process.env.PRESEED ?? 0)
 
@@ -155,8 +158,12 @@ const main = Effect.gen(function* () {
       ]
     })
   )
-  // GATEWAY_PROCESSES="intake;providers;dlr,http;projector": one gateway process per group of roles
-  const groups = (process.env.GATEWAY_PROCESSES ?? "").split(";").filter((g) => g.length > 0)
+  // One gateway process per group of roles. By default two, as on any machine with two cores: the
+  // actors (intake, provider calls, delivery reports: each message's state stays in the process that
+  // records it) and the edge (the HTTP webhook and API, the projections), the way the peer runs a
+  // worker and a webhook. GATEWAY_PROCESSES=all runs every role in one process, as `npm start` does.
+  const layout = process.env.GATEWAY_PROCESSES ?? DEFAULT_LAYOUT
+  const groups = layout === "all" ? [] : layout.split(";").filter((g) => g.length > 0)
   const gateways = (groups.length > 0 ? groups : [undefined]).map((roles, i) => {
     mkdirSync(join(dir, `gw${i}`), { recursive: true })
     return spawnNode(
@@ -354,6 +361,7 @@ const main = Effect.gen(function* () {
     p99: percentile(list, 99)
   })
   const seconds = (lastDelivered - measuredStart) / 1000
+  const gatewayCpu = gateways.map((gateway, i) => cpuSeconds(gateway.pid ?? 0) - (cpuAtStart[i] ?? 0))
   const result = {
     n: N,
     warmup: WARMUP,
@@ -375,11 +383,9 @@ const main = Effect.gen(function* () {
     ratio_to_raw_jetstream: Number((N / seconds / rawPerSecond).toFixed(4)),
     gateway_rss_mb_max: Math.round(peakRss),
     gateway_cpu_s: Object.fromEntries(
-      gateways.map((gateway, i) => [
-        groups[i] ?? "all",
-        Number((cpuSeconds(gateway.pid ?? 0) - (cpuAtStart[i] ?? 0)).toFixed(1))
-      ])
+      gatewayCpu.map((seconds, i) => [groups[i] ?? "all", Number(seconds.toFixed(1))])
     ),
+    gateway_cpu_ms_per_sms: Number(((1000 * gatewayCpu.reduce((a, b) => a + b, 0)) / total).toFixed(2)),
     nats_server_cpu_s: Number((cpuSeconds(nats.pid) - natsCpuAtStart).toFixed(1)),
     nats_messages_per_sms: natsMessagesPerSms,
     simulator_cpu_s: Number((cpuSeconds(simulator.pid ?? 0) - simulatorCpuAtStart).toFixed(1)),
