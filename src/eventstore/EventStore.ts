@@ -104,6 +104,12 @@ export type AppendOutcome = Either.Either<AppendResult, WrongExpectedRevision | 
 export interface SubscribeOptions {
   /** deliver events strictly after this position (default `START`) */
   readonly from?: number
+  /**
+   * `subscribeAll` only: a chunk may wait this long after its first event for more to arrive, so a
+   * batch-first reader gets fewer, fuller chunks (`Gather.ts`). Without it a chunk is what the
+   * adapter has at hand. An adapter that cannot wait ignores it.
+   */
+  readonly gatherMs?: number
 }
 
 export interface EventStoreService {

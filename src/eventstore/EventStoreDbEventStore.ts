@@ -56,6 +56,7 @@ import {
   failureFrom,
   invalidData
 } from "./EventStore.js"
+import { ChunkPace, Puller } from "./Gather.js"
 
 /** The gateway's stream categories: the only streams this store reads, subscribes to and writes. */
 export const STREAM_PREFIXES: ReadonlyArray<string> = ["sms-", "phone-"]
@@ -186,18 +187,30 @@ const CONFLICT: Written = { _tag: "Conflict" }
 /** A readable of the client (a read or a subscription), pulled in batches of what is buffered. */
 const batches = <A>(
   operation: string,
-  readable: { readonly readableLength: number; [Symbol.asyncIterator](): AsyncIterator<A> }
+  readable: { readonly readableLength: number; [Symbol.asyncIterator](): AsyncIterator<A> },
+  gatherMs?: number
 ): Stream.Stream<A, EventStoreError> => {
-  const iterator = readable[Symbol.asyncIterator]()
+  const puller = new Puller(readable[Symbol.asyncIterator]())
+  const pace = new ChunkPace(gatherMs)
   const next = Effect.tryPromise({
     try: async () => {
       const batch: Array<A> = []
+      const deadline = pace.deadline()
       for (;;) {
-        const item = await iterator.next()
+        let item: IteratorResult<A> | undefined
+        if (batch.length > 0 && readable.readableLength === 0) {
+          // nothing buffered: wait for more until the gathering window closes
+          const left = deadline - Date.now()
+          item = left > 0 ? await puller.within(left) : undefined
+          if (item === undefined) break
+        } else {
+          item = await puller.next()
+        }
         if (item.done) break
         batch.push(item.value)
-        if (readable.readableLength === 0 || batch.length >= BATCH_LIMIT) break
+        if (batch.length >= BATCH_LIMIT) break
       }
+      pace.handedOver()
       return batch
     },
     catch: (cause) => Option.some(failure(operation)(cause))
@@ -352,7 +365,7 @@ export const make = (client: EventStoreDBClient, options: Options = {}): EventSt
       toRecorded
     ).pipe(Effect.map((events) => Chunk.unsafeFromArray(events.filter((event) => event.position > from))))
 
-  const subscribeFrom = (from: number): Stream.Stream<RecordedEvent, EventStoreError> =>
+  const subscribeFrom = (from: number, gatherMs?: number): Stream.Stream<RecordedEvent, EventStoreError> =>
     Stream.unwrapScoped(
       Effect.map(
         Effect.acquireRelease(
@@ -369,7 +382,7 @@ export const make = (client: EventStoreDBClient, options: Options = {}): EventSt
             )
         ),
         (subscription) =>
-          batches("subscribeAll", subscription).pipe(
+          batches("subscribeAll", subscription, gatherMs).pipe(
             Stream.mapChunksEffect(ours(from)),
             Stream.concat(
               Stream.fail(
@@ -384,7 +397,7 @@ export const make = (client: EventStoreDBClient, options: Options = {}): EventSt
   const subscribeAll = (options?: SubscribeOptions): Stream.Stream<RecordedEvent, EventStoreError> =>
     Stream.suspend(() => {
       let last = options?.from ?? START
-      return Stream.suspend(() => subscribeFrom(last)).pipe(
+      return Stream.suspend(() => subscribeFrom(last, options?.gatherMs)).pipe(
         Stream.mapChunks((events) => {
           const newest = Chunk.last(events)
           if (newest._tag === "Some") last = newest.value.position

@@ -22,6 +22,7 @@ import {
   JetStreamApiError,
   type JetStreamClient,
   type JetStreamManager,
+  type JsMsg,
   RetentionPolicy,
   StorageType,
   type StoredMsg,
@@ -40,6 +41,7 @@ import {
 import { Chunk, Clock, Effect, Either, Layer, Option, Stream } from "effect"
 import type { JetStreamPublish } from "../nats/JetStreamPublish.js"
 import { Nats } from "../nats/Nats.js"
+import { ChunkPace, Puller } from "./Gather.js"
 import {
   type AppendOutcome,
   type AppendRequest,
@@ -563,7 +565,11 @@ const make = (js: JetStreamClient, jsm: JetStreamManager, publishAck: JetStreamP
   })
 
   /** Messages from the one holding `from`, through an ordered consumer; up to `until` if given. */
-  const consume = (from: number, until?: number): Stream.Stream<RecordedEvent, EventStoreError> =>
+  const consume = (
+    from: number,
+    until?: number,
+    gatherMs?: number
+  ): Stream.Stream<RecordedEvent, EventStoreError> =>
     Stream.unwrapScoped(
       Effect.gen(function* () {
         const consumer = yield* attempt("subscribe", () =>
@@ -582,17 +588,29 @@ const make = (js: JetStreamClient, jsm: JetStreamManager, publishAck: JetStreamP
         )
         // Not Stream.fromAsyncIterable: its finalizer awaits iterator.return(), which hangs while a
         // pull is pending; stopping the messages (above) is what ends the iterator.
-        const iterator = messages[Symbol.asyncIterator]()
-        // One pull takes every message already buffered, decoded in a plain loop into one chunk of
-        // events: a stream element (or an Effect) per message cost more than the projections' own
-        // work. Memory stays bounded by the consumer's max_messages.
+        const puller = new Puller(messages[Symbol.asyncIterator]())
+        const pace = new ChunkPace(gatherMs)
+        // One pull takes every message already buffered (and, with a gathering window, what arrives
+        // within it), decoded in a plain loop into one chunk of events: a stream element (or an
+        // Effect) per message cost more than the projections' own work. Memory stays bounded by the
+        // consumer's max_messages.
         let ended = false
         const nextBatch = Effect.tryPromise({
           try: async () => {
             const events: Array<RecordedEvent> = []
             if (ended) return events
+            const deadline = pace.deadline()
+            let drained = false
             for (;;) {
-              const next = await iterator.next()
+              let next: IteratorResult<JsMsg> | undefined
+              if (drained) {
+                // nothing buffered: wait for more until the window closes
+                const left = deadline - Date.now()
+                next = left > 0 ? await puller.within(left) : undefined
+                if (next === undefined) break
+              } else {
+                next = await puller.next()
+              }
               if (next.done) {
                 ended = true
                 break
@@ -611,10 +629,15 @@ const make = (js: JetStreamClient, jsm: JetStreamManager, publishAck: JetStreamP
               // `getPending()` stays at 1 with nothing buffered once the consumer queued its next
               // pull (a callback it counts as in flight): without `info.pending === 0` (the server
               // had nothing more) the last batch waited for a message that might never come.
-              if (messages.getPending() === 0 || message.info.pending === 0 || events.length >= BATCH_LIMIT) {
-                break
+              if (events.length >= BATCH_LIMIT) break
+              if (messages.getPending() === 0 || message.info.pending === 0) {
+                if (deadline <= Date.now()) break
+                drained = true
+              } else {
+                drained = false
               }
             }
+            pace.handedOver()
             return events
           },
           catch: (cause) =>
@@ -632,7 +655,7 @@ const make = (js: JetStreamClient, jsm: JetStreamManager, publishAck: JetStreamP
     )
 
   const subscribeAll = (options?: SubscribeOptions): Stream.Stream<RecordedEvent, EventStoreError> =>
-    consume(options?.from ?? START).pipe(
+    consume(options?.from ?? START, undefined, options?.gatherMs).pipe(
       Stream.concat(
         Stream.fail(
           new EventStoreError({ reason: "Unavailable", message: "subscribeAll: the connection closed" })

@@ -37,6 +37,57 @@ describe("JetStreamEventStore", () => {
       })
     )
 
+    it.scoped("subscribeAll with a gathering window: appends spread within it arrive as one chunk", () =>
+      Effect.gen(function* () {
+        const store = yield* separateStore("gather")
+        const stream = `sms-${crypto.randomUUID()}`
+        yield* store.append(stream, [event("E0")], ExpectedRevision.NoStream())
+        const chunks = (gatherMs: number | undefined) =>
+          Effect.flatMap(store.read(stream), (recorded) =>
+            store
+              .subscribeAll({
+                from: recorded[recorded.length - 1]?.position ?? START,
+                ...(gatherMs === undefined ? {} : { gatherMs })
+              })
+              .pipe(
+                Stream.chunks,
+                Stream.map((chunk) => Chunk.toReadonlyArray(chunk).map((e) => e.type)),
+                // the first chunk may hold only the event at `from`, which is left out
+                Stream.filter((types) => types.length > 0),
+                Stream.scan([] as ReadonlyArray<ReadonlyArray<string>>, (seen, chunk) => [...seen, chunk]),
+                Stream.takeUntil((seen) => seen.flat().length >= 4),
+                Stream.runLast,
+                Effect.timeout("10 seconds"),
+                Effect.fork
+              )
+          )
+        const appendSpread = (prefix: string, revision: number) =>
+          Effect.forEach([0, 1, 2, 3], (i) =>
+            Effect.zipRight(
+              Effect.sleep("15 millis"),
+              store.append(
+                stream,
+                [event(`${prefix}${i}`)],
+                ExpectedRevision.Exact({ revision: revision + i })
+              )
+            )
+          )
+        const gathered = yield* chunks(1_000)
+        yield* Effect.sleep("200 millis")
+        yield* appendSpread("G", 0)
+        const seen = yield* gathered.await.pipe(Effect.flatten)
+        // four appends 15 ms apart, all within the window after the first: one chunk
+        expect(seen._tag === "Some" ? seen.value : []).toEqual([["G0", "G1", "G2", "G3"]])
+
+        const plain = yield* chunks(undefined)
+        yield* Effect.sleep("200 millis")
+        yield* appendSpread("P", 4)
+        const apart = yield* plain.await.pipe(Effect.flatten)
+        // without a window each comes as it is, in a chunk of its own
+        expect(apart._tag === "Some" ? apart.value : []).toEqual([["P0"], ["P1"], ["P2"], ["P3"]])
+      })
+    )
+
     it.scoped("creates SMS_EVENTS once, idempotently across processes", () =>
       Effect.gen(function* () {
         yield* separateStore("first")
