@@ -7,6 +7,7 @@
  *   PRESEED=1000000 npm run bench         # with a million events of history in the store first
  *   GATEWAY_PROCESSES=all npm run bench  # the gateway in one process (default: two, see below)
  *   GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run bench   # profile the gateway
+ *   SIMULATOR_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run bench # ... or the simulator
  *
  * Measures publish -> delivered-and-visible throughput and latency, gateway RSS, and prints one JSON line.
  */
@@ -125,19 +126,23 @@ const main = Effect.gen(function* () {
   const sqlIntake = yield* sqlIntakeFromEnv
   const httpPort = yield* Effect.promise(freePort)
   const simPort = yield* Effect.promise(freePort)
-  const simulator = spawnNode([
-    "simulator",
-    "--port",
-    String(simPort),
-    "--api-key",
-    "bench-key",
-    "--webhook-secret",
-    "bench-secret",
-    "--dlr-min-ms",
-    "0",
-    "--dlr-max-ms",
-    "5"
-  ])
+  const simulator = spawnNode(
+    [
+      "simulator",
+      "--port",
+      String(simPort),
+      "--api-key",
+      "bench-key",
+      "--webhook-secret",
+      "bench-secret",
+      "--dlr-min-ms",
+      "0",
+      "--dlr-max-ms",
+      "5"
+    ],
+    {},
+    (process.env.SIMULATOR_NODE_ARGS ?? "").split(" ").filter((a) => a.length > 0)
+  )
   yield* Effect.promise(() => waitForLine(simulator, /listening (http:\/\/\S+)/, "simulator"))
 
   const providersFile = join(dir, "providers.json")

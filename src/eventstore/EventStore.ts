@@ -105,9 +105,10 @@ export interface SubscribeOptions {
   /** deliver events strictly after this position (default `START`) */
   readonly from?: number
   /**
-   * `subscribeAll` only: a chunk may wait this long after its first event for more to arrive, so a
-   * batch-first reader gets fewer, fuller chunks (`Gather.ts`). Without it a chunk is what the
-   * adapter has at hand. An adapter that cannot wait ignores it.
+   * `subscribeAll` only: chunks come at most one per this many milliseconds (a chunk may wait for
+   * more events until the window after the previous one), so a batch-first reader gets fewer,
+   * fuller chunks (`Gather.ts`). Without it a chunk is what the adapter has at hand. An adapter that
+   * cannot wait ignores it.
    */
   readonly gatherMs?: number
 }

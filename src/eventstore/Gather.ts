@@ -2,10 +2,10 @@
  * Pulling a subscription's messages into batches in plain promises, for the adapters' `subscribeAll`.
  *
  * A batch takes what the client has buffered; with a gathering window (`SubscribeOptions.gatherMs`)
- * it also waits, up to the window after its first message, for more to arrive. The projector used
- * to regroup the adapters' chunks by time with `Stream.groupedWithin`: under load the chunks held
- * about five events each, and the regrouping's handoff, deferreds and fibers per chunk took a fifth
- * of the projector process's CPU (issue 11's profile).
+ * it may also wait for more, so that chunks come at most one per window (`ChunkPace`). The projector
+ * used to regroup the adapters' chunks by time with `Stream.groupedWithin`: under load the chunks
+ * held about five events each, and the regrouping's handoff, deferreds and fibers per chunk took a
+ * fifth of the projector process's CPU (issue 11's profile).
  */
 
 /** An async iterator whose unanswered `next()` is kept for the following pull, never dropped. */
