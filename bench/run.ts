@@ -5,7 +5,7 @@
  *   N=20000 npm run bench          # messages, default 20000
  *   RATE=1000 WARMUP=2000 npm run bench   # open loop at a fixed rate after a warm-up
  *   PRESEED=1000000 npm run bench         # with a million events of history in the store first
- *   GATEWAY_PROCESSES=all npm run bench  # the gateway in one process (default: two, see below)
+ *   GATEWAY_PROCESSES="intake,providers,dlr;http,projector" npm run bench  # two gateway processes
  *   GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run bench   # profile the gateway
  *   SIMULATOR_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run bench # ... or the simulator
  *
@@ -36,7 +36,7 @@ const RATE = Number(process.env.RATE ?? 0)
 const CHUNK = Number(process.env.CHUNK ?? (RATE > 0 ? Math.max(1, Math.round(RATE / 200)) : 500))
 const TIMEOUT_S = Number(process.env.TIMEOUT_S ?? 300)
 /** the gateway's processes, each a group of roles (see below) */
-const DEFAULT_LAYOUT = "intake,providers,dlr;http,projector"
+const DEFAULT_LAYOUT = "all"
 /** events of finished messages written to the store before the gateway starts (issue 6: 1,000,000) */
 const PRESEED = Number(process.env.PRESEED ?? 0)
 
@@ -163,10 +163,10 @@ const main = Effect.gen(function* () {
       ]
     })
   )
-  // One gateway process per group of roles. By default two, as on any machine with two cores: the
-  // actors (intake, provider calls, delivery reports: each message's state stays in the process that
-  // records it) and the edge (the HTTP webhook and API, the projections), the way the peer runs a
-  // worker and a webhook. GATEWAY_PROCESSES=all runs every role in one process, as `npm start` does.
+  // One gateway process per group of roles; by default one with every role, as `npm start` runs it.
+  // GATEWAY_PROCESSES="intake,providers,dlr;http,projector" splits the actors (intake, provider calls,
+  // delivery reports: each message's state stays in the process that records it) from the edge (the
+  // HTTP webhook and API, the projections), the way the peer runs a worker and a webhook.
   const layout = process.env.GATEWAY_PROCESSES ?? DEFAULT_LAYOUT
   const groups = layout === "all" ? [] : layout.split(";").filter((g) => g.length > 0)
   const gateways = (groups.length > 0 ? groups : [undefined]).map((roles, i) => {
