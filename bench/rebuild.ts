@@ -2,7 +2,8 @@
  * `node --import tsx bench/rebuild.ts`: how fast `sms-gateway rebuild` replays a store into the read
  * models (issue 11's target: 50,000 events a second for each). A fresh nats-server, EVENTS (default
  * 300,000) events of finished messages written through the embedded store, then the CLI's `rebuild`,
- * whose own lines (events, seconds, events/s per read model) are printed as they come.
+ * whose own lines (events, seconds, events/s per read model) are printed at its end.
+ * `PROJECTION=message-status` rebuilds one; `REBUILD_NODE_ARGS="--cpu-prof"` profiles it.
  */
 import { spawnSync } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
@@ -20,7 +21,10 @@ const program = Effect.gen(function* () {
   const nats = yield* startNatsServer({ storeDir: join(dir, "nats") })
   const seeded = yield* seedHistory(nats.url, EVENTS)
   console.error(`${seeded} events in the store`)
-  const rebuild = spawnSync(process.execPath, ["bin/sms-gateway.mjs", "rebuild", "--nats-url", nats.url], {
+  const nodeArgs = (process.env.REBUILD_NODE_ARGS ?? "").split(" ").filter((a) => a.length > 0)
+  const only = process.env.PROJECTION === undefined ? [] : ["--projection", process.env.PROJECTION]
+  const command = [...nodeArgs, "bin/sms-gateway.mjs", "rebuild", "--nats-url", nats.url, ...only]
+  const rebuild = spawnSync(process.execPath, command, {
     stdio: ["ignore", "inherit", "pipe"],
     encoding: "utf8"
   })

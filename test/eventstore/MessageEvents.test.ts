@@ -1,8 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Schema } from "effect"
+import { Effect, Equal, Hash, Schema } from "effect"
 import { messageIdFor } from "../../src/domain/Ids.js"
 import {
-  type MessageEvent,
+  MessageEvent,
   messageEventTypes,
   SmsDelivered,
   SmsDispatched,
@@ -138,6 +138,20 @@ describe("MessageEvents", () => {
         expect(back._tag).toBe(event._tag)
         expect(back).toBeInstanceOf(event.constructor)
         expect(back).toEqual(event)
+        // decoded without the constructor: the same instance in every way the gateway looks at it
+        expect(Object.getPrototypeOf(back)).toBe(Object.getPrototypeOf(event))
+        expect(Reflect.ownKeys(back)).toEqual(Reflect.ownKeys(event))
+        // what the constructor builds from the same field values, unvalidated (validation copies arrays
+        // and records, which `Equal` compares by reference)
+        const constructed = new (event.constructor as new (fields: object, trusted: true) => MessageEvent)(
+          { ...back },
+          true
+        )
+        expect(Reflect.ownKeys(constructed)).toEqual(Reflect.ownKeys(back))
+        expect(Equal.equals(back, constructed)).toBe(true)
+        expect(Hash.hash(back)).toBe(Hash.hash(constructed))
+        expect(JSON.stringify(back)).toBe(JSON.stringify(event))
+        expect(Schema.is(MessageEvent)(back)).toBe(true)
       }
     })
   )
