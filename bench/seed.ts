@@ -3,7 +3,7 @@
  * (requested, dispatched, delivered: one append each, as the gateway writes them) appended through
  * the embedded event store itself, so the stream, its subjects and the payloads are the real format.
  */
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Schedule } from "effect"
 import { messageIdFor } from "../src/domain/Ids.js"
 import { SmsDelivered, SmsDispatched, SmsRequested } from "../src/domain/Message.js"
 import { messageStream } from "../src/domain/StreamName.js"
@@ -50,13 +50,19 @@ export const seedHistory = (natsUrl: string, events: number) =>
         Effect.forEach(
           historyOf(i),
           (event, revision) =>
-            store.append(
-              messageStream(event.messageId),
-              [toStored(event, revision)],
-              revision === 0
-                ? ExpectedRevision.NoStream()
-                : ExpectedRevision.Exact({ revision: revision - 1 })
-            ),
+            store
+              .append(
+                messageStream(event.messageId),
+                [toStored(event, revision)],
+                revision === 0
+                  ? ExpectedRevision.NoStream()
+                  : ExpectedRevision.Exact({ revision: revision - 1 })
+              )
+              .pipe(
+                // a lost ack (the server busy writing a million events) is retried: the same event ids
+                // make the retry return the first append's result
+                Effect.retry({ times: 5, schedule: Schedule.spaced("1 second") })
+              ),
           { discard: true }
         ),
       { concurrency: 256, discard: true }

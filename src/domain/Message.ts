@@ -190,8 +190,40 @@ export type MessageState =
 
 export const initialState: MessageState = { status: "none" }
 
-export const isTerminal = (state: MessageState): boolean =>
-  state.status === "delivered" || state.status === "failed"
+/** `delivered` and `failed`: only an operator's resubmission leaves one (`canResubmit`). */
+export const isFinalStatus = (status: MessageStatus | "none"): status is "delivered" | "failed" =>
+  status === "delivered" || status === "failed"
+
+export const isTerminal = (state: MessageState): boolean => isFinalStatus(state.status)
+
+/**
+ * The status rules, in one place: the status a message has after `event`. The decider's state and
+ * every view of a message (the status read model, the gRPC watch) follow them. The first final
+ * status wins; `unknown` is not final, so a late report still moves it on; the decider records
+ * `SmsResubmitted` only for a message that may be resubmitted (`canResubmit`).
+ */
+export const statusAfter = (status: MessageStatus | "none", event: MessageEvent): MessageStatus | "none" => {
+  switch (event._tag) {
+    case "SmsRequested":
+      return status === "none" ? "requested" : status
+    case "SmsResubmitted":
+      return status === "failed" ? "requested" : status
+    case "SmsStatusUnknown":
+      // only a dispatch still waiting for its report becomes unknown
+      return status === "dispatched" ? "unknown" : status
+    case "SmsStatusReported":
+      // a provider's intermediate status (queued, sent...) never changes ours
+      return status
+    case "SmsDispatched":
+      return status === "none" || isFinalStatus(status) ? status : "dispatched"
+    case "SmsRetried":
+      return status === "none" || isFinalStatus(status) ? status : "retrying"
+    case "SmsDelivered":
+      return status === "none" || isFinalStatus(status) ? status : "delivered"
+    case "SmsFailed":
+      return status === "none" || isFinalStatus(status) ? status : "failed"
+  }
+}
 
 /** Only a message that ran out of retries (dead-lettered) can be sent again, by an operator. */
 export const canResubmit = (state: MessageState): boolean =>
@@ -205,29 +237,33 @@ export const canResubmit = (state: MessageState): boolean =>
  * `delivered`) is still recorded in the stream for the audit trail, but never changes the status.
  */
 export const evolve = (state: MessageState, event: MessageEvent): MessageState => {
-  if (event._tag === "SmsRequested") {
-    return state.status === "none" ? { status: "requested", request: event, attempts: 0 } : state
-  }
-  if (state.status === "none") return state
-  if (event._tag === "SmsStatusReported") {
-    return { ...state, reported: [...(state.reported ?? []), event.rawStatus] }
-  }
-  if (event._tag === "SmsResubmitted") {
-    return canResubmit(state)
-      ? {
-          request: state.request,
-          attempts: state.attempts,
-          status: "requested",
-          provider: event.provider ?? state.provider,
-          lastError: state.lastError
-        }
+  const status = statusAfter(state.status, event)
+  if (state.status === "none") {
+    return status === "requested" && event._tag === "SmsRequested"
+      ? { status, request: event, attempts: 0 }
       : state
   }
-  if (event._tag === "SmsStatusUnknown") {
-    // only a dispatch still waiting for its report becomes unknown (the decider records it no other time)
-    return state.status === "dispatched" ? { ...state, status: "unknown" } : state
+  if (status === "none") return state
+  switch (event._tag) {
+    case "SmsRequested":
+      return state
+    case "SmsStatusReported":
+      return { ...state, reported: [...(state.reported ?? []), event.rawStatus] }
+    case "SmsResubmitted":
+      return status !== state.status && canResubmit(state)
+        ? {
+            request: state.request,
+            attempts: state.attempts,
+            status,
+            provider: event.provider ?? state.provider,
+            lastError: state.lastError
+          }
+        : state
+    case "SmsStatusUnknown":
+      return status === state.status ? state : { ...state, status }
   }
   if (isTerminal(state)) {
+    // a later terminal report that disagrees with the first is kept for the audit trail, once
     const contradicts =
       (event._tag === "SmsDelivered" || event._tag === "SmsFailed") && event._tag !== state.final?._tag
     return contradicts && state.contradictedBy === undefined ? { ...state, contradictedBy: event } : state
@@ -236,7 +272,7 @@ export const evolve = (state: MessageState, event: MessageEvent): MessageState =
     case "SmsDispatched":
       return {
         ...state,
-        status: "dispatched",
+        status,
         attempts: Math.max(state.attempts, event.attempt),
         provider: event.provider,
         providerMessageId: event.providerMessageId,
@@ -245,18 +281,18 @@ export const evolve = (state: MessageState, event: MessageEvent): MessageState =
     case "SmsRetried":
       return {
         ...state,
-        status: "retrying",
+        status,
         attempts: Math.max(state.attempts, event.attempt),
         provider: event.provider,
         nextProvider: event.nextProvider,
         lastError: event.detail ? `${event.reason}: ${event.detail}` : event.reason
       }
     case "SmsDelivered":
-      return { ...state, status: "delivered", provider: event.provider, final: event }
+      return { ...state, status, provider: event.provider, final: event }
     case "SmsFailed":
       return {
         ...state,
-        status: "failed",
+        status,
         provider: event.provider ?? state.provider,
         lastError: event.code ? `${event.reason} (${event.code})` : event.reason,
         final: event

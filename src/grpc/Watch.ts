@@ -11,6 +11,7 @@
 import { Clock, Duration, Effect, Option, Queue, Stream } from "effect"
 import type { Principal } from "../clients/Clients.js"
 import type { MessageId } from "../domain/Ids.js"
+import { isFinalStatus } from "../domain/Message.js"
 import { messageStream } from "../domain/StreamName.js"
 import { EventStore, EventStoreError, type RecordedEvent } from "../eventstore/EventStore.js"
 import { decodeRecorded } from "../eventstore/MessageEvents.js"
@@ -42,7 +43,6 @@ export interface WatchUpdate {
 }
 
 /** As the status read model counts it (`MessageStatus.ts`): `unknown` is not final, a late report may follow. */
-const isFinal = (view: MessageStatusView) => view.status === "delivered" || view.status === "failed"
 
 /** A message's status folded one event at a time, remembering the last revision applied. */
 const makeFold = () => {
@@ -50,7 +50,7 @@ const makeFold = () => {
   let revision = -1
   return {
     revision: () => revision,
-    final: () => view !== undefined && isFinal(view),
+    final: () => view !== undefined && isFinalStatus(view.status),
     apply: (record: RecordedEvent) =>
       Effect.gen(function* () {
         const event = decodeRecorded(record)

@@ -5,7 +5,7 @@
  */
 import type { KV } from "@nats-io/kv"
 import { Effect, Option, Schema } from "effect"
-import { type MessageEvent, messageEventTypes } from "../domain/Message.js"
+import { isFinalStatus, type MessageEvent, messageEventTypes, statusAfter } from "../domain/Message.js"
 import { decodeRecorded } from "../eventstore/MessageEvents.js"
 import { type KvPut, leanKvPut } from "../nats/KvPut.js"
 import { Nats } from "../nats/Nats.js"
@@ -44,8 +44,6 @@ export const MessageStatusView = Schema.Struct({
   revision: Schema.Number
 })
 export type MessageStatusView = typeof MessageStatusView.Type
-
-const isFinal = (view: MessageStatusView) => view.status === "delivered" || view.status === "failed"
 
 type Fields = Omit<MessageStatusView, "position" | "revision">
 
@@ -91,8 +89,9 @@ const endedACall = (view: MessageStatusView, event: { readonly provider?: string
   event.provider !== undefined && (view.status === "requested" || view.status === "retrying")
 
 /**
- * Same precedence as the decider: the first final status stays; later reports only add timestamps.
- * `unknown` is not final, so a late delivered or failed report still moves the view on.
+ * The status follows the decider's rules (`statusAfter`): the first final status stays, and an event
+ * that does not change the status changes nothing else either, except the provider's intermediate
+ * status. `unknown` is not final, so a late delivered or failed report still moves the view on.
  */
 export const applyEvent = (
   view: MessageStatusView | undefined,
@@ -101,6 +100,11 @@ export const applyEvent = (
 ): MessageStatusView | undefined => {
   if (view !== undefined && at.position <= view.position) return view
   const moved = view && document(view, at)
+  /** the view's status after the event, when the event moves it on; else undefined */
+  const next = (from: MessageStatusView) => {
+    const status = statusAfter(from.status, event)
+    return status === "none" || (isFinalStatus(from.status) && status === from.status) ? undefined : status
+  }
   switch (event._tag) {
     case "SmsRequested":
       return (
@@ -120,43 +124,43 @@ export const applyEvent = (
           at
         )
       )
-    case "SmsDispatched":
-      if (moved === undefined || isFinal(moved)) return moved
+    case "SmsDispatched": {
+      const status = moved && next(moved)
+      if (moved === undefined || status === undefined) return moved
       return {
         ...moved,
-        status: "dispatched",
+        status,
         provider: event.provider,
         providerMessageId: event.providerMessageId,
         attempts: Math.max(moved.attempts, event.attempt),
         dispatchedAt: event.dispatchedAt.toISOString(),
         nextAttemptAt: undefined
       }
-    case "SmsRetried":
-      if (moved === undefined || isFinal(moved)) return moved
+    }
+    case "SmsRetried": {
+      const status = moved && next(moved)
+      if (moved === undefined || status === undefined) return moved
       return {
         ...moved,
-        status: "retrying",
+        status,
         provider: event.provider,
         attempts: Math.max(moved.attempts, event.attempt),
         lastError: event.detail ? `${event.reason}: ${event.detail}` : event.reason,
         retriedAt: event.nextAttemptAt.toISOString(),
         nextAttemptAt: event.nextAttemptAt.toISOString()
       }
-    case "SmsDelivered":
-      if (moved === undefined) return moved
-      return isFinal(moved)
-        ? moved
-        : {
-            ...moved,
-            status: "delivered",
-            provider: event.provider,
-            deliveredAt: event.deliveredAt.toISOString()
-          }
-    case "SmsFailed":
-      if (moved === undefined || isFinal(moved)) return moved
+    }
+    case "SmsDelivered": {
+      const status = moved && next(moved)
+      if (moved === undefined || status === undefined) return moved
+      return { ...moved, status, provider: event.provider, deliveredAt: event.deliveredAt.toISOString() }
+    }
+    case "SmsFailed": {
+      const status = moved && next(moved)
+      if (moved === undefined || status === undefined) return moved
       return {
         ...moved,
-        status: "failed",
+        status,
         attempts: endedACall(moved, event) ? moved.attempts + 1 : moved.attempts,
         provider: event.provider ?? moved.provider,
         failureReason: event.reason,
@@ -164,23 +168,30 @@ export const applyEvent = (
         failedAt: event.failedAt.toISOString(),
         nextAttemptAt: undefined
       }
+    }
     case "SmsStatusReported":
       return moved === undefined
         ? moved
         : { ...moved, providerStatus: event.rawStatus, providerStatusAt: event.reportedAt.toISOString() }
-    case "SmsStatusUnknown":
-      // as the decider: only a dispatch still waiting for its report; a final report already won
-      if (moved === undefined || moved.status !== "dispatched") return moved
-      return { ...moved, status: "unknown", unknownAt: event.at.toISOString() }
-    case "SmsResubmitted":
-      if (moved === undefined || moved.status !== "failed") return moved
+    case "SmsStatusUnknown": {
+      // only a dispatch still waiting for its report; a final report already won
+      const status = moved && statusAfter(moved.status, event)
+      if (moved === undefined || status === undefined || status === "none" || status === moved.status)
+        return moved
+      return { ...moved, status, unknownAt: event.at.toISOString() }
+    }
+    case "SmsResubmitted": {
+      const status = moved && statusAfter(moved.status, event)
+      if (moved === undefined || status === undefined || status === "none" || status === moved.status)
+        return moved
       return {
         ...moved,
-        status: "requested",
+        status,
         failureReason: undefined,
         failedAt: undefined,
         resubmittedAt: event.resubmittedAt.toISOString()
       }
+    }
     default:
       return unhandled(event)
   }

@@ -1,13 +1,20 @@
 import { describe, expect, it } from "@effect/vitest"
+import fc from "fast-check"
 import { Schema } from "effect"
 import { messageIdFor } from "../../src/domain/Ids.js"
 import {
+  canResubmit,
+  evolve,
+  initialState,
   type MessageEvent,
   SmsDelivered,
   SmsDispatched,
   SmsFailed,
   SmsRequested,
-  SmsRetried
+  SmsResubmitted,
+  SmsRetried,
+  SmsStatusReported,
+  SmsStatusUnknown
 } from "../../src/domain/Message.js"
 import { E164 } from "../../src/domain/PhoneNumber.js"
 import { applyEvent, type MessageStatusView } from "../../src/projections/MessageStatus.js"
@@ -318,5 +325,52 @@ describe("MessageStatus.applyEvent", () => {
         .when(at(event, 7, 1))
         .thenNoDocument()
     }
+  })
+})
+
+describe("one set of status rules (statusAfter) for the decider and the status view", () => {
+  const unknownReported = new SmsStatusUnknown({
+    messageId,
+    provider: "twilio",
+    providerMessageId: "twilio-1",
+    deadlineMs: 60_000,
+    at: failedAt
+  })
+  const resubmitted = new SmsResubmitted({ messageId, by: "ops", resubmittedAt: failedAt })
+  const exhausted = new SmsFailed({ messageId, reason: "retries_exhausted", permanent: true, failedAt })
+  const reported = new SmsStatusReported({
+    messageId,
+    provider: "twilio",
+    providerMessageId: "twilio-1",
+    rawStatus: "sent",
+    reportedAt: deliveredAt
+  })
+  const anyEvent = fc.constantFrom<MessageEvent>(
+    requested,
+    retried,
+    dispatched(1),
+    dispatched(2, "vonage"),
+    delivered,
+    failed,
+    exhausted,
+    unknownReported,
+    resubmitted,
+    reported
+  )
+
+  it("gives the view the decider's status after any sequence of events", () => {
+    fc.assert(
+      fc.property(fc.array(anyEvent, { maxLength: 12 }), (events) => {
+        // what the decider would have appended: `SmsResubmitted` only when it may
+        let state = initialState
+        let view: MessageStatusView | undefined
+        events.forEach((event, i) => {
+          if (event._tag === "SmsResubmitted" && !canResubmit(state)) return
+          state = evolve(state, event)
+          view = applyEvent(view, event, { position: i + 1, revision: i })
+        })
+        expect(view?.status ?? "none").toBe(state.status)
+      })
+    )
   })
 })
