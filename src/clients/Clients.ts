@@ -419,3 +419,7 @@ export class Clients extends Context.Tag("sms-gateway/Clients")<Clients, Clients
     })
   )
 }
+
+/** Whether the caller may see data of `clientId`: its own, or every client's for auditors and admins. */
+export const canRead = (principal: Principal, clientId: string) =>
+  principal.scope !== "client" || principal.clientId === clientId

@@ -4,13 +4,13 @@
  * - the search store's `activity` and `latency` buckets (10 s each, every gateway process's events,
  *   since they come from the event store): rates by status, error rates, p50/p99 to dispatch and to
  *   delivery;
- * - the figures `/metrics` serves (`observability/Collect.ts`), read the same way: JetStream backlogs
+ * - the figures `/metrics` serves (`http/Collect.ts`), read the same way: JetStream backlogs
  *   and calls in flight, projection lag, and this process's circuit breakers and 429 pauses.
  */
 import { Effect, Option } from "effect"
 import { EVENTS_STREAM, positionOf } from "../eventstore/JetStreamEventStore.js"
 import { Nats } from "../nats/Nats.js"
-import { collect } from "../observability/Collect.js"
+import { collect } from "../http/Collect.js"
 import type { Sample } from "../observability/Prometheus.js"
 import { BUCKET_MS, latencyBound } from "./SearchProjection.js"
 import type { SearchStoreService } from "./SearchStore.js"

@@ -5,7 +5,7 @@
  */
 import { HttpServerResponse } from "@effect/platform"
 import { Clock, Duration, Effect, Schedule, Stream } from "effect"
-import { projectionLags } from "../observability/Collect.js"
+import { projectionLags } from "../http/Collect.js"
 import { type ConsoleRequest, htmlResponse, isAdmin, seeOther } from "./ConsoleRequest.js"
 import { type Html, html } from "./Html.js"
 import { csrfField, duration, notice, page } from "./Layout.js"

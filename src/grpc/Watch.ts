@@ -9,13 +9,12 @@
  * last revision it saw, a client gets every event after it, once.
  */
 import { Clock, Duration, Effect, Option, Queue, Stream } from "effect"
-import type { Principal } from "../clients/Clients.js"
+import { canRead, type Principal } from "../clients/Clients.js"
 import type { MessageId } from "../domain/Ids.js"
 import { isFinalStatus } from "../domain/Message.js"
 import { messageStream } from "../domain/StreamName.js"
 import { EventStore, EventStoreError, type RecordedEvent } from "../eventstore/EventStore.js"
 import { decodeRecorded } from "../eventstore/MessageEvents.js"
-import { canRead } from "../http/Auth.js"
 import { UnknownMessage, unavailable } from "../messages/Errors.js"
 import { ownerOf } from "../messages/ReadMessage.js"
 import { applyEvent, type MessageStatusView } from "../projections/MessageStatus.js"

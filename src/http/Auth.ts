@@ -9,7 +9,7 @@
  */
 import { HttpServerRequest } from "@effect/platform"
 import { Effect, Layer, Option, Redacted } from "effect"
-import { Clients, type Principal, type Scope } from "../clients/Clients.js"
+import { Clients, type Scope } from "../clients/Clients.js"
 import { authFailure } from "../observability/Metrics.js"
 import { Authentication, CurrentClient, Forbidden, ServiceUnavailable, Unauthorized } from "./Api.js"
 
@@ -68,7 +68,3 @@ export const requireScope = (...allowed: ReadonlyArray<Scope>) =>
           )
         )
   )
-
-/** Whether the caller may see data of `clientId`: its own, or every client's for auditors and admins. */
-export const canRead = (principal: Principal, clientId: string) =>
-  principal.scope !== "client" || principal.clientId === clientId

@@ -18,7 +18,7 @@ import { flattenHeaders } from "../providers/HttpSubmit.js"
 import { Providers } from "../providers/Providers.js"
 import { recordRequest } from "./AccessLog.js"
 import { InvalidSignature, MalformedDeliveryReport, ServiceUnavailable, UnknownProvider } from "./Api.js"
-import { PublicUrl } from "./PublicUrl.js"
+import { PublicUrl } from "../platform/PublicUrl.js"
 import { HttpLifecycle } from "./Readiness.js"
 import { announcesTooLarge, MAX_REQUEST_BYTES, payloadTooLarge } from "./RequestLimits.js"
 

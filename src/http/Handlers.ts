@@ -1,7 +1,7 @@
 /** Handlers of the HTTP API groups defined in `Api.ts`. */
 import { HttpApiBuilder, HttpApp, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Clock, Effect, Either, Option } from "effect"
-import { Clients, type IssueKey, type Principal } from "../clients/Clients.js"
+import { Clients, canRead, type IssueKey, type Principal } from "../clients/Clients.js"
 import { dayOf } from "../clients/Quotas.js"
 import type { MessageId } from "../domain/Ids.js"
 import { e164Problem, maskNumber } from "../domain/PhoneNumber.js"
@@ -10,7 +10,7 @@ import { getPhoneNumber, neverDeactivated, phoneViewOf } from "../projections/Ph
 import { readHistory, readStatus } from "../messages/ReadMessage.js"
 import { acceptSend, prepareSend } from "../messages/SendMessage.js"
 import { CONTENT_TYPE, renderSnapshot } from "../observability/Prometheus.js"
-import { collect } from "../observability/Collect.js"
+import { collect } from "./Collect.js"
 import {
   CurrentClient,
   GatewayApi,
@@ -22,7 +22,7 @@ import {
   QuotaExceeded,
   ServiceUnavailable
 } from "./Api.js"
-import { canRead, requireScope } from "./Auth.js"
+import { requireScope } from "./Auth.js"
 import * as DeliveryReportWebhook from "./DeliveryReportWebhook.js"
 import { checkReadiness, failingChecks } from "./Readiness.js"
 

@@ -17,7 +17,7 @@
 import { Clock, Context, Duration, Effect, Layer, Option } from "effect"
 import { EventStore } from "../eventstore/EventStore.js"
 import { Nats } from "../nats/Nats.js"
-import { projectionLags } from "../observability/Collect.js"
+import { projectionLags } from "./Collect.js"
 import { describe as describeOutbox, OutboxHealth } from "../outbox/Health.js"
 
 export interface HttpLifecycleService {

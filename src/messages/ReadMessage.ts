@@ -4,11 +4,10 @@
  * client's is answered exactly like an unknown one (`UnknownMessage`).
  */
 import { Effect, Option } from "effect"
-import type { Principal } from "../clients/Clients.js"
+import { canRead, type Principal } from "../clients/Clients.js"
 import type { MessageId } from "../domain/Ids.js"
 import { messageStream } from "../domain/StreamName.js"
 import { EventStore, type RecordedEvent } from "../eventstore/EventStore.js"
-import { canRead } from "../http/Auth.js"
 import { statusAsOf } from "../projections/AsOf.js"
 import { getStatus } from "../projections/MessageStatus.js"
 import { NotYetRecorded, UnknownMessage, unavailable } from "./Errors.js"

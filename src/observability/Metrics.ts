@@ -1,7 +1,7 @@
 /**
  * The gateway's metrics, as Effect `Metric`s in the process's registry; `/metrics` renders them in
  * the Prometheus text format (`Prometheus.ts`) together with gauges computed at scrape time
- * (consumer backlogs, projection lag, circuit breakers, recorded event totals: `Collect.ts`).
+ * (consumer backlogs, projection lag, circuit breakers, recorded event totals: `http/Collect.ts`).
  *
  * Each helper returns an Effect to run where the thing happens; names follow Prometheus
  * conventions (`_total` counters, `_seconds` histograms, base units).
@@ -169,7 +169,7 @@ export const deliveryReport = (provider: string, outcome: "stored" | "bad_signat
 
 // ---------------------------------------------------------------------------------------------
 // Parked delivery reports (by the delivery-report actor; the number held is a scrape-time gauge,
-// `sms_parked_reports`, in Collect.ts). Providers are the configured ones: a report of an unknown
+// `sms_parked_reports`, in http/Collect.ts). Providers are the configured ones: a report of an unknown
 // provider is terminated before it could be parked.
 
 export const reportsParkedTotal = Metric.counter("sms_reports_parked_total", {

@@ -4,7 +4,7 @@ import { describe, expect, it } from "@effect/vitest"
 
 const read = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), "utf8")
 
-const exported = `${read("src/observability/Metrics.ts")}\n${read("src/observability/Collect.ts")}`
+const exported = `${read("src/observability/Metrics.ts")}\n${read("src/http/Collect.ts")}`
 const metricNames = (text: string) =>
   [...new Set(text.match(/\b(sms|process)_[a-z_]+\b/g) ?? [])].map((name) =>
     name.replace(/_(bucket|count|sum)$/, "")

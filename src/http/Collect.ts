@@ -23,7 +23,7 @@ import { Streams } from "../nats/Topology.js"
 import { ReadModels } from "../projections/ReadModels.js"
 import { reactors, readModels } from "../projections/Registry.js"
 import { getStats } from "../projections/Stats.js"
-import type { Sample } from "./Prometheus.js"
+import type { Sample } from "../observability/Prometheus.js"
 
 const CONSUMER_STREAMS = [Streams.commands, Streams.work, Streams.dlr] as const
 const COUNTED_STREAMS = [...Object.values(Streams), EVENTS_STREAM]
