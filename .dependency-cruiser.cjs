@@ -13,7 +13,7 @@
 const layer = (...folders) => `^src/(${folders.join("|")})/`
 const domain = layer("domain")
 const platform = layer("nats", "eventstore", "providers", "observability", "platform")
-const features = layer("actors", "projections", "clients", "messages", "outbox")
+const features = layer("intake", "dispatch", "deliveryReports", "messages", "projections", "clients", "outbox")
 const edges = layer("http", "grpc", "console")
 const main = "^src/main\\.ts$"
 const cli = layer("cli")

@@ -1,5 +1,5 @@
 /**
- * The in-process view of inactive numbers (src/actors/InactiveNumbers.ts, issue 11 item 4): its start
+ * The in-process view of inactive numbers (src/intake/InactiveNumbers.ts, issue 11 item 4): its start
  * time and memory with N inactive numbers, and its lag.
  *
  *   node --import tsx bench/inactive-numbers.ts           # N=1000000
@@ -21,7 +21,7 @@ import { setFlagsFromString } from "node:v8"
 import { runInNewContext } from "node:vm"
 import type { KV } from "@nats-io/kv"
 import { Context, Effect, Layer } from "effect"
-import { InactiveNumbers, type InactiveNumbersService } from "../src/actors/InactiveNumbers.js"
+import { InactiveNumbers, type InactiveNumbersService } from "../src/intake/InactiveNumbers.js"
 import { Nats } from "../src/nats/Nats.js"
 import { startNatsServer } from "../src/nats/NatsServer.js"
 import { Buckets, openBucket } from "../src/nats/Topology.js"

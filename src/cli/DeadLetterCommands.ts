@@ -1,8 +1,8 @@
 /** `sms-gateway dead-letters list | resubmit <messageId>` */
 import { Args, Command, Options } from "@effect/cli"
 import { Console, Effect, Option } from "effect"
-import { listDeadLetters, resubmit } from "../actors/DeadLetters.js"
-import { load } from "../actors/MessageRepository.js"
+import { listDeadLetters, resubmit } from "../dispatch/DeadLetters.js"
+import { load } from "../messages/MessageRepository.js"
 import { MessageId } from "../domain/Ids.js"
 import { connected, natsUrlOption } from "./Connect.js"
 

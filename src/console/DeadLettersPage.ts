@@ -4,8 +4,8 @@
  * path (`DeadLetters.resubmit`: `SmsResubmitted` recorded, then the work queued again).
  */
 import { Effect, Option, Schema } from "effect"
-import { newestDeadLetters, resubmit } from "../actors/DeadLetters.js"
-import { load } from "../actors/MessageRepository.js"
+import { newestDeadLetters, resubmit } from "../dispatch/DeadLetters.js"
+import { load } from "../messages/MessageRepository.js"
 import { MessageId } from "../domain/Ids.js"
 import { Providers } from "../providers/Providers.js"
 import { type ConsoleRequest, htmlResponse, isAdmin, seeOther } from "./ConsoleRequest.js"

@@ -14,7 +14,7 @@
  * per message, which a process whose console nobody opens (an API node) should not pay.
  */
 import { Cause, Chunk, Clock, Context, Duration, Effect, FiberHandle, Layer, Stream } from "effect"
-import { restartSchedule } from "../actors/JetStreamWorker.js"
+import { restartSchedule } from "../nats/JetStreamWorker.js"
 import { EventStore } from "../eventstore/EventStore.js"
 import { ACTIVITY_RETENTION_MS, applyEvents, BUCKET_MS, handles } from "./SearchProjection.js"
 import { SearchStore } from "./SearchStore.js"

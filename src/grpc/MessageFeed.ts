@@ -14,7 +14,7 @@
  * the last position it handed on, so a NATS outage delays events but loses none.
  */
 import { Chunk, Context, Effect, Fiber, Layer, Queue, type Scope, Stream } from "effect"
-import { restartSchedule } from "../actors/JetStreamWorker.js"
+import { restartSchedule } from "../nats/JetStreamWorker.js"
 import { EventStore, EventStoreError, type RecordedEvent, START } from "../eventstore/EventStore.js"
 import { StoreUnavailable, unavailable } from "../messages/Errors.js"
 import * as Checkpoints from "../projections/Checkpoints.js"

@@ -16,7 +16,7 @@
  * A source that cannot be read is left out of that scrape (and logged at debug level).
  */
 import { Effect, Option } from "effect"
-import { ProviderHealth } from "../actors/ProviderHealth.js"
+import { ProviderHealth } from "../dispatch/ProviderHealth.js"
 import { EVENTS_STREAM, positionOf } from "../eventstore/JetStreamEventStore.js"
 import { Nats, natsRequest } from "../nats/Nats.js"
 import { Streams } from "../nats/Topology.js"

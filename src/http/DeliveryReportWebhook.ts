@@ -10,7 +10,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { HttpApiSchema } from "@effect/platform"
 import { Context, Effect, Either, FiberRef, FiberRefs, LogLevel, Runtime, Schema } from "effect"
-import { encodeStoredDeliveryReport, storeDeliveryReport } from "../actors/DeliveryReports.js"
+import { encodeStoredDeliveryReport, storeDeliveryReport } from "../deliveryReports/DeliveryReports.js"
 import { Nats } from "../nats/Nats.js"
 import { deliveryReport, unsafe as metricsNow } from "../observability/Metrics.js"
 import { Subjects } from "../nats/Topology.js"

@@ -5,7 +5,7 @@ import { Clients, canRead, type IssueKey, type Principal } from "../clients/Clie
 import { dayOf } from "../clients/Quotas.js"
 import type { MessageId } from "../domain/Ids.js"
 import { e164Problem, maskNumber } from "../domain/PhoneNumber.js"
-import { executePhone, loadPhone } from "../actors/PhoneRepository.js"
+import { executePhone, loadPhone } from "../messages/PhoneRepository.js"
 import { getPhoneNumber, neverDeactivated, phoneViewOf } from "../projections/PhoneNumbers.js"
 import { readHistory, readStatus } from "../messages/ReadMessage.js"
 import { acceptSend, prepareSend } from "../messages/SendMessage.js"

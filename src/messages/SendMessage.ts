@@ -8,8 +8,8 @@
  * the validation, refusals included).
  */
 import { Effect, Either } from "effect"
-import { messageLimits } from "../actors/MessageLimits.js"
-import { storeCommand } from "../actors/SendService.js"
+import { messageLimits } from "../intake/MessageLimits.js"
+import { storeCommand } from "../intake/SendService.js"
 import { Clients } from "../clients/Clients.js"
 import { messageIdFor, type MessageId } from "../domain/Ids.js"
 import { maskNumber } from "../domain/PhoneNumber.js"

@@ -1,5 +1,5 @@
 /**
- * Starts the report-deadline timer of every dispatch (see `actors/ReportDeadline`): the
+ * Starts the report-deadline timer of every dispatch (see `deliveryReports/ReportDeadline`): the
  * `SmsDispatched` of one batch become one check per provider on `sms.deadlines.<provider>`. A reactor:
  * it acts, so it only ever moves forward and is never rebuilt.
  *
@@ -10,7 +10,7 @@
 import { Effect } from "effect"
 import { EventStoreError } from "../eventstore/EventStore.js"
 import { decodeRecorded } from "../eventstore/MessageEvents.js"
-import { type DeadlineCheck, publishDeadlineChecks } from "../actors/ReportDeadline.js"
+import { type DeadlineCheck, publishDeadlineChecks } from "../deliveryReports/ReportDeadline.js"
 import type { Nats } from "../nats/Nats.js"
 import type { Projection } from "./ProjectionRunner.js"
 

@@ -10,8 +10,8 @@
  * it is not the message's final.
  */
 import { Effect } from "effect"
-import { load } from "../actors/MessageRepository.js"
-import { executePhone, loadPhone } from "../actors/PhoneRepository.js"
+import { load } from "../messages/MessageRepository.js"
+import { executePhone, loadPhone } from "../messages/PhoneRepository.js"
 import type { SmsFailed } from "../domain/Message.js"
 import { maskNumber } from "../domain/PhoneNumber.js"
 import { type EventStore, EventStoreError, type RecordedEvent } from "../eventstore/EventStore.js"

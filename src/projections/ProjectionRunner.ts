@@ -11,8 +11,8 @@
  * every event per projection.) If one fails, all restart from their own checkpoints.
  */
 import { Cause, Chunk, Duration, Effect, Stream } from "effect"
-import { eachAtOnce } from "../actors/AtOnce.js"
-import { restartSchedule } from "../actors/JetStreamWorker.js"
+import { eachAtOnce } from "../platform/AtOnce.js"
+import { restartSchedule } from "../nats/JetStreamWorker.js"
 import { EventStore, type RecordedEvent } from "../eventstore/EventStore.js"
 import * as Checkpoints from "./Checkpoints.js"
 

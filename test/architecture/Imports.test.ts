@@ -46,14 +46,14 @@ describe("imports run one way", () => {
       // a feature reaching up into an edge, and the domain into the platform
       write("src/http/Api.ts", "export const api = 1\n")
       write("src/platform/PublicUrl.ts", "export const url = 'http://localhost'\n")
-      write("src/actors/ProviderActor.ts", "import { api } from '../http/Api.js'\nexport const a = api\n")
+      write("src/dispatch/ProviderActor.ts", "import { api } from '../http/Api.js'\nexport const a = api\n")
       write("src/domain/Ids.ts", "import { url } from '../platform/PublicUrl.js'\nexport const b = url\n")
       // and two modules importing each other
       write("src/messages/A.ts", "import { b } from './B.js'\nexport const a = () => b\n")
       write("src/messages/B.ts", "import { a } from './A.js'\nexport const b = () => a\n")
       const found = violationsIn(dir)
       expect(found).toContainEqual({
-        from: "src/actors/ProviderActor.ts",
+        from: "src/dispatch/ProviderActor.ts",
         to: "src/http/Api.ts",
         rule: "features-below-edges"
       })

@@ -5,7 +5,7 @@
  */
 import { describe, expect, layer } from "@effect/vitest"
 import { Context, Effect, type Layer, type Scope } from "effect"
-import { InactiveNumbers, type InactiveNumbersService } from "../../src/actors/InactiveNumbers.js"
+import { InactiveNumbers, type InactiveNumbersService } from "../../src/intake/InactiveNumbers.js"
 import { eventually } from "../support/gateway.js"
 
 /** What the view follows: the phone-numbers read model, or the memory twin's control. */

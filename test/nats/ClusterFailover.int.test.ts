@@ -6,7 +6,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { AckPolicy, DeliverPolicy, RetentionPolicy } from "@nats-io/jetstream"
 import { Effect, Layer, Ref } from "effect"
-import { ack, runWorker } from "../../src/actors/JetStreamWorker.js"
+import { ack, runWorker } from "../../src/nats/JetStreamWorker.js"
 import { Nats } from "../../src/nats/Nats.js"
 import { ensureStreams, Streams } from "../../src/nats/Topology.js"
 import { eventually } from "../support/gateway.js"

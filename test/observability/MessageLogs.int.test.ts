@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer, Logger } from "effect"
-import { InactiveNumbers } from "../../src/actors/InactiveNumbers.js"
+import { InactiveNumbers } from "../../src/intake/InactiveNumbers.js"
 import type { MessageId } from "../../src/domain/Ids.js"
 import { maskNumber } from "../../src/domain/PhoneNumber.js"
 import { jsonLogger } from "../../src/observability/Logger.js"

@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
-import { execute, load, messageCodec } from "../../src/actors/MessageRepository.js"
-import { loadPhone } from "../../src/actors/PhoneRepository.js"
+import { execute, load, messageCodec } from "../../src/messages/MessageRepository.js"
+import { loadPhone } from "../../src/messages/PhoneRepository.js"
 import { type MessageId, messageIdFor } from "../../src/domain/Ids.js"
 import {
   type MessageCommand,

@@ -11,8 +11,8 @@ import {
   handleCommand,
   handleCommands,
   loadStream
-} from "../../src/actors/CommandHandler.js"
-import { messageCodec, messageDecider } from "../../src/actors/MessageRepository.js"
+} from "../../src/platform/CommandHandler.js"
+import { messageCodec, messageDecider } from "../../src/messages/MessageRepository.js"
 import { type MessageId, messageIdFor } from "../../src/domain/Ids.js"
 import {
   fold,

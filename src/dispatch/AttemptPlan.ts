@@ -7,7 +7,7 @@
 import { Duration } from "effect"
 import type { MessageCommand, MessageState, RetryReason } from "../domain/Message.js"
 import type { SubmitResult } from "../providers/ProviderAdapter.js"
-import { ack, Verdict } from "./JetStreamWorker.js"
+import { ack, Verdict } from "../nats/JetStreamWorker.js"
 import type { WorkItem } from "./WorkItem.js"
 
 export type OpenState = Exclude<MessageState, { status: "none" }>

@@ -7,7 +7,7 @@ import { Clock, Effect, Schema } from "effect"
 import { MessageId } from "../domain/Ids.js"
 import { Nats, natsRequest } from "../nats/Nats.js"
 import { Streams, Subjects } from "../nats/Topology.js"
-import { execute } from "./MessageRepository.js"
+import { execute } from "../messages/MessageRepository.js"
 import { publishWork } from "./WorkItem.js"
 
 export class DeadLetter extends Schema.Class<DeadLetter>("DeadLetter")({

@@ -6,7 +6,7 @@
  */
 import { Context, Layer } from "effect"
 import type { MessageState } from "../domain/Message.js"
-import type { Loaded } from "./CommandHandler.js"
+import type { Loaded } from "../platform/CommandHandler.js"
 
 /** Enough for the reports of a burst still in flight; each entry is one message's state. */
 const CAPACITY = 20_000

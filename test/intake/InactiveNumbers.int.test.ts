@@ -1,7 +1,7 @@
 /** The InactiveNumbers contract against the memory twin and the KV watch on a real nats-server. */
 import { describe, expect, layer } from "@effect/vitest"
 import { Context, Effect, Layer } from "effect"
-import { InactiveNumbers, InactiveNumbersMemory } from "../../src/actors/InactiveNumbers.js"
+import { InactiveNumbers, InactiveNumbersMemory } from "../../src/intake/InactiveNumbers.js"
 import type { PhoneNumberView } from "../../src/projections/PhoneNumbers.js"
 import { ReadModels } from "../../src/projections/ReadModels.js"
 import { InactiveNumbersSource, newNumber, suite } from "../contracts/InactiveNumbersContract.js"

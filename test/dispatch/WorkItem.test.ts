@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Schema } from "effect"
-import { decodeWorkItem, encodeWorkItem, type WorkItem, workItemMsgId } from "../../src/actors/WorkItem.js"
+import { decodeWorkItem, encodeWorkItem, type WorkItem, workItemMsgId } from "../../src/dispatch/WorkItem.js"
 import { messageIdFor } from "../../src/domain/Ids.js"
 import { SmsRequested } from "../../src/domain/Message.js"
 import { E164 } from "../../src/domain/PhoneNumber.js"

@@ -25,7 +25,7 @@ import {
   type Loaded,
   loadStream,
   type StreamCodec
-} from "./CommandHandler.js"
+} from "../platform/CommandHandler.js"
 
 export const messageDecider: Decider<MessageCommand, MessageEvent, MessageState, MessageRuleViolation> = {
   decide,

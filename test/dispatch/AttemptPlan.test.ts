@@ -12,8 +12,8 @@ import {
   planAttempt,
   planBeforeCall,
   planHop
-} from "../../src/actors/AttemptPlan.js"
-import type { WorkItem } from "../../src/actors/WorkItem.js"
+} from "../../src/dispatch/AttemptPlan.js"
+import type { WorkItem } from "../../src/dispatch/WorkItem.js"
 import { messageIdFor } from "../../src/domain/Ids.js"
 import {
   decide,

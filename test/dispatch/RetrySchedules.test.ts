@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Option, Random, TestClock } from "effect"
-import { delayBeforeRetry, providerDefault } from "../../src/actors/RetrySchedules.js"
+import { delayBeforeRetry, providerDefault } from "../../src/dispatch/RetrySchedules.js"
 
 const seeds = Array.from({ length: 20 }, (_, i) => i + 1)
 const tenMinutes = 10 * 60_000

@@ -33,9 +33,9 @@ import { reportStatusQueries, statusUnknown } from "../observability/Metrics.js"
 import type { DeliveryReport, QueriedStatus, StatusQueryError } from "../providers/ProviderAdapter.js"
 import { DEFAULT_REPORT_DEADLINE_MS } from "../providers/ProviderConfig.js"
 import { Providers } from "../providers/Providers.js"
-import type { Loaded } from "./CommandHandler.js"
-import { ack, runBatchWorker, Verdict } from "./JetStreamWorker.js"
-import { executeMany, load } from "./MessageRepository.js"
+import type { Loaded } from "../platform/CommandHandler.js"
+import { ack, runBatchWorker, Verdict } from "../nats/JetStreamWorker.js"
+import { executeMany, load } from "../messages/MessageRepository.js"
 
 /** A dispatch whose report is awaited. */
 export interface DeadlineCheck {

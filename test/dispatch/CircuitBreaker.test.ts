@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import * as Breaker from "../../src/actors/CircuitBreaker.js"
+import * as Breaker from "../../src/dispatch/CircuitBreaker.js"
 
 const policy = { failureThreshold: 3, openForMs: 1000 }
 

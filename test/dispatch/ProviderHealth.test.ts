@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Fiber, Layer, Schema, TestClock } from "effect"
-import { ProviderHealth } from "../../src/actors/ProviderHealth.js"
+import { ProviderHealth } from "../../src/dispatch/ProviderHealth.js"
 import { ProviderEntry } from "../../src/providers/ProviderConfig.js"
 import { Providers } from "../../src/providers/Providers.js"
 

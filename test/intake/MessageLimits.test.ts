@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { segmentLimitFrom } from "../../src/actors/MessageLimits.js"
+import { segmentLimitFrom } from "../../src/intake/MessageLimits.js"
 import { MAX_SEGMENTS_CEILING, maxBodyLength, SEND_SMS_BOUNDS } from "../../src/domain/SendSms.js"
 
 describe("MAX_SEGMENTS (issue 14, item 9: one body limit)", () => {

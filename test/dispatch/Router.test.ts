@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Schema } from "effect"
-import { failoverFrom, firstProvider, type RouteInput } from "../../src/actors/Router.js"
+import { failoverFrom, firstProvider, type RouteInput } from "../../src/dispatch/Router.js"
 import { ProviderEntry } from "../../src/providers/ProviderConfig.js"
 
 const entry = (id: string, extra: Record<string, unknown> = {}) =>

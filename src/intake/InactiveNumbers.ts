@@ -10,7 +10,7 @@
 import { type KV, type KvWatchEntry, KvWatchInclude } from "@nats-io/kv"
 import { Context, Data, Deferred, Effect, Layer } from "effect"
 import { ReadModels } from "../projections/ReadModels.js"
-import { restartSchedule } from "./JetStreamWorker.js"
+import { restartSchedule } from "../nats/JetStreamWorker.js"
 
 export interface InactiveNumbersService {
   /** `e164` is `+` then digits; synchronous, as the intake asks it in a plain loop over a batch */

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Metric, Option } from "effect"
-import { decodeDeadlineChecks, encodeDeadlineChecks } from "../../src/actors/ReportDeadline.js"
+import { decodeDeadlineChecks, encodeDeadlineChecks } from "../../src/deliveryReports/ReportDeadline.js"
 import { messageIdFor } from "../../src/domain/Ids.js"
 import { Nats } from "../../src/nats/Nats.js"
 import { statusUnknownTotal } from "../../src/observability/Metrics.js"

@@ -18,10 +18,10 @@ import { requeueParked, park } from "../projections/ParkedReports.js"
 import { findMessageId, indexKey } from "../projections/ProviderIndex.js"
 import { Providers } from "../providers/Providers.js"
 import { decodeStoredDeliveryReport, type StoredDeliveryReport } from "./DeliveryReports.js"
-import { eachAtOnce } from "./AtOnce.js"
-import { ack, runBatchWorker, Verdict } from "./JetStreamWorker.js"
-import { MessageCache } from "./MessageCache.js"
-import { executeMany, load } from "./MessageRepository.js"
+import { eachAtOnce } from "../platform/AtOnce.js"
+import { ack, runBatchWorker, Verdict } from "../nats/JetStreamWorker.js"
+import { MessageCache } from "../messages/MessageCache.js"
+import { executeMany, load } from "../messages/MessageRepository.js"
 
 /** Early reports are retried for about 8 minutes in all, then parked until their dispatch shows up. */
 const MAX_EARLY_DELIVERIES = 14

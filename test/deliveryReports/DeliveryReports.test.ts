@@ -7,7 +7,7 @@ import {
   decodeStoredDeliveryReport,
   encodeStoredDeliveryReport,
   type StoredDeliveryReport
-} from "../../src/actors/DeliveryReports.js"
+} from "../../src/deliveryReports/DeliveryReports.js"
 
 const full: StoredDeliveryReport = {
   provider: "twilio",

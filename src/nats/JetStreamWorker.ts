@@ -8,7 +8,7 @@
  */
 import { AckPolicy, DeliverPolicy, type JsMsg } from "@nats-io/jetstream"
 import { Cause, Data, Duration, Effect, FiberSet, Schedule } from "effect"
-import { Nats, NatsError } from "../nats/Nats.js"
+import { Nats, NatsError } from "./Nats.js"
 
 export type Verdict = Data.TaggedEnum<{
   Ack: {}

@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { makeCallLedger } from "../../src/actors/CallLedger.js"
-import { encodeWorkItem } from "../../src/actors/WorkItem.js"
+import { makeCallLedger } from "../../src/dispatch/CallLedger.js"
+import { encodeWorkItem } from "../../src/dispatch/WorkItem.js"
 import { Nats } from "../../src/nats/Nats.js"
 import { Subjects } from "../../src/nats/Topology.js"
 import { eventually } from "../support/gateway.js"

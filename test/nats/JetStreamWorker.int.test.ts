@@ -2,7 +2,7 @@
 import { describe, expect, layer } from "@effect/vitest"
 import { RetentionPolicy } from "@nats-io/jetstream"
 import { Duration, Effect, Fiber, Ref } from "effect"
-import { ack, runWorker, Verdict } from "../../src/actors/JetStreamWorker.js"
+import { ack, runWorker, Verdict } from "../../src/nats/JetStreamWorker.js"
 import { Nats } from "../../src/nats/Nats.js"
 import { eventually } from "../support/gateway.js"
 import { NatsTest } from "../support/nats.js"

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Metric, MetricLabel, Option, Schema } from "effect"
-import type { LoadedMessage } from "../../src/actors/MessageRepository.js"
+import type { LoadedMessage } from "../../src/messages/MessageRepository.js"
 import { type MessageId, messageIdFor } from "../../src/domain/Ids.js"
 import {
   decide,

@@ -4,8 +4,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Either, Schema } from "effect"
-import { decideIntake, type IntakeDecision } from "../../src/actors/Intake.js"
-import { decodeWorkItem, encodeWorkItem, workItemMsgId } from "../../src/actors/WorkItem.js"
+import { decideIntake, type IntakeDecision } from "../../src/intake/Intake.js"
+import { decodeWorkItem, encodeWorkItem, workItemMsgId } from "../../src/dispatch/WorkItem.js"
 import { messageIdFor } from "../../src/domain/Ids.js"
 import { decide, fold, SmsFailed, SmsRequested } from "../../src/domain/Message.js"
 import { E164 } from "../../src/domain/PhoneNumber.js"

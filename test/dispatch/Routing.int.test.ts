@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Scope } from "effect"
-import { listDeadLetters, resubmit } from "../../src/actors/DeadLetters.js"
+import { listDeadLetters, resubmit } from "../../src/dispatch/DeadLetters.js"
 import type { MessageId } from "../../src/domain/Ids.js"
 import type { Submission } from "../../src/providers/Simulator.js"
 import { awaitFinal, providerEntry, simulator, startGateway } from "../support/inProcessGateway.js"
