@@ -1,6 +1,8 @@
 /**
  * The `sms-gateway` command: start | send | status | history | simulator | dead-letters | replay |
  * rebuild | migrate | clients.
+ *
+ * Its size (over 400 lines) is the command tree: each command's options beside its handler.
  */
 import { Args, Command, Options } from "@effect/cli"
 import * as ValidationError from "@effect/cli/ValidationError"

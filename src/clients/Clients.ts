@@ -9,6 +9,9 @@
  * Scopes: `client` sends and reads its own messages; `auditor` reads everything; `admin` also manages
  * clients. Lookups are cached per process for `CLIENTS_CACHE_TTL_MS` (default 5 s): a revocation or a
  * quota change reaches every process within that time (at once in the process that made it).
+ *
+ * Its size (over 400 lines) is the registry's records, their codecs and their conditional writes: the
+ * key and the client documents change together.
  */
 import { Kvm, type KV } from "@nats-io/kv"
 import { StorageType } from "@nats-io/jetstream"

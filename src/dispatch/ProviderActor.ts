@@ -14,6 +14,9 @@
  * - When the provider's schedule runs out: `SmsFailed(retries_exhausted)` and a dead letter.
  *
  * What each answer leads to is decided by the pure `AttemptPlan`; this module loads, calls, applies.
+ *
+ * Its size (over 400 lines) is the actor's one batch: load, admit, call, apply the plan (pure, in
+ * `AttemptPlan.ts`), follow up; the steps share the batch's items.
  */
 import type { JsMsg } from "@nats-io/jetstream"
 import { Clock, Duration, Effect, Either, Layer, Option } from "effect"

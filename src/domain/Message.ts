@@ -4,6 +4,9 @@
  *
  * The event classes are storage contracts. Never rename a tag or reshape a field: add optional
  * fields, or add an upcaster where events are decoded.
+ *
+ * Its size (over 400 lines) is one decider: a message's events, commands, state, `evolve` and `decide`
+ * read together, as the status rules need.
  */
 import { Either, Schema } from "effect"
 import { MessageId } from "./Ids.js"

@@ -13,6 +13,9 @@
  * `toPosition` refuses (InvalidData) any position that is not safe, or not of that shape (events of
  * a legacy explicit transaction, never written by this gateway), rather than hand out a checkpoint
  * that could skip events.
+ *
+ * Its size (over 400 lines) is one adapter of the port: append, read and subscribe over one client and
+ * its position mapping.
  */
 import {
   type AllStreamResolvedEvent,

@@ -13,6 +13,9 @@
  *
  * Positions: event `i` (0-based) of the message at stream sequence `s` is at `s * 1024 + i`:
  * distinct, increasing in store order, > 0, and `floor(position / 1024)` is where to resume.
+ *
+ * Its size (over 400 lines) is one adapter of the port: append, read and subscribe share the head cache
+ * and the stored message format, which nothing else may touch.
  */
 import { hash as oneShotHash } from "node:crypto"
 import {

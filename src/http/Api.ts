@@ -4,6 +4,9 @@
  * One error shape everywhere: a JSON object with `_tag` and `message`; every 400 also names the
  * `field` and the `reason` (request decoding errors included, see `Server.ts`). The HTTP status is an
  * annotation on the error class.
+ *
+ * Its size (over 400 lines) is every endpoint and error as one declaration, from which the OpenAPI
+ * document is made.
  */
 import { createRequire } from "node:module"
 import {

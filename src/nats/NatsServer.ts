@@ -1,6 +1,9 @@
 /**
  * Runs `nats-server -js` as a child process on loopback: the embedded default of `start`, and the
  * real server every integration test talks to.
+ *
+ * Its size (over 400 lines) is one child process's life: configuration, credentials, the store's lock,
+ * start and stop.
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import {

@@ -41,6 +41,9 @@
  * failed 2, failed -> failed 1, rejected -> rejected 6, expired -> expired 1, invalid -> failed 3.
  * A status query answers the status decided for the submission (its report's, sent or lost or
  * disabled), once the report's drawn delay has passed; before that twilio `sent`, vonage `accepted`.
+ *
+ * Its size (over 400 lines) is the engine alone (the wire formats are in `simulator/`): one state
+ * machine of answers, report scheduling and the submission log.
  */
 import http from "node:http"
 import https from "node:https"
