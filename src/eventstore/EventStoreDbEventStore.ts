@@ -437,7 +437,21 @@ export const make = (client: EventStoreDBClient, options: Options = {}): EventSt
       concurrency: "unbounded"
     })
 
-  return EventStore.of({ append, appendMany, read, lastRevisions, subscribeAll, readAll })
+  // The gateway's events of `$all` after `position`, read forward: commit positions are byte offsets,
+  // so counting is the only measure. A checkpoint trails the head by a few events; `cap` bounds it.
+  const appendsAfter = (position: number, cap: number) =>
+    attempt("readAll", async () => {
+      let count = 0
+      for await (const entry of client.readAll({ fromPosition: fromPosition(position), maxCount: cap + 1 })) {
+        const event = entry.event
+        if (event === undefined || !isGatewayStream(event.streamId)) continue
+        if (Number(event.position.commit) > position) count++
+        if (count >= cap) break
+      }
+      return count
+    })
+
+  return EventStore.of({ append, appendMany, read, lastRevisions, subscribeAll, readAll, appendsAfter })
 }
 
 /** A client for `url`, disposed with the scope, once the server answers (on the reconnect schedule). */

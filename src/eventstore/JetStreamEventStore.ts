@@ -706,7 +706,14 @@ const make = (js: JetStreamClient, jsm: JetStreamManager, publishAck: JetStreamP
       return revisions
     })
 
-  return EventStore.of({ append, appendMany, read, lastRevisions, subscribeAll, readAll })
+  /** Messages of `SMS_EVENTS` after the one holding `position`: one per append. */
+  const appendsAfter = (position: number, cap: number) =>
+    Effect.map(
+      attempt("stream info", () => jsm.streams.info(EVENTS_STREAM)),
+      ({ state }) => Math.min(cap, Math.max(0, state.last_seq - sequenceOf(Math.max(START, position))))
+    )
+
+  return EventStore.of({ append, appendMany, read, lastRevisions, subscribeAll, readAll, appendsAfter })
 }
 
 export const layer: Layer.Layer<EventStore, EventStoreError, Nats> = Layer.effect(

@@ -17,7 +17,8 @@
  */
 import { Effect, Option } from "effect"
 import { ProviderHealth } from "../dispatch/ProviderHealth.js"
-import { EVENTS_STREAM, positionOf } from "../eventstore/JetStreamEventStore.js"
+import { EventStore } from "../eventstore/EventStore.js"
+import { EVENTS_STREAM } from "../eventstore/JetStreamEventStore.js"
 import { Nats, natsRequest } from "../nats/Nats.js"
 import { Streams } from "../nats/Topology.js"
 import { ReadModels } from "../projections/ReadModels.js"
@@ -100,16 +101,16 @@ export const streamSamples = Effect.gen(function* () {
   return samples
 })
 
-/** Appends of the embedded event store not yet applied, per projection checkpoint; none for other stores. */
+/** Lag figures stop counting here: past it a projection is simply far behind. */
+const LAG_CAP = 100_000
+
+/**
+ * Appends of the event store each projection has not applied yet (its checkpoint to the head), the
+ * same way on every store (`EventStore.appendsAfter`).
+ */
 export const projectionLags = Effect.gen(function* () {
-  const { jsm } = yield* Nats
+  const store = yield* EventStore
   const { checkpoints } = yield* ReadModels
-  const head = yield* natsRequest("cannot read the event stream", () => jsm.streams.info(EVENTS_STREAM)).pipe(
-    Effect.option
-  )
-  if (Option.isNone(head)) return new Map<string, number>()
-  const perAppend = positionOf(1, 0)
-  const headSequence = head.value.state.last_seq
   // the projector's projections (listing the bucket's keys instead can stall while checkpoints move)
   const names = [...(yield* readModels).map((model) => model.projection.name), ...reactors.map((r) => r.name)]
   const lags = new Map<string, number>()
@@ -118,7 +119,8 @@ export const projectionLags = Effect.gen(function* () {
     if (entry === null || entry.operation !== "PUT") continue
     const position = Number(entry.string())
     if (!Number.isFinite(position)) continue
-    lags.set(name, Math.max(0, headSequence - Math.floor(position / perAppend)))
+    const lag = yield* Effect.option(store.appendsAfter(position, LAG_CAP))
+    if (Option.isSome(lag)) lags.set(name, lag.value)
   }
   return lags
 })
@@ -127,7 +129,7 @@ export const projectionSamples = Effect.map(projectionLags, (lags) =>
   [...lags].map(([projection, lag]) =>
     gauge(
       "sms_projection_lag_appends",
-      "Event-store appends a projection has not applied yet (head of SMS_EVENTS minus its checkpoint)",
+      "Event-store appends a projection has not applied yet (from its checkpoint to the store's head, counted up to 100,000)",
       { projection },
       lag
     )

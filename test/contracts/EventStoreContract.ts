@@ -206,6 +206,26 @@ export const suite = (name: string, storeLayer: Layer.Layer<EventStore, unknown>
           })
         )
 
+        it.effect(
+          "appendsAfter: how far the head is past a position, 0 at the head, bounded by its cap",
+          () =>
+            Effect.gen(function* () {
+              const store = yield* EventStore
+              const [a, b] = [newStream(), newStream()]
+              const first = yield* store.append(a, [event("A0")], ExpectedRevision.NoStream())
+              for (const [n, type] of ["A1", "A2", "A3"].entries()) {
+                yield* store.append(a, [event(type)], ExpectedRevision.Exact({ revision: n }))
+              }
+              // one append of two events: one append, two events
+              const last = yield* store.append(b, events(2), ExpectedRevision.NoStream())
+              const behind = yield* store.appendsAfter(first.position, 1_000)
+              expect(behind).toBeGreaterThanOrEqual(4)
+              expect(behind).toBeLessThanOrEqual(5)
+              expect(yield* store.appendsAfter(last.position, 1_000)).toBe(0)
+              expect(yield* store.appendsAfter(first.position, 2)).toBe(2)
+            })
+        )
+
         it.effect("streams are independent", () =>
           Effect.gen(function* () {
             const store = yield* EventStore

@@ -247,7 +247,9 @@ describe("the number parked", () => {
   layer(
     Layer.effectDiscard(ensureStreams).pipe(
       Layer.provideMerge(ReadModels.layerWith(defaultParkedReportLimits)),
-      Layer.provideMerge(NatsTest)
+      Layer.provideMerge(NatsTest),
+      // `/metrics` also reads the projections' lag from the event store
+      Layer.provideMerge(MemoryEventStore.layer)
     ),
     { excludeTestServices: true }
   )((it) => {
