@@ -1,8 +1,9 @@
 /**
- * A read model of one KV document per key, built from events. Each document carries the position of
- * the last event it applied (`applyEvent` skips anything at or below it), and is written with the
- * revision that was read: a concurrent writer (another process, a rebuild) makes the write fail, and
- * the events are applied again to what it wrote. Replays and races therefore change nothing.
+ * A read model of one document per key (the documents port: NATS KV in the gateway, memory in
+ * tests), built from events. Each document carries the position of the last event it applied
+ * (`applyEvent` skips anything at or below it), and is written with the revision that was read: a
+ * concurrent writer (another process, a rebuild) makes the write fail, and the events are applied
+ * again to what it wrote. Replays and races therefore change nothing.
  *
  * A batch is applied in rounds, each with its reads in flight together and then its writes in flight
  * together: every document is folded over all of the batch's events for it and written once, and only
@@ -11,13 +12,14 @@
 import type { KV, KvEntry } from "@nats-io/kv"
 import { Effect, Option, Predicate, Schema, SchemaAST } from "effect"
 import { EventStoreError, type RecordedEvent } from "../eventstore/EventStore.js"
-import { clientKvPut, type KvPut } from "../nats/KvPut.js"
+import type { Documents, StoredDocument } from "../platform/Documents.js"
 import { NatsError, natsRequest } from "../nats/Nats.js"
 import type { Projection } from "./ProjectionRunner.js"
 
 export interface KvDocumentsSpec<E, V extends { readonly position: number }, I> {
   readonly name: string
-  readonly kv: KV
+  /** where the documents are kept (`platform/Documents.ts`: NATS KV, or memory) */
+  readonly documents: Documents
   readonly handles: ReadonlySet<string>
   readonly schema: Schema.Schema<V, I>
   /** synchronous (one decode per event, no Effect each): the event, or the error the batch fails with */
@@ -27,8 +29,6 @@ export interface KvDocumentsSpec<E, V extends { readonly position: number }, I> 
   readonly applyEvent: (view: V | undefined, event: E, at: RecordedEvent) => V | undefined
   /** the event that starts a document: a batch beginning with it writes without reading first */
   readonly startsDocument?: (event: E) => boolean
-  /** how a document is written; the client's `create` and `update` unless given (`KvPut.ts`) */
-  readonly put?: KvPut
 }
 
 /** Documents as this process last wrote or read them, so an update usually needs no read first. */
@@ -121,8 +121,13 @@ export const kvDocuments = <E, V extends { readonly position: number }, I>(
   spec: KvDocumentsSpec<E, V, I>
 ): Projection<unknown, never> => {
   const encode = jsonEncoder(spec.schema)
-  const put = spec.put ?? clientKvPut(spec.kv)
-  const decodeEntry = entryDecoder(spec.schema)
+  const { documents } = spec
+  const decodeView = Schema.decodeUnknownOption(Schema.parseJson(spec.schema))
+  const decodeStored = (stored: StoredDocument | undefined): Known<V> | undefined => {
+    if (stored === undefined) return undefined
+    const view = decodeView(stored.value)
+    return Option.isSome(view) ? { view: view.value, revision: stored.revision } : undefined
+  }
   const cache = new Map<string, Known<V>>()
   /**
    * Set by `reset` (a rebuild emptied the bucket): a key this instance has not written since is taken
@@ -146,7 +151,7 @@ export const kvDocuments = <E, V extends { readonly position: number }, I>(
 
   const writeAll = (writes: ReadonlyArray<Write>) =>
     Effect.promise(() =>
-      Promise.allSettled(writes.map(({ key, view, revision }) => put(key, encode(view), revision)))
+      Promise.allSettled(writes.map(({ key, view, revision }) => documents.put(key, encode(view), revision)))
     )
 
   /** Applies each key's events to its document; one round per conflict, all keys of a round together. */
@@ -174,10 +179,10 @@ export const kvDocuments = <E, V extends { readonly position: number }, I>(
         }
         if (toRead.length > 0) {
           const entries = yield* natsRequest(`cannot read ${spec.name} documents`, () =>
-            Promise.all(toRead.map((key) => spec.kv.get(key)))
+            Promise.all(toRead.map((key) => documents.get(key)))
           )
           toRead.forEach((key, i) => {
-            const stored = Option.getOrUndefined(decodeEntry(entries[i]))
+            const stored = decodeStored(entries[i])
             known.set(key, stored)
             if (stored !== undefined) remember(key, stored)
           })

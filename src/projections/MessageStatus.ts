@@ -7,7 +7,8 @@ import type { KV } from "@nats-io/kv"
 import { Effect, Option, Schema } from "effect"
 import { isFinalStatus, type MessageEvent, messageEventTypes, statusAfter } from "../domain/Message.js"
 import { decodeRecorded } from "../eventstore/MessageEvents.js"
-import { type KvPut, leanKvPut } from "../nats/KvPut.js"
+import type { JetStreamPublish } from "../nats/JetStreamPublish.js"
+import { kvDocumentStore } from "../nats/KvDocumentStore.js"
 import { Nats } from "../nats/Nats.js"
 import { kvDocuments, readDocument } from "./KvDocuments.js"
 import { ReadModels } from "./ReadModels.js"
@@ -209,12 +210,11 @@ export const getStatus = (messageId: string) =>
     )
   )
 
-/** the read model kept in `kv`, written with `put` (the client's own writes unless given) */
-export const documents = (kv: KV, put?: KvPut) =>
+/** the read model kept in `kv`, written with the lean publish when given `publish` */
+export const documents = (kv: KV, publish?: JetStreamPublish) =>
   kvDocuments({
     name: "message-status",
-    kv,
-    ...(put === undefined ? {} : { put }),
+    documents: kvDocumentStore(kv, publish),
     handles: new Set(messageEventTypes),
     schema: MessageStatusView,
     decodeEvent: decodeRecorded,
@@ -224,5 +224,5 @@ export const documents = (kv: KV, put?: KvPut) =>
   })
 
 export const projection = Effect.map(Effect.all([ReadModels, Nats]), ([{ messages }, { publish }]) =>
-  documents(messages, leanKvPut(messages, publish))
+  documents(messages, publish)
 )

@@ -3,7 +3,7 @@ import { Effect, Option, Schema } from "effect"
 import { digitsOf } from "../domain/PhoneNumber.js"
 import { type PhoneEvent, phoneEventTypes } from "../domain/PhoneNumberLifecycle.js"
 import { phoneCodec } from "../eventstore/PhoneEvents.js"
-import { leanKvPut } from "../nats/KvPut.js"
+import { kvDocumentStore } from "../nats/KvDocumentStore.js"
 import { Nats } from "../nats/Nats.js"
 import { kvDocuments, readDocument } from "./KvDocuments.js"
 import { ReadModels } from "./ReadModels.js"
@@ -103,8 +103,7 @@ export const getPhoneNumber = (number: string) =>
 export const projection = Effect.map(Effect.all([ReadModels, Nats]), ([{ phones }, { publish }]) =>
   kvDocuments({
     name: "phone-numbers",
-    kv: phones,
-    put: leanKvPut(phones, publish),
+    documents: kvDocumentStore(phones, publish),
     handles: new Set(phoneEventTypes),
     schema: PhoneNumberView,
     decodeEvent: phoneCodec.decodeRecorded,

@@ -11,7 +11,6 @@ import { type MessageEvent, SmsDelivered, SmsDispatched, SmsRequested } from "..
 import { messageStream } from "../../src/domain/StreamName.js"
 import type { RecordedEvent } from "../../src/eventstore/EventStore.js"
 import { toStored } from "../../src/eventstore/MessageEvents.js"
-import { leanKvPut } from "../../src/nats/KvPut.js"
 import { Nats } from "../../src/nats/Nats.js"
 import { openBucket } from "../../src/nats/Topology.js"
 import { jsonEncoder, readDocument } from "../../src/projections/KvDocuments.js"
@@ -155,7 +154,7 @@ describe("KV documents, batch by batch", () => {
       Effect.gen(function* () {
         const { publish } = yield* Nats
         const kv = yield* freshBucket
-        const lean = leanKvPut(kv, publish)
+        const lean = publish
         const { ids, requested, dispatched, delivered, all } = history("lean", 30)
         yield* documents(kv, lean).applyBatch(records(requested))
         // another process moved every document: the lean update is refused and goes round again

@@ -4,10 +4,11 @@
  * order (or decoded from KV, then updated).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Arbitrary, FastCheck as fc, Schema } from "effect"
+import { Arbitrary, Effect, FastCheck as fc, Schema } from "effect"
 import { messageIdFor } from "../../src/domain/Ids.js"
 import {
   type MessageEvent,
+  messageEventTypes,
   SmsDelivered,
   SmsDispatched,
   SmsFailed,
@@ -18,7 +19,11 @@ import {
 } from "../../src/domain/Message.js"
 import { E164 } from "../../src/domain/PhoneNumber.js"
 import { PhoneDeactivated, type PhoneEvent, PhoneReactivated } from "../../src/domain/PhoneNumberLifecycle.js"
-import { jsonEncoder } from "../../src/projections/KvDocuments.js"
+import { messageStream } from "../../src/domain/StreamName.js"
+import type { RecordedEvent } from "../../src/eventstore/EventStore.js"
+import { decodeRecorded, toStored } from "../../src/eventstore/MessageEvents.js"
+import { type Documents, memoryDocuments } from "../../src/platform/Documents.js"
+import { jsonEncoder, kvDocuments } from "../../src/projections/KvDocuments.js"
 import { applyEvent, MessageStatusView } from "../../src/projections/MessageStatus.js"
 import { applyPhoneEvent, PhoneNumberView } from "../../src/projections/PhoneNumbers.js"
 import { StatsView } from "../../src/projections/Stats.js"
@@ -181,4 +186,61 @@ describe("jsonEncoder", () => {
     const Dated = Schema.Struct({ at: Schema.Date, n: Schema.Number })
     expect(jsonEncoder(Dated)({ at: t(1), n: 1 })).toBe('{"at":"2026-01-01T10:00:01.000Z","n":1}')
   })
+})
+
+describe("a read model over the memory documents (no server)", () => {
+  const recordedOf = (event: MessageEvent, revision: number): RecordedEvent => ({
+    ...toStored(event, revision),
+    streamName: messageStream(event.messageId),
+    revision,
+    position: 100 + revision,
+    recordedAt: t(revision)
+  })
+  const history = [requested, retried, dispatched, reported, delivered].map(recordedOf)
+  const statusModel = (documents: Documents) =>
+    kvDocuments({
+      name: "message-status",
+      documents,
+      handles: new Set(messageEventTypes),
+      schema: MessageStatusView,
+      decodeEvent: decodeRecorded,
+      keyOf: (event) => event.messageId,
+      applyEvent,
+      startsDocument: (event) => event._tag === "SmsRequested"
+    })
+
+  it.effect(
+    "folds a message's events into one document written once; replays and other writers change nothing",
+    () =>
+      Effect.gen(function* () {
+        const store = memoryDocuments()
+        let landed = 0
+        const counted: Documents = {
+          get: store.get,
+          put: (key, value, revision) =>
+            store.put(key, value, revision).then((written) => {
+              landed++
+              return written
+            })
+        }
+        yield* statusModel(counted).applyBatch(history)
+        expect(landed).toBe(1)
+        const stored = yield* Effect.promise(() => store.get(messageId))
+        const expected = history.reduce<MessageStatusView | undefined>(
+          (view, record, i) =>
+            applyEvent(
+              view,
+              [requested, retried, dispatched, reported, delivered][i] as MessageEvent,
+              record
+            ),
+          undefined
+        )
+        expect(stored?.value).toBe(jsonEncoder(MessageStatusView)(expected as MessageStatusView))
+        // the same process again, and another one that has cached nothing (its create is refused, it reads)
+        yield* statusModel(counted).applyBatch(history)
+        yield* statusModel(counted).applyBatch(history.slice(2))
+        expect(landed).toBe(1)
+        expect((yield* Effect.promise(() => store.get(messageId)))?.revision).toBe(stored?.revision)
+      })
+  )
 })

@@ -1,0 +1,79 @@
+/**
+ * The documents contract (`src/platform/Documents.ts`): every adapter runs this suite. `fresh`
+ * gives an empty store for each test; `remove`, for a store something else can delete from (KV: a
+ * delete marker), deletes a key the way that store does.
+ */
+import { describe, expect, it } from "vitest"
+import type { Documents } from "../../src/platform/Documents.js"
+
+export interface DocumentsSubject {
+  readonly fresh: () => Promise<Documents>
+  readonly remove?: (documents: Documents, key: string) => Promise<void>
+}
+
+/** A revision, or that the write was refused. */
+const outcome = (write: Promise<number>) =>
+  write.then(
+    (revision) => ({ revision }),
+    () => "refused" as const
+  )
+
+export const suite = (name: string, subject: DocumentsSubject): void => {
+  describe(`Documents contract: ${name}`, () => {
+    it("reads nothing at a key never written", async () => {
+      const documents = await subject.fresh()
+      expect(await documents.get("nobody")).toBeUndefined()
+    })
+
+    it("creates once: a second create of the same key is refused and stores nothing", async () => {
+      const documents = await subject.fresh()
+      const created = await documents.put("a", "first", undefined)
+      expect(await outcome(documents.put("a", "second", undefined))).toBe("refused")
+      expect(await documents.get("a")).toEqual({ value: "first", revision: created })
+    })
+
+    it("updates at the revision read, and refuses a write naming a revision that moved", async () => {
+      const documents = await subject.fresh()
+      const first = await documents.put("a", "1", undefined)
+      const second = await documents.put("a", "2", first)
+      expect(second).toBeGreaterThan(first)
+      expect(await outcome(documents.put("a", "stale", first))).toBe("refused")
+      expect(await outcome(documents.put("b", "on nothing", first))).toBe("refused")
+      expect(await documents.get("a")).toEqual({ value: "2", revision: second })
+      expect(await documents.get("b")).toBeUndefined()
+    })
+
+    it("revisions increase across keys, so a later write always names a later one", async () => {
+      const documents = await subject.fresh()
+      const a = await documents.put("a", "x", undefined)
+      const b = await documents.put("b", "y", undefined)
+      const a2 = await documents.put("a", "x2", a)
+      expect(b).toBeGreaterThan(a)
+      expect(a2).toBeGreaterThan(b)
+    })
+
+    it("of many writes in flight at once to one revision, exactly one lands", async () => {
+      const documents = await subject.fresh()
+      const base = await documents.put("race", "0", undefined)
+      const outcomes = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => outcome(documents.put("race", `writer ${i}`, base)))
+      )
+      const landed = outcomes.filter((o) => o !== "refused")
+      expect(landed).toHaveLength(1)
+      const stored = await documents.get("race")
+      expect(stored?.revision).toBe((landed[0] as { revision: number }).revision)
+    })
+
+    const remove = subject.remove
+    if (remove !== undefined) {
+      it("a deleted key reads as absent, and is created again", async () => {
+        const documents = await subject.fresh()
+        await documents.put("gone", "x", undefined)
+        await remove(documents, "gone")
+        expect(await documents.get("gone")).toBeUndefined()
+        const again = await documents.put("gone", "back", undefined)
+        expect(await documents.get("gone")).toEqual({ value: "back", revision: again })
+      })
+    }
+  })
+}
