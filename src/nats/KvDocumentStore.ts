@@ -1,12 +1,26 @@
 /**
  * The documents port over a NATS KV bucket: a deleted or purged key reads as absent, and writes are
  * the lean conditional publishes of `KvPut.ts` (the client's own writes for a bucket it did not
- * open with default codecs).
+ * open with default codecs). JetStream's "wrong last sequence" is the port's `DocumentConflict`;
+ * anything else (no server, a timeout) rejects as the client did.
  */
+import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream"
 import type { KV } from "@nats-io/kv"
-import type { Documents } from "../platform/Documents.js"
+import { DocumentConflict, type Documents } from "../platform/Documents.js"
 import type { JetStreamPublish } from "./JetStreamPublish.js"
-import { clientKvPut, leanKvPut } from "./KvPut.js"
+import { clientKvPut, type KvPut, leanKvPut } from "./KvPut.js"
+
+const isWrongLastSequence = (error: unknown) =>
+  error instanceof JetStreamApiError &&
+  (error.code === JetStreamApiCodes.StreamWrongLastSequence ||
+    error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+
+const conflictsNamed =
+  (put: KvPut): KvPut =>
+  (key, value, revision) =>
+    put(key, value, revision).catch((error: unknown) =>
+      Promise.reject(isWrongLastSequence(error) ? new DocumentConflict(key) : error)
+    )
 
 export const kvDocumentStore = (kv: KV, publish?: JetStreamPublish): Documents => ({
   get: (key) =>
@@ -17,5 +31,5 @@ export const kvDocumentStore = (kv: KV, publish?: JetStreamPublish): Documents =
           ? undefined
           : { value: entry.string(), revision: entry.revision }
       ),
-  put: publish === undefined ? clientKvPut(kv) : leanKvPut(kv, publish)
+  put: conflictsNamed(publish === undefined ? clientKvPut(kv) : leanKvPut(kv, publish))
 })

@@ -19,7 +19,8 @@ export interface Documents {
   readonly get: (key: string) => Promise<StoredDocument | undefined>
   /**
    * Writes `value` at `key` if its revision is still `revision` (undefined: only if absent), and
-   * answers the new revision. When another writer moved it first, rejects and stores nothing.
+   * answers the new revision. When another writer moved it first, rejects with `DocumentConflict`
+   * and stores nothing; any other rejection means the store could not be reached.
    */
   readonly put: (key: string, value: string, revision: number | undefined) => Promise<number>
 }

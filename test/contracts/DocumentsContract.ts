@@ -4,18 +4,21 @@
  * delete marker), deletes a key the way that store does.
  */
 import { describe, expect, it } from "vitest"
-import type { Documents } from "../../src/platform/Documents.js"
+import { DocumentConflict, type Documents } from "../../src/platform/Documents.js"
 
 export interface DocumentsSubject {
   readonly fresh: () => Promise<Documents>
   readonly remove?: (documents: Documents, key: string) => Promise<void>
 }
 
-/** A revision, or that the write was refused. */
+/** A revision, or that the write was refused as a conflict (any other failure fails the test). */
 const outcome = (write: Promise<number>) =>
   write.then(
     (revision) => ({ revision }),
-    () => "refused" as const
+    (error: unknown) => {
+      if (error instanceof DocumentConflict) return "refused" as const
+      throw error
+    }
   )
 
 export const suite = (name: string, subject: DocumentsSubject): void => {
