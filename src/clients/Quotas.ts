@@ -13,7 +13,7 @@
  * between can only over-count by one, never let a message through uncharged.
  */
 import type { KV } from "@nats-io/kv"
-import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream"
+import { isWrongLastSequence } from "../nats/JetStreamPublish.js"
 import { Data, Effect, Random } from "effect"
 import { NatsError, natsRequest } from "../nats/Nats.js"
 
@@ -54,11 +54,6 @@ export type Charge = Data.TaggedEnum<{
 }>
 export const Charge = Data.taggedEnum<Charge>()
 
-const isConflict = (cause: unknown) =>
-  cause instanceof JetStreamApiError &&
-  (cause.code === JetStreamApiCodes.StreamWrongLastSequence ||
-    cause.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
-
 /** Each lost race means another charge won: this only bounds pathological contention. */
 const MAX_ATTEMPTS = 200
 
@@ -90,7 +85,7 @@ const moveCounter = (
     try: () =>
       current.exists ? counters.update(key, String(to), current.revision) : counters.create(key, String(to)),
     catch: (cause) =>
-      isConflict(cause)
+      isWrongLastSequence(cause)
         ? ("conflict" as const)
         : new NatsError({ reason: "RequestFailed", message: `cannot charge quota ${key}`, cause })
   }).pipe(

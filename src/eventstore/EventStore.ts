@@ -135,11 +135,15 @@ export interface EventStoreService {
   /** every event after `from` that exists when called, then ends */
   readonly readAll: (options?: SubscribeOptions) => Stream.Stream<RecordedEvent, EventStoreError>
   /**
-   * How far the store's head is past `position` (a projection's checkpoint): 0 when no event comes
-   * after it, else at least the appends and at most the events after it, counted up to `cap`. What
-   * `/metrics` and `/ready` report as a projection's lag, the same way on every store.
+   * How far the store's head is past each of `positions` (projections' checkpoints), in the order
+   * asked: 0 when no event comes after one, else at least the appends and at most the events after
+   * it, counted up to `cap`. What `/metrics` and `/ready` report as projection lag, the same way on
+   * every store.
    */
-  readonly appendsAfter: (position: number, cap: number) => Effect.Effect<number, EventStoreError>
+  readonly appendsAfter: (
+    positions: ReadonlyArray<number>,
+    cap: number
+  ) => Effect.Effect<ReadonlyArray<number>, EventStoreError>
 }
 
 export class EventStore extends Context.Tag("sms-gateway/EventStore")<EventStore, EventStoreService>() {}

@@ -437,9 +437,10 @@ export const make = (client: EventStoreDBClient, options: Options = {}): EventSt
       concurrency: "unbounded"
     })
 
-  // The gateway's events of `$all` after `position`, read forward: commit positions are byte offsets,
-  // so counting is the only measure. A checkpoint trails the head by a few events; `cap` bounds it.
-  const appendsAfter = (position: number, cap: number) =>
+  // The gateway's events of `$all` after each position, read forward: commit positions are byte
+  // offsets, so counting is the only measure. A checkpoint trails the head by a few events; `cap`
+  // bounds each read.
+  const eventsAfter = (position: number, cap: number) =>
     attempt("readAll", async () => {
       let count = 0
       for await (const entry of client.readAll({ fromPosition: fromPosition(position), maxCount: cap + 1 })) {
@@ -450,6 +451,8 @@ export const make = (client: EventStoreDBClient, options: Options = {}): EventSt
       }
       return count
     })
+  const appendsAfter = (positions: ReadonlyArray<number>, cap: number) =>
+    Effect.forEach(positions, (position) => eventsAfter(position, cap))
 
   return EventStore.of({ append, appendMany, read, lastRevisions, subscribeAll, readAll, appendsAfter })
 }

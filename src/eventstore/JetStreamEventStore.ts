@@ -42,7 +42,7 @@ import {
   TimeoutError
 } from "@nats-io/transport-node"
 import { Chunk, Clock, Effect, Either, Layer, Option, Stream } from "effect"
-import type { JetStreamPublish } from "../nats/JetStreamPublish.js"
+import { isWrongLastSequence, type JetStreamPublish } from "../nats/JetStreamPublish.js"
 import { Nats } from "../nats/Nats.js"
 import { ChunkPace, Puller } from "./Gather.js"
 import {
@@ -356,13 +356,7 @@ const make = (js: JetStreamClient, jsm: JetStreamManager, publishAck: JetStreamP
       const ack = await publishAck(subject, payload, { msgID, expect: { lastSubjectSequence: lastSeq } })
       return { _tag: "Stored", seq: ack.seq, duplicate: ack.duplicate } satisfies Published
     } catch (cause) {
-      if (
-        cause instanceof JetStreamApiError &&
-        (cause.code === JetStreamApiCodes.StreamWrongLastSequence ||
-          cause.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
-      ) {
-        return CONFLICT
-      }
+      if (isWrongLastSequence(cause)) return CONFLICT
       throw cause
     }
   }
@@ -706,11 +700,14 @@ const make = (js: JetStreamClient, jsm: JetStreamManager, publishAck: JetStreamP
       return revisions
     })
 
-  /** Messages of `SMS_EVENTS` after the one holding `position`: one per append. */
-  const appendsAfter = (position: number, cap: number) =>
+  /** Messages of `SMS_EVENTS` after the one holding each position (one per append): one look at the head. */
+  const appendsAfter = (positions: ReadonlyArray<number>, cap: number) =>
     Effect.map(
       attempt("stream info", () => jsm.streams.info(EVENTS_STREAM)),
-      ({ state }) => Math.min(cap, Math.max(0, state.last_seq - sequenceOf(Math.max(START, position))))
+      ({ state }) =>
+        positions.map((position) =>
+          Math.min(cap, Math.max(0, state.last_seq - sequenceOf(Math.max(START, position))))
+        )
     )
 
   return EventStore.of({ append, appendMany, read, lastRevisions, subscribeAll, readAll, appendsAfter })

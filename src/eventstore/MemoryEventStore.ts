@@ -126,15 +126,17 @@ export const layer: Layer.Layer<EventStore> = Layer.effect(
     const lastRevisions = (streamNames: ReadonlyArray<string>) =>
       Effect.sync(() => streamNames.map((streamName) => (streams.get(streamName)?.length ?? 0) - 1))
 
-    const appendsAfter = (position: number, cap: number) =>
-      Effect.sync(() => {
-        let count = 0
-        for (let i = all.length - 1; i >= 0 && count < cap; i--) {
-          if ((all[i]?.position ?? 0) <= position) break
-          count++
-        }
-        return count
-      })
+    const appendsAfter = (positions: ReadonlyArray<number>, cap: number) =>
+      Effect.sync(() =>
+        positions.map((position) => {
+          let count = 0
+          for (let i = all.length - 1; i >= 0 && count < cap; i--) {
+            if ((all[i]?.position ?? 0) <= position) break
+            count++
+          }
+          return count
+        })
+      )
 
     return EventStore.of({ append, appendMany, read, lastRevisions, subscribeAll, readAll, appendsAfter })
   })

@@ -113,16 +113,25 @@ export const projectionLags = Effect.gen(function* () {
   const { checkpoints } = yield* ReadModels
   // the projector's projections (listing the bucket's keys instead can stall while checkpoints move)
   const names = [...(yield* readModels).map((model) => model.projection.name), ...reactors.map((r) => r.name)]
-  const lags = new Map<string, number>()
+  const checkpointed: Array<readonly [string, number]> = []
   for (const name of names) {
     const entry = yield* natsRequest(`cannot read checkpoint ${name}`, () => checkpoints.get(name))
     if (entry === null || entry.operation !== "PUT") continue
     const position = Number(entry.string())
-    if (!Number.isFinite(position)) continue
-    const lag = yield* Effect.option(store.appendsAfter(position, LAG_CAP))
-    if (Option.isSome(lag)) lags.set(name, lag.value)
+    if (Number.isFinite(position)) checkpointed.push([name, position])
   }
-  return lags
+  const lags = yield* Effect.option(
+    store.appendsAfter(
+      checkpointed.map(([, position]) => position),
+      LAG_CAP
+    )
+  )
+  return new Map(
+    Option.match(lags, {
+      onNone: () => [],
+      onSome: (behind) => checkpointed.map(([name], i) => [name, behind[i] ?? 0] as const)
+    })
+  )
 })
 
 export const projectionSamples = Effect.map(projectionLags, (lags) =>

@@ -11,7 +11,7 @@
  * takes the subject, `TimeoutError`, and `ClosedConnectionError` for what was pending at a close.
  */
 import type { PubAck } from "@nats-io/jetstream"
-import { JetStreamApiError, JetStreamError } from "@nats-io/jetstream"
+import { JetStreamApiCodes, JetStreamApiError, JetStreamError } from "@nats-io/jetstream"
 import {
   ClosedConnectionError,
   createInbox,
@@ -44,6 +44,12 @@ interface Pending {
   readonly resolve: (ack: PubAck) => void
   readonly reject: (error: unknown) => void
 }
+
+/** The refusal of a publish whose expected last sequence moved: another writer got there first. */
+export const isWrongLastSequence = (error: unknown): boolean =>
+  error instanceof JetStreamApiError &&
+  (error.code === JetStreamApiCodes.StreamWrongLastSequence ||
+    error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
 
 const SWEEP_MS = 250
 const decoder = new TextDecoder()

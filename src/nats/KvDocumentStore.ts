@@ -4,16 +4,10 @@
  * open with default codecs). JetStream's "wrong last sequence" is the port's `DocumentConflict`;
  * anything else (no server, a timeout) rejects as the client did.
  */
-import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream"
 import type { KV } from "@nats-io/kv"
 import { DocumentConflict, type Documents } from "../platform/Documents.js"
-import type { JetStreamPublish } from "./JetStreamPublish.js"
+import { isWrongLastSequence, type JetStreamPublish } from "./JetStreamPublish.js"
 import { clientKvPut, type KvPut, leanKvPut } from "./KvPut.js"
-
-const isWrongLastSequence = (error: unknown) =>
-  error instanceof JetStreamApiError &&
-  (error.code === JetStreamApiCodes.StreamWrongLastSequence ||
-    error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
 
 const conflictsNamed =
   (put: KvPut): KvPut =>

@@ -9,9 +9,8 @@
  * another writer got there first. A create expects revision 0; only when the key's last entry is a
  * delete or purge marker does it fall back to `kv.create`, which knows to write over the marker.
  */
-import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream"
 import { Bucket, type KV } from "@nats-io/kv"
-import type { JetStreamPublish } from "./JetStreamPublish.js"
+import { isWrongLastSequence, type JetStreamPublish } from "./JetStreamPublish.js"
 
 /** Writes `value` at `key` if its last revision is `revision`, `undefined` for a create; the new revision. */
 export type KvPut = (key: string, value: string, revision: number | undefined) => Promise<number>
@@ -21,11 +20,6 @@ export const clientKvPut =
   (kv: KV): KvPut =>
   (key, value, revision) =>
     revision === undefined ? kv.create(key, value) : kv.update(key, value, revision)
-
-const wrongLastSequence = (error: unknown) =>
-  error instanceof JetStreamApiError &&
-  (error.code === JetStreamApiCodes.StreamWrongLastSequence ||
-    error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
 
 /**
  * The lean writes for a bucket this gateway opened (the client's `Bucket`, default codecs); the
@@ -48,7 +42,7 @@ export const leanKvPut = (kv: KV, publish: JetStreamPublish): KvPut => {
     return revision === undefined
       ? // a refused create may be a key deleted before: the client's create checks and writes over it
         written.catch((error) =>
-          wrongLastSequence(error) ? fallback(key, value, undefined) : Promise.reject(error)
+          isWrongLastSequence(error) ? fallback(key, value, undefined) : Promise.reject(error)
         )
       : written
   }
