@@ -11,14 +11,36 @@ export interface GatewayProcess {
   readonly output: () => string
 }
 
-export const freePort = Effect.async<number>((resume) => {
-  const server = createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const address = server.address()
-    const port = typeof address === "object" && address ? address.port : 0
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
+/**
+ * A free loopback port for a server a test starts on a port it names. Chosen below Linux's ephemeral
+ * range (32768 and up), so no program that listens on port 0 (the gateway's embedded nats-server and
+ * simulator, the gRPC server) can take it between the probe and the test's own bind: taking a port
+ * from the ephemeral range made a CI run fail when an embedded server was handed the same one. Each
+ * vitest worker draws from its own slice, so two test files never race for one port either.
+ */
+export const freePort: Effect.Effect<number> = Effect.suspend(() => tryPort(20))
+
+const SLICE = 1_500
+/** never the same port twice in one worker: a test that asks for six ports gets six */
+const handedOut = new Set<number>()
+const sliceStart = () => 20_000 + ((Number(process.env.VITEST_POOL_ID ?? "1") || 1) % 8) * SLICE
+
+const tryPort = (attemptsLeft: number): Effect.Effect<number> =>
+  Effect.async<number | undefined>((resume) => {
+    const port = sliceStart() + Math.floor(Math.random() * SLICE)
+    if (handedOut.has(port)) return resume(Effect.succeed(undefined))
+    const server = createServer()
+    server.once("error", () => resume(Effect.succeed(undefined)))
+    server.listen(port, "127.0.0.1", () => server.close(() => resume(Effect.succeed(port))))
+  }).pipe(
+    Effect.flatMap((port) =>
+      port !== undefined
+        ? Effect.sync(() => (handedOut.add(port), port))
+        : attemptsLeft > 1
+          ? tryPort(attemptsLeft - 1)
+          : Effect.die(new Error("no free loopback port below the ephemeral range after 20 tries"))
+    )
+  )
 
 /** SIGTERM, then SIGKILL after `graceMs`; done when the process is gone. */
 export const stopProcess = (child: ChildProcess, graceMs = 10_000) =>
