@@ -35,7 +35,10 @@ const tryPort = (attemptsLeft: number): Effect.Effect<number> =>
   }).pipe(
     Effect.flatMap((port) =>
       port !== undefined
-        ? Effect.sync(() => (handedOut.add(port), port))
+        ? Effect.sync(() => {
+            handedOut.add(port)
+            return port
+          })
         : attemptsLeft > 1
           ? tryPort(attemptsLeft - 1)
           : Effect.die(new Error("no free loopback port below the ephemeral range after 20 tries"))
