@@ -8,10 +8,11 @@
  *   GATEWAY_PROCESSES="intake,providers,dlr;http,projector" npm run bench  # two gateway processes
  *   GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run bench   # profile the gateway
  *   SIMULATOR_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run bench # ... or the simulator
+ *   SYNC_WRITES=1 npm run bench           # every JetStream write on disk before its ack (see below)
  *
  * Measures publish -> delivered-and-visible throughput and latency, gateway RSS, and prints one JSON line.
  */
-import type { ChildProcess } from "node:child_process"
+import { type ChildProcess, execFileSync } from "node:child_process"
 import { randomUUID } from "node:crypto"
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -39,6 +40,13 @@ const TIMEOUT_S = Number(process.env.TIMEOUT_S ?? 300)
 const DEFAULT_LAYOUT = "all"
 /** events of finished messages written to the store before the gateway starts (issue 6: 1,000,000) */
 const PRESEED = Number(process.env.PRESEED ?? 0)
+/**
+ * `sync_interval: always` (fsync before each ack) came with nats-server 2.10; the 2.9.10 here refuses
+ * it. A single 2.9 server writes each message to its block file before it acks (measured: an ack waits
+ * for the write), so a store folder with ext4's synchronous-updates attribute (`chattr +S`, inherited by
+ * every file created inside) puts each acked write on the disk, as `sync_interval: always` does.
+ */
+const SYNC_WRITES = process.env.SYNC_WRITES === "1"
 
 const percentile = (sorted: ReadonlyArray<number>, p: number) =>
   sorted.length === 0 ? 0 : (sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0)
@@ -97,6 +105,10 @@ const main = Effect.gen(function* () {
     (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
   )
   const monitorPort = yield* Effect.promise(freePort)
+  if (SYNC_WRITES) {
+    mkdirSync(join(dir, "nats"))
+    execFileSync("chattr", ["+S", join(dir, "nats")])
+  }
   const nats = yield* startNatsServer({ storeDir: join(dir, "nats"), monitorPort })
   // messages each client sent to and received from nats-server, per SendSms (round trips and acks)
   const natsTraffic = () =>
@@ -395,6 +407,7 @@ const main = Effect.gen(function* () {
     nats_messages_per_sms: natsMessagesPerSms,
     simulator_cpu_s: Number((cpuSeconds(simulator.pid ?? 0) - simulatorCpuAtStart).toFixed(1)),
     event_store: process.env.EVENT_STORE ?? "jetstream",
+    sync_writes: SYNC_WRITES,
     events_in_store_before: seeded,
     ...sqlIntake?.figures()
   }
