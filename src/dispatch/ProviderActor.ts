@@ -6,7 +6,7 @@
  *   still the item's (see `WorkItem`); any other item is checked against the stream first. A
  *   message already dispatched or finished is acked without a call. Only a crash between the
  *   provider's answer and the append of `SmsDispatched` can cause a second submission, and the
- *   history shows it (two attempts).
+ *   history shows it (two attempts), and the call journal holds every call before it is made.
  * - A transient failure moves the message to another healthy provider at once (failover: a new
  *   work item, the hop recorded as `SmsRetried` naming `nextProvider`); with no other provider it
  *   waits on this one, the delay carried by JetStream (`nak(delay)`).
@@ -36,6 +36,7 @@ import { type AttemptPlan, planAttempt, planBeforeCall, planHop } from "./Attemp
 import type { Loaded } from "../platform/CommandHandler.js"
 import { DeadLetter, publishDeadLetter } from "./DeadLetters.js"
 import { eachAtOnce } from "../platform/AtOnce.js"
+import { journalCalls } from "./CallJournal.js"
 import { type CallLedger, makeCallLedger } from "./CallLedger.js"
 import { ack, runBatchWorker, Verdict } from "../nats/JetStreamWorker.js"
 import { MessageCache } from "../messages/MessageCache.js"
@@ -210,11 +211,24 @@ const handleWork = (provider: ConfiguredProvider, ledger: CallLedger) => (messag
       })
     }
 
+    // No call starts before the journal holds it (see `CallJournal`): without that record, a call
+    // repeated under the same attempt number after a crash could not be accounted for.
+    let journaled = true
+    if (calls.length > 0) {
+      const record = calls.map((call) => ({ messageId: call.item.work.messageId, attempt: call.attempt }))
+      const written = yield* Effect.either(journalCalls(providerId, now, record))
+      if (Either.isLeft(written)) {
+        journaled = false
+        for (const call of calls) call.item.plan = { verdict: Verdict.Nak({ delay: FAILURE_DELAY }) }
+        yield* Effect.logError("cannot journal the provider calls: none made", written.left.message)
+      }
+    }
+
     // Calls the breaker and the rate limit let through now start together as plain promises; the
     // others wait (held, as in a 429 pause) one by one, side by side with them.
     const ready: Array<Call> = []
     const held: Array<Call> = []
-    for (const call of calls) {
+    for (const call of journaled ? calls : []) {
       if (health.admitNow(providerId)) ready.push(call)
       else held.push(call)
     }

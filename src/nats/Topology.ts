@@ -17,7 +17,9 @@ export const Subjects = {
   /** for other services: `dispatched`, `delivered`, `failed`, `unknown` (seed 003's "SmsSent" event bus) */
   notification: (status: string) => `sms.notifications.${status}`,
   /** one report-deadline check per dispatch (see `ReportDeadline`) */
-  deadline: (provider: string) => `sms.deadlines.${provider}`
+  deadline: (provider: string) => `sms.deadlines.${provider}`,
+  /** the call journal: one record per batch of provider calls, before they start (see `CallJournal`) */
+  calls: (provider: string) => `sms.calls.${provider}`
 } as const
 
 export const Streams = {
@@ -27,7 +29,8 @@ export const Streams = {
   rejects: "SMS_REJECTS",
   dead: "SMS_DEAD",
   notifications: "SMS_NOTIFICATIONS",
-  deadlines: "SMS_DEADLINES"
+  deadlines: "SMS_DEADLINES",
+  calls: "SMS_CALLS"
 } as const
 
 export const Buckets = {
@@ -65,6 +68,7 @@ const streamConfigs: ReadonlyArray<Partial<StreamConfig> & { name: string; subje
     max_age: 30 * DAY_NS
   },
   { name: Streams.dead, subjects: ["sms.dead.>"], retention: RetentionPolicy.Limits, max_age: 90 * DAY_NS },
+  { name: Streams.calls, subjects: ["sms.calls.>"], retention: RetentionPolicy.Limits, max_age: 30 * DAY_NS },
   // a work queue: a check stays until the worker acks it (report in, or outcome recorded); the wait
   // itself is JetStream's delayed redelivery. The default 2-minute duplicate window drops a check
   // published again for the same dispatch event (its msgID is the event id).
