@@ -253,15 +253,27 @@ const main = async () => {
         GATEWAY_V8_FLAGS
       )
     )
-    // a start that hangs ends the run with a reason rather than at the caller's time limit
+    // a start that hangs ends the run with a reason (and what the gateway said) rather than at the
+    // caller's time limit
+    let said = ""
+    const listen = (chunk: Buffer) => {
+      said = (said + chunk.toString()).slice(-4000)
+    }
+    child.stdout?.on("data", listen)
+    child.stderr?.on("data", listen)
     let timer: NodeJS.Timeout | undefined
     const hung = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`gateway ${i} did not start within 90 s`)), 90_000)
+      timer = setTimeout(
+        () => reject(new Error(`gateway ${i} did not start within 90 s; its last output:\n${said}`)),
+        90_000
+      )
     })
     try {
       await Promise.race([waitForLine(child, /sms-gateway is running/, `gateway ${i}`), hung])
     } finally {
       clearTimeout(timer)
+      child.stdout?.off("data", listen)
+      child.stderr?.off("data", listen)
     }
     return child
   }
