@@ -2,7 +2,7 @@
  * Composes the gateway's layers by role. `start` runs every role in one process; `--roles` picks
  * some, and many processes may run the same role (the durable consumers share the work).
  */
-import { Effect, Layer, Schedule } from "effect"
+import { Duration, Effect, Layer, Schedule } from "effect"
 import * as DeliveryReportActor from "./deliveryReports/DeliveryReportActor.js"
 import { InactiveNumbers } from "./intake/InactiveNumbers.js"
 import * as Intake from "./intake/Intake.js"
@@ -42,6 +42,8 @@ export interface GatewayOptions {
   readonly publicUrl: string
   /** where the HTTP role writes `admin.key` when it issues the first admin key (none: no bootstrap; issue 7) */
   readonly dataDir?: string
+  /** how long a start waits out NATS or the event store passing through an election (default 60 s) */
+  readonly startRetrySeconds?: number
 }
 
 const projectorRole = Layer.scopedDiscard(
@@ -130,11 +132,15 @@ const isPassing = (error: unknown) =>
   (error instanceof NatsError && error.reason === "RequestFailed") ||
   (error instanceof EventStoreError && (error.reason === "Unavailable" || error.reason === "Timeout"))
 
-const startAgain = Schedule.exponential("250 millis", 2).pipe(
-  Schedule.union(Schedule.spaced("5 seconds")),
-  Schedule.whileInput(isPassing),
-  Schedule.upTo("60 seconds")
-)
+const startAgain = (seconds: number) =>
+  Schedule.exponential("250 millis", 2).pipe(
+    Schedule.union(Schedule.spaced("5 seconds")),
+    Schedule.whileInput(isPassing),
+    Schedule.upTo(Duration.seconds(seconds))
+  )
 
 export const gateway = (options: GatewayOptions) =>
-  roles(options).pipe(Layer.provide(infrastructure(options)), Layer.retry(startAgain))
+  roles(options).pipe(
+    Layer.provide(infrastructure(options)),
+    Layer.retry(startAgain(options.startRetrySeconds ?? 60))
+  )

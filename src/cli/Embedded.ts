@@ -208,6 +208,20 @@ const lockDataDir = (dataDir: string) =>
       })
   )
 
+/** `START_RETRY_SECONDS`: how long a start waits out an election or a restarting server (0: not at all). */
+const startRetrySeconds = Effect.suspend(() => {
+  const text = process.env.START_RETRY_SECONDS
+  if (text === undefined || text === "") return Effect.succeed(60)
+  const seconds = Number(text)
+  return Number.isFinite(seconds) && seconds >= 0 && seconds <= 3600
+    ? Effect.succeed(seconds)
+    : Effect.fail(
+        new UsageError({
+          message: `START_RETRY_SECONDS must be a number of seconds from 0 to 3600, not "${text}"`
+        })
+      )
+})
+
 export const start = (options: StartOptions) =>
   Effect.gen(function* () {
     const dataDir = resolve(options.dataDir)
@@ -240,6 +254,7 @@ export const start = (options: StartOptions) =>
         http: { host: options.host, port },
         grpc: { host: options.host, port: grpcPort },
         dataDir,
+        startRetrySeconds: yield* startRetrySeconds,
         publicUrl: process.env.PUBLIC_URL ?? httpUrl
         // no span exporter is configured: spans would only cost CPU on every message
       }).pipe(Layer.provide(Layer.setTracerEnabled(false)))

@@ -31,6 +31,9 @@ const dataDir = dataDirOption
 
 const failExit = Effect.sync(() => {
   process.exitCode = 1
+  // A failed command ends, whatever a half-made connection or server left open (seen: a start that
+  // said why it failed and then hung); the second lets stderr and the logs flush.
+  setTimeout(() => process.exit(1), 1_000).unref()
 })
 
 /** The roles, for the help text; `start` checks against the gateway's own list (`ROLES` in main.ts). */

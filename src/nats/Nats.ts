@@ -1,6 +1,7 @@
 /** The NATS connection with its JetStream client and manager, shared by every role of a process. */
 import { connect, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node"
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream"
+import { TimeoutError } from "@nats-io/nats-core"
 import { Context, Data, Effect, Layer } from "effect"
 import { natsAuthFor } from "./NatsAuth.js"
 import { replicasFrom, serversOf } from "./Replicas.js"
@@ -21,6 +22,27 @@ export const natsRequest = <A>(what: string, run: () => Promise<A>): Effect.Effe
     try: run,
     catch: (cause) => new NatsError({ reason: "RequestFailed", message: what, cause })
   })
+
+/**
+ * JetStream did not answer its first request. A timeout or "temporarily unavailable" is a cluster
+ * electing its meta leader (a node just died) or a server still starting: `RequestFailed`, which a
+ * start waits out. No responders means JetStream is not enabled there: a setting to fix, at once.
+ */
+const jetStreamUnanswered = (url: string, cause: unknown): NatsError => {
+  const text = cause instanceof Error ? cause.message : String(cause)
+  const passing = cause instanceof TimeoutError || /temporarily unavailable|timeout/i.test(text)
+  return passing
+    ? new NatsError({
+        reason: "RequestFailed",
+        message: `JetStream at ${url} is not answering yet (a cluster electing its leader, or a server starting): ${text}`,
+        cause
+      })
+    : new NatsError({
+        reason: "ConnectFailed",
+        message: `JetStream is not available at ${url} (is it enabled on the server?): ${text}`,
+        cause
+      })
+}
 
 export interface NatsService {
   readonly nc: NatsConnection
@@ -52,36 +74,48 @@ export class Nats extends Context.Tag("sms-gateway/Nats")<Nats, NatsService>() {
             (error) => new NatsError({ reason: "InvalidOptions", message: error.message, cause: error })
           ),
           ([auth, replicas]) =>
-            Effect.tryPromise({
-              try: async () => {
-                const nc = await connect({
-                  ...auth,
-                  ...options,
-                  // a cluster is named by all of its seeds, comma-separated: the client fails over among them
-                  servers: serversOf(url),
-                  // async stack traces cost about a quarter of the CPU of each request under load
-                  noAsyncTraces: true
-                })
-                const js = jetstream(nc, { timeout: 10_000 })
-                const publish = makeJetStreamPublish(nc, 10_000)
-                return {
-                  nc,
-                  js,
-                  jsm: await jetstreamManager(nc),
-                  url,
-                  publish,
-                  publishThisTurn: turnPublisher(publish),
-                  replicas
-                }
-              },
-              catch: (cause) =>
-                new NatsError({
-                  reason: "ConnectFailed",
-                  // nats.js says why ("Authorization Violation", a TLS failure), never with a secret in it
-                  message: `cannot connect to ${url}${cause instanceof Error && cause.message ? `: ${cause.message}` : ""}`,
-                  cause
-                })
-            })
+            Effect.flatMap(
+              Effect.tryPromise({
+                try: () =>
+                  connect({
+                    ...auth,
+                    ...options,
+                    // a cluster is named by all of its seeds, comma-separated: the client fails over among them
+                    servers: serversOf(url),
+                    // async stack traces cost about a quarter of the CPU of each request under load
+                    noAsyncTraces: true
+                  }),
+                catch: (cause) =>
+                  new NatsError({
+                    reason: "ConnectFailed",
+                    // nats.js says why ("Authorization Violation", a TLS failure), never with a secret in it
+                    message: `cannot connect to ${url}${cause instanceof Error && cause.message ? `: ${cause.message}` : ""}`,
+                    cause
+                  })
+              }),
+              (nc) =>
+                Effect.tryPromise({
+                  try: async () => {
+                    const publish = makeJetStreamPublish(nc, 10_000)
+                    return {
+                      nc,
+                      js: jetstream(nc, { timeout: 10_000 }),
+                      // asks JetStream for its account info: the first request of a start
+                      jsm: await jetstreamManager(nc),
+                      url,
+                      publish,
+                      publishThisTurn: turnPublisher(publish),
+                      replicas
+                    }
+                  },
+                  catch: (cause) => jetStreamUnanswered(url, cause)
+                }).pipe(
+                  // the connection is this layer's only once it is whole: a half-made one would keep
+                  // the process alive after its start failed (seen: a gateway that said why it could
+                  // not start and then hung, in the cluster chaos run)
+                  Effect.tapError(() => Effect.promise(() => nc.close().catch(() => undefined)))
+                )
+            )
         ),
         ({ nc }) => Effect.promise(() => nc.drain().catch(() => undefined))
       )
