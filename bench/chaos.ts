@@ -432,8 +432,11 @@ const main = async () => {
       phases.push({ fault: names.join(", then "), at_s: elapsed(), published, provider_accepted: now })
       // progress on stderr: a run that fails shows which fault it reached
       console.error(`[${elapsed()} s] ${names.join(", then ")} (published ${published}, accepted ${now})`)
-      await run()
+      // counted as the fault starts: calls accepted while a killed gateway restarts are progress too
+      // (the other process, or the share's last messages). Counted after the restart, a share wholly
+      // accepted during a slow restart left nothing to accept, and showed as a stall that was not one.
       acceptedBefore = await accepted()
+      await run()
     }
     allowed = N
     await resumed(0, acceptedBefore, `after "${faults[faults.length - 1]}"`)
