@@ -1,4 +1,7 @@
-/** The auditor's commands: `replay` the whole history, `rebuild` read models from it. */
+/**
+ * The auditor's commands: `replay` the whole history, `calls` lists the call journal, `rebuild` read
+ * models from the history.
+ */
 import { Command, Options } from "@effect/cli"
 import { Console, Effect, Option, Stream } from "effect"
 import { EventStore, type RecordedEvent, START } from "../eventstore/EventStore.js"
@@ -102,4 +105,34 @@ const rebuildCommand = Command.make(
     }).pipe(Effect.provide(connected(natsUrl)))
 ).pipe(Command.withDescription("drop read models and rebuild them from position 0, with progress"))
 
-export { replay, rebuildCommand }
+const calls = Command.make(
+  "calls",
+  {
+    natsUrl: natsUrlOption,
+    message: Options.optional(Options.text("message")).pipe(
+      Options.withDescription("only this message id's calls")
+    )
+  },
+  ({ natsUrl, message }) =>
+    Effect.gen(function* () {
+      const { readCallJournal } = yield* Effect.promise(() => import("../dispatch/CallJournal.js"))
+      for (const record of yield* readCallJournal)
+        for (const call of record.calls)
+          if (Option.isNone(message) || message.value === call.messageId)
+            yield* Console.log(
+              JSON.stringify({
+                messageId: call.messageId,
+                attempt: call.attempt,
+                provider: record.provider,
+                at: record.at.toISOString(),
+                storedAt: record.storedAt?.toISOString()
+              })
+            )
+    }).pipe(Effect.provide(connected(natsUrl)))
+).pipe(
+  Command.withDescription(
+    "every provider call the journal holds (recorded before the call), one JSON line each: how many times a provider was asked"
+  )
+)
+
+export { calls, replay, rebuildCommand }

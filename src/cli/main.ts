@@ -1,6 +1,6 @@
 /**
  * The `sms-gateway` command: start | send | status | history | simulator | dead-letters | replay |
- * rebuild | migrate | clients.
+ * calls | rebuild | migrate | clients | outbox.
  *
  * Its size (over 400 lines) is the command tree: each command's options beside its handler.
  */
@@ -11,7 +11,7 @@ import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Console, Effect, Layer, Logger, LogLevel, Option } from "effect"
-import { rebuildCommand, replay } from "./AuditCommands.js"
+import { calls, rebuildCommand, replay } from "./AuditCommands.js"
 import { clientsCommand } from "./ClientCommands.js"
 import { dataDirOption, requireGateway } from "./Connect.js"
 import { deadLettersCommand } from "./DeadLetterCommands.js"
@@ -352,6 +352,7 @@ const cli = Command.make("sms-gateway").pipe(
     simulatorCommand,
     deadLettersCommand,
     replay,
+    calls,
     rebuildCommand,
     migrateCommand,
     clientsCommand,

@@ -3,6 +3,7 @@
  * provider received it, and without the journal no call is made. Real nats-server and simulator; the
  * calls counted are the simulator's log.
  */
+import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import {
@@ -14,6 +15,9 @@ import {
 import { Nats } from "../../src/nats/Nats.js"
 import { ensureStreams, Streams } from "../../src/nats/Topology.js"
 import { awaitFinal, providerEntry, simulator, startGateway } from "../support/inProcessGateway.js"
+import { spawnProcess } from "../support/processes.js"
+
+const root = fileURLToPath(new URL("../../", import.meta.url))
 
 describe("the call journal", () => {
   it("a record reads back as written; anything else is not a record", () => {
@@ -69,6 +73,24 @@ describe("the call journal", () => {
         // the 503s made retries: more submissions than messages, each journaled
         expect(submissions).toBeGreaterThan(ids.length)
         expect([...counts.values()].reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(submissions)
+        // the auditor's view: `sms-gateway calls --message <id>`, one line per call
+        const retried = ids.find((id) => (counts.get(id) ?? 0) > 1) ?? ids[0] ?? ""
+        const cli = yield* spawnProcess(
+          process.execPath,
+          ["bin/sms-gateway.mjs", "calls", "--nats-url", gw.natsUrl, "--message", retried],
+          { cwd: root, env: { ...process.env, LOG_LEVEL: "Warning" } }
+        )
+        expect(yield* cli.exited("30 seconds")).toBe(0)
+        const lines = cli
+          .stdout()
+          .trim()
+          .split("\n")
+          .map((line) => JSON.parse(line) as { messageId: string; attempt: number; provider: string })
+        expect(lines).toHaveLength(counts.get(retried) ?? 0)
+        expect(lines.every((line) => line.messageId === retried && line.provider === "sim")).toBe(true)
+        expect(lines.map((line) => line.attempt)).toEqual(
+          lines.map((line) => line.attempt).sort((a, b) => a - b)
+        )
       }).pipe(Effect.scoped),
     60_000
   )
