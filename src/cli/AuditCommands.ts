@@ -131,7 +131,7 @@ const calls = Command.make(
     }).pipe(Effect.provide(connected(natsUrl)))
 ).pipe(
   Command.withDescription(
-    "every provider call the journal holds (recorded before the call), one JSON line each: how many times a provider was asked"
+    "every provider call the call journal holds, one JSON line each (recorded before the call)"
   )
 )
 
