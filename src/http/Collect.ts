@@ -11,7 +11,8 @@
  *   `sms_provider_paused_seconds{provider}`: this process's `ProviderHealth`;
  * - `sms_recorded_events_total{type, provider, reason}`: the stats projection's totals (cluster-wide);
  * - `sms_parked_reports`: delivery reports parked in KV `sms_parked_dlrs` (cluster-wide);
- * - `process_resident_memory_bytes`, `process_heap_used_bytes`, `process_uptime_seconds`.
+ * - `process_heap_used_bytes`, `process_uptime_seconds` (`prom-client`'s collectors add the rest of
+ *   the process's figures, `process_resident_memory_bytes` among them: `observability/Prometheus.ts`).
  *
  * A source that cannot be read is left out of that scrape (and logged at debug level).
  */
@@ -203,7 +204,6 @@ export const parkedReportSamples = Effect.gen(function* () {
 export const processSamples = Effect.sync((): ReadonlyArray<Sample> => {
   const memory = process.memoryUsage()
   return [
-    gauge("process_resident_memory_bytes", "Resident set size of this process", {}, memory.rss),
     gauge("process_heap_used_bytes", "V8 heap in use", {}, memory.heapUsed),
     gauge("process_uptime_seconds", "Seconds since this process started", {}, process.uptime())
   ]

@@ -1,12 +1,12 @@
 /**
- * Renders the process's Effect metrics (`Metric.snapshot`) and scrape-time samples in the Prometheus
- * text exposition format 0.0.4: one `# HELP` and `# TYPE` per family, then its samples; histograms as
- * cumulative `_bucket{le}` series with `+Inf`, `_sum` and `_count`.
+ * `/metrics`: this process's registry (`Metrics.ts`), the Node process's own figures, and
+ * scrape-time samples, in the Prometheus text exposition format, all rendered by `prom-client`.
  */
-import { Effect, Metric, MetricState, Option } from "effect"
-import type { MetricPair } from "effect"
+import { Effect } from "effect"
+import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client"
+import { registry } from "./Metrics.js"
 
-export const CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+export const CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE
 
 /** A value computed at scrape time (not kept in the registry). */
 export interface Sample {
@@ -17,112 +17,54 @@ export interface Sample {
   readonly value: number
 }
 
-type Labels = ReadonlyArray<readonly [string, string]>
-
-interface Family {
-  readonly name: string
-  readonly help: string
-  readonly type: "counter" | "gauge" | "histogram" | "summary" | "untyped"
-  readonly lines: Array<string>
-}
-
-const sanitizeName = (name: string) => {
-  const cleaned = name.replace(/[^a-zA-Z0-9_:]/g, "_")
-  return /^[a-zA-Z_:]/.test(cleaned) ? cleaned : `_${cleaned}`
-}
-const sanitizeLabel = (name: string) => {
-  const cleaned = name.replace(/[^a-zA-Z0-9_]/g, "_")
-  return /^[a-zA-Z_]/.test(cleaned) ? cleaned : `_${cleaned}`
-}
-const escapeLabelValue = (value: string) =>
-  value.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"')
-const escapeHelp = (text: string) => text.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")
-
-const formatValue = (value: number | bigint): string => {
-  if (typeof value === "bigint") return value.toString()
-  if (Number.isNaN(value)) return "NaN"
-  if (value === Number.POSITIVE_INFINITY) return "+Inf"
-  if (value === Number.NEGATIVE_INFINITY) return "-Inf"
-  return String(value)
-}
-
-const formatLabels = (labels: Labels) =>
-  labels.length === 0
-    ? ""
-    : `{${labels.map(([name, value]) => `${sanitizeLabel(name)}="${escapeLabelValue(value)}"`).join(",")}}`
-
-const line = (name: string, labels: Labels, value: number | bigint) =>
-  `${name}${formatLabels(labels)} ${formatValue(value)}`
-
-const familyOf = (families: Map<string, Family>, name: string, help: string, type: Family["type"]) => {
-  const existing = families.get(name)
-  if (existing !== undefined) return existing
-  const created: Family = { name, help, type, lines: [] }
-  families.set(name, created)
-  return created
-}
-
-const renderPair = (families: Map<string, Family>, pair: MetricPair.MetricPair.Untyped) => {
-  const name = sanitizeName(pair.metricKey.name)
-  const help = Option.getOrElse(pair.metricKey.description, () => name)
-  const labels: Labels = pair.metricKey.tags.map((tag) => [tag.key, tag.value] as const)
-  const state = pair.metricState
-  if (MetricState.isCounterState(state)) {
-    familyOf(families, name, help, "counter").lines.push(line(name, labels, state.count))
-  } else if (MetricState.isGaugeState(state)) {
-    familyOf(families, name, help, "gauge").lines.push(line(name, labels, state.value))
-  } else if (MetricState.isHistogramState(state)) {
-    const family = familyOf(families, name, help, "histogram")
-    for (const [boundary, count] of state.buckets) {
-      if (boundary === Number.POSITIVE_INFINITY) continue
-      family.lines.push(line(`${name}_bucket`, [...labels, ["le", formatValue(boundary)]], count))
-    }
-    family.lines.push(line(`${name}_bucket`, [...labels, ["le", "+Inf"]], state.count))
-    family.lines.push(line(`${name}_sum`, labels, state.sum))
-    family.lines.push(line(`${name}_count`, labels, state.count))
-  } else if (MetricState.isSummaryState(state)) {
-    const family = familyOf(families, name, help, "summary")
-    for (const [quantile, value] of state.quantiles) {
-      family.lines.push(
-        line(
-          name,
-          [...labels, ["quantile", formatValue(quantile)]],
-          Option.getOrElse(value, () => Number.NaN)
-        )
-      )
-    }
-    family.lines.push(line(`${name}_sum`, labels, state.sum))
-    family.lines.push(line(`${name}_count`, labels, state.count))
-  } else if (MetricState.isFrequencyState(state)) {
-    // a frequency counts occurrences of string values: one counter series per value
-    const family = familyOf(families, name, help, "counter")
-    for (const [value, count] of state.occurrences)
-      family.lines.push(line(name, [...labels, ["value", value]], count))
-  }
-}
-
-/** The exposition text of `pairs` (a `Metric.snapshot`) and `samples`. */
-export const render = (
-  pairs: ReadonlyArray<MetricPair.MetricPair.Untyped>,
-  samples: ReadonlyArray<Sample> = []
-): string => {
-  const families = new Map<string, Family>()
-  for (const pair of pairs) renderPair(families, pair)
+/**
+ * The samples as a registry of their own, made for one scrape: one metric per name, its label
+ * names the union of its samples' (a sample may leave one out).
+ */
+const samplesRegistry = (samples: ReadonlyArray<Sample>) => {
+  const scraped = new Registry()
+  const byName = new Map<string, Array<Sample>>()
   for (const sample of samples) {
-    const name = sanitizeName(sample.name)
-    familyOf(families, name, sample.help, sample.type).lines.push(
-      line(name, Object.entries(sample.labels), sample.value)
-    )
+    const same = byName.get(sample.name)
+    if (same === undefined) byName.set(sample.name, [sample])
+    else same.push(sample)
   }
-  const out: Array<string> = []
-  for (const family of [...families.values()].sort((a, b) => a.name.localeCompare(b.name))) {
-    if (family.lines.length === 0) continue
-    out.push(`# HELP ${family.name} ${escapeHelp(family.help)}`, `# TYPE ${family.name} ${family.type}`)
-    out.push(...family.lines)
+  for (const [name, group] of byName) {
+    const first = group[0] as Sample
+    const labelNames = [...new Set(group.flatMap((sample) => Object.keys(sample.labels)))]
+    const config = { name, help: first.help, labelNames, registers: [scraped] }
+    if (first.type === "counter") {
+      const counter = new Counter(config)
+      for (const sample of group) counter.inc(sample.labels, sample.value)
+    } else {
+      const gauge = new Gauge(config)
+      for (const sample of group) gauge.set(sample.labels, sample.value)
+    }
   }
-  return `${out.join("\n")}\n`
+  return scraped
 }
 
-/** The registry's metrics, rendered with `samples`. */
+/** The exposition text of `registries` and `samples`. */
+export const render = (
+  registries: ReadonlyArray<Registry>,
+  samples: ReadonlyArray<Sample> = []
+): Promise<string> => Registry.merge([...registries, samplesRegistry(samples)]).metrics()
+
+let processMetrics: Registry | undefined
+
+/**
+ * The Node process's figures (CPU, resident memory, event-loop delay, GC, handles), from
+ * `prom-client`'s default collectors; started with the first scrape, so a process nobody scrapes
+ * pays nothing for them.
+ */
+const processRegistry = () => {
+  if (processMetrics === undefined) {
+    processMetrics = new Registry()
+    collectDefaultMetrics({ register: processMetrics })
+  }
+  return processMetrics
+}
+
+/** The process's metrics, rendered with `samples`. */
 export const renderSnapshot = (samples: ReadonlyArray<Sample> = []) =>
-  Effect.map(Metric.snapshot, (pairs) => render(pairs, samples))
+  Effect.promise(() => render([registry, processRegistry()], samples))

@@ -5,7 +5,7 @@
  * whose report does arrive never gets that outcome.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Metric, Option } from "effect"
+import { Effect, Option } from "effect"
 import { decodeDeadlineChecks, encodeDeadlineChecks } from "../../src/deliveryReports/ReportDeadline.js"
 import { messageIdFor } from "../../src/domain/Ids.js"
 import { Nats } from "../../src/nats/Nats.js"
@@ -14,9 +14,9 @@ import { getStatus } from "../../src/projections/MessageStatus.js"
 import { decodeProvidersFile } from "../../src/providers/ProviderConfig.js"
 import { eventually } from "../support/gateway.js"
 import { providerEntry, simulator, startGateway } from "../support/inProcessGateway.js"
+import { seriesValue } from "../support/prometheus.js"
 
-const unknownCount = (provider: string) =>
-  Effect.map(Metric.value(statusUnknownTotal.pipe(Metric.tagged("provider", provider))), (s) => s.count)
+const unknownCount = (provider: string) => seriesValue(statusUnknownTotal, { provider })
 
 describe("report deadline", () => {
   it("defaults to 72 hours per provider, and refuses a deadline that is not a positive integer", () => {

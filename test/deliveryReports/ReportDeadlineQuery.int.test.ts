@@ -6,7 +6,7 @@
  * the message is still on its way or the query gets no answer.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Metric, MetricLabel, Option, Schema } from "effect"
+import { Effect, Either, Option, Schema } from "effect"
 import type { LoadedMessage } from "../../src/messages/MessageRepository.js"
 import { type MessageId, messageIdFor } from "../../src/domain/Ids.js"
 import {
@@ -23,6 +23,7 @@ import { reportStatusQueriesTotal, statusUnknownTotal } from "../../src/observab
 import { getStatus } from "../../src/projections/MessageStatus.js"
 import { eventually } from "../support/gateway.js"
 import { providerEntry, simulator, startGateway } from "../support/inProcessGateway.js"
+import { seriesValue } from "../support/prometheus.js"
 
 const accountSid = `AC${"0123456789abcdef".repeat(2)}`
 const vonageKey = "abcd1234"
@@ -31,20 +32,9 @@ process.env.REPORT_QUERY_VONAGE_KEY = vonageKey
 const DEADLINE_MS = 1000
 
 const queries = (provider: string, outcome: string) =>
-  Effect.map(
-    Metric.value(
-      reportStatusQueriesTotal.pipe(
-        Metric.taggedWithLabels([
-          MetricLabel.make("provider", provider),
-          MetricLabel.make("outcome", outcome)
-        ])
-      )
-    ),
-    (state) => state.count
-  )
+  seriesValue(reportStatusQueriesTotal, { provider, outcome })
 
-const unknownCount = (provider: string) =>
-  Effect.map(Metric.value(statusUnknownTotal.pipe(Metric.tagged("provider", provider))), (s) => s.count)
+const unknownCount = (provider: string) => seriesValue(statusUnknownTotal, { provider })
 
 /** A twilio provider of the in-process gateway (the simulator's api key is the auth token). */
 const twilioEntry = (id: string, url: string) => ({

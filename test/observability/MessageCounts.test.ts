@@ -1,13 +1,10 @@
 /** `sms_messages_total` counts a report that contradicts a final status apart, never as a second outcome. */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Metric, MetricState } from "effect"
+import { Effect } from "effect"
 import { messagesTotal, recordMessageEvents } from "../../src/observability/Metrics.js"
+import { seriesValue } from "../support/prometheus.js"
 
-const count = (status: string, provider: string) =>
-  Effect.map(
-    Metric.value(messagesTotal.pipe(Metric.tagged("status", status), Metric.tagged("provider", provider))),
-    (state) => (MetricState.isCounterState(state) ? Number(state.count) : Number.NaN)
-  )
+const count = (status: string, provider: string) => seriesValue(messagesTotal, { status, provider })
 
 describe("sms_messages_total", () => {
   it.effect("a marked contradiction is `contradicted`; the delivery before it stays the only outcome", () =>

@@ -1,35 +1,61 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Metric, MetricBoundaries } from "effect"
+import { Effect } from "effect"
+import { Counter, Gauge, Histogram, Registry } from "prom-client"
 import { render, renderSnapshot } from "../../src/observability/Prometheus.js"
 import { parsePrometheusText, sampleValue } from "../support/prometheus.js"
 
 describe("Prometheus text format", () => {
-  it.effect("counters, gauges and histograms render as strict exposition text", () =>
+  it.effect("counters, gauges, histograms and scrape-time samples render as strict exposition text", () =>
     Effect.gen(function* () {
-      const counter = Metric.counter("test_render_requests_total", {
-        description: "requests\nwith a newline"
+      const registry = new Registry()
+      const registers = [registry]
+      const counter = new Counter({
+        name: "test_render_requests_total",
+        help: "requests\nwith a newline",
+        labelNames: ["path"],
+        registers
       })
-      const gauge = Metric.gauge("test_render_queue_depth")
-      const histogram = Metric.histogram(
-        "test_render_latency_seconds",
-        MetricBoundaries.fromIterable([0.1, 0.5, 1]),
-        "latency"
-      )
-      yield* Metric.increment(Metric.tagged(counter, "path", 'a "quoted" \\ value\n'))
-      yield* Metric.incrementBy(Metric.tagged(counter, "path", "/plain"), 2)
-      yield* Metric.set(gauge, 7)
-      for (const value of [0.05, 0.2, 0.7, 3])
-        yield* Metric.update(Metric.tagged(histogram, "provider", "sim"), value)
+      const gauge = new Gauge({ name: "test_render_queue_depth", help: "depth", registers })
+      const histogram = new Histogram({
+        name: "test_render_latency_seconds",
+        help: "latency",
+        labelNames: ["provider"],
+        buckets: [0.1, 0.5, 1],
+        registers
+      })
+      counter.inc({ path: 'a "quoted" \\ value\n' })
+      counter.inc({ path: "/plain" }, 2)
+      gauge.set(7)
+      for (const value of [0.05, 0.2, 0.7, 3]) histogram.observe({ provider: "sim" }, value)
 
-      const text = yield* renderSnapshot([
-        {
-          name: "test_render_scraped",
-          help: "computed at scrape time",
-          type: "gauge",
-          labels: { stream: "S" },
-          value: 4
-        }
-      ])
+      const text = yield* Effect.promise(() =>
+        render(
+          [registry],
+          [
+            {
+              name: "test_render_scraped",
+              help: "computed at scrape time",
+              type: "gauge",
+              labels: { stream: "S" },
+              value: 4
+            },
+            {
+              name: "test_render_scraped",
+              help: "computed at scrape time",
+              type: "gauge",
+              labels: { stream: "T", kind: "k" },
+              value: 5
+            },
+            {
+              name: "test_render_scraped_total",
+              help: "counted elsewhere",
+              type: "counter",
+              labels: { type: "x" },
+              value: 0
+            }
+          ]
+        )
+      )
       const families = parsePrometheusText(text)
       expect(families.get("test_render_requests_total")?.type).toBe("counter")
       expect(sampleValue(families, "test_render_requests_total", { path: 'a "quoted" \\ value\n' })).toBe(1)
@@ -47,6 +73,19 @@ describe("Prometheus text format", () => {
       expect(sampleValue(families, "test_render_latency_seconds_count", { provider: "sim" })).toBe(4)
       expect(sampleValue(families, "test_render_latency_seconds_sum", { provider: "sim" })).toBeCloseTo(3.95)
       expect(sampleValue(families, "test_render_scraped", { stream: "S" })).toBe(4)
+      expect(sampleValue(families, "test_render_scraped", { stream: "T", kind: "k" })).toBe(5)
+      expect(families.get("test_render_scraped_total")?.type).toBe("counter")
+      expect(sampleValue(families, "test_render_scraped_total", { type: "x" })).toBe(0)
+    })
+  )
+
+  it.effect("the gateway's registry renders with the process's own figures and stays valid", () =>
+    Effect.gen(function* () {
+      const families = parsePrometheusText(yield* renderSnapshot([]))
+      expect(families.get("sms_messages_total")?.type).toBe("counter")
+      expect(families.get("sms_provider_request_duration_seconds")?.type).toBe("histogram")
+      expect(sampleValue(families, "process_resident_memory_bytes")).toBeGreaterThan(0)
+      expect(families.has("nodejs_eventloop_lag_seconds")).toBe(true)
     })
   )
 
@@ -64,7 +103,9 @@ describe("Prometheus text format", () => {
     expect(() => parsePrometheusText("# TYPE c counter\nc -1\n")).toThrow(/negative/)
   })
 
-  it("an empty registry still renders a valid document", () => {
-    expect(parsePrometheusText(render([], [])).size).toBe(0)
-  })
+  it.effect("an empty registry still renders a valid document", () =>
+    Effect.gen(function* () {
+      expect(parsePrometheusText(yield* Effect.promise(() => render([], []))).size).toBe(0)
+    })
+  )
 })

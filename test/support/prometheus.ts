@@ -3,6 +3,7 @@
  * a Prometheus server would refuse or misread (bad names, bad escapes, a TYPE after samples, families
  * split apart, duplicate series, non-cumulative histogram buckets, `+Inf` bucket != `_count`).
  */
+import { Effect } from "effect"
 export interface Series {
   readonly name: string
   readonly labels: Readonly<Record<string, string>>
@@ -25,9 +26,10 @@ const fail = (lineNo: number, line: string, why: string): never => {
 }
 
 const parseValue = (text: string, lineNo: number, line: string): number => {
-  if (text === "+Inf") return Number.POSITIVE_INFINITY
-  if (text === "-Inf") return Number.NEGATIVE_INFINITY
-  if (text === "NaN") return Number.NaN
+  // as Go's strconv.ParseFloat, which Prometheus uses: the special values in any case
+  if (/^\+?inf$/i.test(text)) return Number.POSITIVE_INFINITY
+  if (/^-inf$/i.test(text)) return Number.NEGATIVE_INFINITY
+  if (/^nan$/i.test(text)) return Number.NaN
   if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(text)) fail(lineNo, line, `bad value ${text}`)
   return Number(text)
 }
@@ -196,3 +198,19 @@ export const sampleValue = (
   }
   return undefined
 }
+
+/** The value of one labelled series of a `prom-client` counter or gauge (0 when never updated). */
+export const seriesValue = <Label extends string>(
+  metric: {
+    readonly get: () => Promise<{ readonly values: ReadonlyArray<{ labels: object; value: number }> }>
+  },
+  labels: Readonly<Record<Label, string>>
+): Effect.Effect<number> =>
+  Effect.promise(async () => {
+    const { values } = await metric.get()
+    const wanted = Object.entries(labels)
+    const series = values.find((value) =>
+      wanted.every(([name, label]) => (value.labels as Record<string, unknown>)[name] === label)
+    )
+    return series?.value ?? 0
+  })
