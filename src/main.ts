@@ -22,6 +22,7 @@ import * as HttpServerRole from "./http/Server.js"
 import { Nats, NatsError } from "./nats/Nats.js"
 import { ensureStreams } from "./nats/Topology.js"
 import * as OutboxRole from "./outbox/Role.js"
+import * as Tracing from "./observability/Tracing.js"
 import * as ProjectionRunner from "./projections/ProjectionRunner.js"
 import { reactors, readModels } from "./projections/Registry.js"
 import { ReadModels } from "./projections/ReadModels.js"
@@ -141,6 +142,7 @@ const startAgain = (seconds: number) =>
 
 export const gateway = (options: GatewayOptions) =>
   roles(options).pipe(
-    Layer.provide(infrastructure(options)),
+    // traces (when an OTLP endpoint is set) start before the roles and are flushed after them
+    Layer.provide(Layer.merge(infrastructure(options), Tracing.layer())),
     Layer.retry(startAgain(options.startRetrySeconds ?? 60))
   )

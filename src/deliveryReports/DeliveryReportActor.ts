@@ -10,10 +10,11 @@
 import type { JsMsg } from "@nats-io/jetstream"
 import { Duration, Effect, Either, Layer, Option } from "effect"
 import { isMessageId, type MessageId } from "../domain/Ids.js"
-import type { MessageCommand } from "../domain/Message.js"
+import type { MessageCommand, MessageState } from "../domain/Message.js"
 import { messageStream } from "../domain/StreamName.js"
 import { Streams } from "../nats/Topology.js"
 import { infoEnabled, logMessageEvents, type RecordedMessage } from "../observability/Logger.js"
+import { recordSpan, traceparentOf, tracing } from "../observability/Tracing.js"
 import { requeueParked, park } from "../projections/ParkedReports.js"
 import { findMessageId, indexKey } from "../projections/ProviderIndex.js"
 import { Providers } from "../providers/Providers.js"
@@ -99,6 +100,26 @@ interface Located {
   messageId?: MessageId
 }
 
+/**
+ * A span for a report recorded on its message (only while traces are recorded): in the message's
+ * trace, which its request recorded, and linked to the webhook's (the report's header).
+ */
+const traceApplied = (report: Located, state: MessageState, changed: boolean, startedAt: number) =>
+  recordSpan({
+    name: "sms.delivery_report.apply",
+    kind: "consumer",
+    parent: state.status === "none" ? undefined : state.request.traceparent,
+    links: [traceparentOf(report.msg)],
+    startTime: startedAt,
+    endTime: Date.now(),
+    attributes: {
+      "sms.message_id": report.messageId ?? "",
+      "sms.provider": report.stored.provider,
+      "sms.report.outcome": report.stored.report.outcome,
+      "sms.report.recorded": changed
+    }
+  })
+
 export const handleDeliveryReports = (messages: ReadonlyArray<JsMsg>) =>
   Effect.gen(function* () {
     const providers = yield* Providers
@@ -132,6 +153,7 @@ export const handleDeliveryReports = (messages: ReadonlyArray<JsMsg>) =>
       if (messageId === undefined) early.push(report)
       else located.push({ ...report, messageId })
     }
+    const startedAt = tracing() ? Date.now() : 0
     const outcomes = yield* executeMany(
       located.map((report) => {
         const messageId = report.messageId
@@ -153,6 +175,7 @@ export const handleDeliveryReports = (messages: ReadonlyArray<JsMsg>) =>
       if (Either.isRight(outcome)) {
         Option.map(cache, (c) => c.set(report.messageId, outcome.right))
         const { appended, state } = outcome.right
+        if (startedAt > 0) traceApplied(report, state, appended.length > 0, startedAt)
         if (logged !== undefined && appended.length > 0 && state.status !== "none") {
           logged.push({ request: state.request, events: appended })
         }

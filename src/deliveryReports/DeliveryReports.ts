@@ -12,6 +12,7 @@ import { type FailureReason, FailureReason as FailureReasons } from "../domain/M
 import { jsonObject } from "../domain/PlainChecks.js"
 import { Nats, NatsError } from "../nats/Nats.js"
 import { Subjects } from "../nats/Topology.js"
+import { startSpan } from "../observability/Tracing.js"
 import type { DeliveryReport } from "../providers/ProviderAdapter.js"
 
 export interface StoredDeliveryReport {
@@ -82,9 +83,15 @@ export const storeDeliveryReport = Effect.fnUntraced(function* (
   const { publish } = yield* Nats
   const receivedAt = new Date(yield* Clock.currentTimeMillis)
   const payload = encodeStoredDeliveryReport({ provider, receivedAt, report, raw })
+  // while traces are recorded: the report's own trace, which the report actor links to
+  const span = startSpan({
+    name: "sms.delivery_report",
+    kind: "internal",
+    attributes: { "sms.provider": provider, "sms.provider_message_id": report.providerMessageId }
+  })
   yield* Effect.tryPromise({
-    try: () => publish(Subjects.dlr(provider), payload),
+    try: () => publish(Subjects.dlr(provider), payload, span && { traceparent: span.traceparent }),
     catch: (cause) =>
       new NatsError({ reason: "RequestFailed", message: "cannot store delivery report", cause })
-  })
+  }).pipe(Effect.ensuring(Effect.sync(() => span?.end())))
 })

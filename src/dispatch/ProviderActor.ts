@@ -28,6 +28,7 @@ import { deliveryReportUrl, PublicUrl } from "../platform/PublicUrl.js"
 import { Streams, Subjects } from "../nats/Topology.js"
 import { infoEnabled, logMessageEvents, type RecordedMessage } from "../observability/Logger.js"
 import * as Metrics from "../observability/Metrics.js"
+import { recordSpan, traceparentOf, tracing } from "../observability/Tracing.js"
 import { recordProviderMessage } from "../projections/ProviderIndex.js"
 import type { SubmitResult } from "../providers/ProviderAdapter.js"
 import type { ConfiguredProvider } from "../providers/Providers.js"
@@ -183,6 +184,7 @@ const handleWork = (provider: ConfiguredProvider, ledger: CallLedger) => (messag
     /** What an answer leads to; the breaker and a 429 pause hear it at once. */
     const planAnswer = (call: Call, answer: SubmitResult, startedAt: number, answeredAt: number) => {
       observeCall(providerId, answer, (answeredAt - startedAt) / 1000)
+      if (tracing()) traceCall(providerId, call, answer, startedAt, answeredAt)
       const plan = (retryDelay: Duration.Duration | undefined, failover: string) => {
         const planned = planAttempt({
           state: call.state,
@@ -285,7 +287,11 @@ const handleWork = (provider: ConfiguredProvider, ledger: CallLedger) => (messag
         ...(item.loaded === undefined ? {} : { known: item.loaded })
       }))
     )
-    const followUps: Array<{ readonly item: WorkItem; readonly origin: number }> = []
+    const followUps: Array<{
+      readonly item: WorkItem
+      readonly origin: number
+      readonly traceparent?: string | undefined
+    }> = []
     const followUpOf: Array<number> = []
     const indexed: Array<{
       readonly index: number
@@ -341,7 +347,8 @@ const handleWork = (provider: ConfiguredProvider, ledger: CallLedger) => (messag
               ? { fresh: { revision: after.revision, status: "retrying", request: after.state.request } }
               : {})
           },
-          origin: item.msg.seq
+          origin: item.msg.seq,
+          ...(tracing() ? { traceparent: messageTrace(item.msg, after.state) } : {})
         })
         followUpOf.push(item.index)
       }
@@ -441,6 +448,32 @@ const awaitAdmission = (
         sinceKeepAlive = 0
       }
     }
+  })
+
+/** The message's trace context: its work item's header, else what its request recorded. */
+const messageTrace = (msg: JsMsg, state: Open) => traceparentOf(msg) ?? state.request.traceparent
+
+/** A span for one provider call, in its message's trace (only called while traces are recorded). */
+const traceCall = (
+  provider: string,
+  call: Call,
+  answer: SubmitResult,
+  startedAt: number,
+  answeredAt: number
+) =>
+  recordSpan({
+    name: "sms.provider.submit",
+    kind: "client",
+    parent: messageTrace(call.item.msg, call.state),
+    startTime: startedAt,
+    endTime: answeredAt,
+    attributes: {
+      "sms.message_id": call.item.work.messageId,
+      "sms.provider": provider,
+      "sms.attempt": call.attempt,
+      "sms.provider.answer": answer._tag
+    },
+    error: answer._tag === "Accepted" ? undefined : answer.reason
   })
 
 /** The call's metrics, updated at once (no Effect per call). */

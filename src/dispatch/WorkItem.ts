@@ -109,14 +109,20 @@ export const workItemMsgId = (item: WorkItem, origin: string | number): string =
 
 /** Publishes many work items at once (one socket write for the batch); settles per item. */
 export const publishWorkItems = (
-  items: ReadonlyArray<{ readonly item: WorkItem; readonly origin: string | number }>
+  items: ReadonlyArray<{
+    readonly item: WorkItem
+    readonly origin: string | number
+    /** the message's trace context, carried in the item's header (while traces are recorded) */
+    readonly traceparent?: string | undefined
+  }>
 ) =>
   Effect.flatMap(Nats, ({ publish }) =>
     Effect.promise(() =>
       Promise.allSettled(
-        items.map(({ item, origin }) =>
+        items.map(({ item, origin, traceparent }) =>
           publish(Subjects.work(item.provider), encodeWorkItem(item), {
-            msgID: workItemMsgId(item, origin)
+            msgID: workItemMsgId(item, origin),
+            traceparent
           })
         )
       )

@@ -55,6 +55,11 @@ export class SmsRequested extends Schema.TaggedClass<SmsRequested>()("SmsRequest
   validUntil: Schema.optional(Schema.Date),
   metadata: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })),
   trackingId: Schema.optional(Schema.String),
+  /**
+   * The W3C trace context of the intake's span, when traces were recorded: the message's later
+   * steps record their spans in its trace (`observability/Tracing.ts`).
+   */
+  traceparent: Schema.optional(Schema.String),
   requestedAt: Schema.Date
 }) {}
 

@@ -82,6 +82,7 @@ export const encodeMessageEvent = (event: MessageEvent): Data => {
       setOptional(data, "validUntil", event.validUntil?.toISOString())
       setOptional(data, "metadata", event.metadata && copyRecord(event.metadata))
       setOptional(data, "trackingId", event.trackingId)
+      setOptional(data, "traceparent", event.traceparent)
       data.requestedAt = event.requestedAt.toISOString()
       return data
     }
@@ -197,8 +198,19 @@ const decoded = <A>(Class: (new (...args: never) => A) & { readonly _tag: string
   Object.assign(Object.create(Class.prototype) as object, fields, { _tag: Class._tag }) as A
 
 const decodeRequested = (data: Data): SmsRequested | undefined => {
-  const { messageId, clientId, idempotencyKey, to, from, body, encoding, segments, providers, trackingId } =
-    data
+  const {
+    messageId,
+    clientId,
+    idempotencyKey,
+    to,
+    from,
+    body,
+    encoding,
+    segments,
+    providers,
+    trackingId,
+    traceparent
+  } = data
   const requestedAt = dateFrom(data.requestedAt)
   const validUntil = data.validUntil === undefined ? undefined : dateFrom(data.validUntil)
   const metadata = data.metadata === undefined ? undefined : stringRecord(data.metadata)
@@ -215,6 +227,7 @@ const decodeRequested = (data: Data): SmsRequested | undefined => {
     (validUntil === undefined && Object.hasOwn(data, "validUntil")) ||
     (metadata === undefined && Object.hasOwn(data, "metadata")) ||
     !isOptional(data, "trackingId", trackingId, isString) ||
+    !isOptional(data, "traceparent", traceparent, isString) ||
     requestedAt === undefined
   ) {
     return undefined
@@ -233,6 +246,7 @@ const decodeRequested = (data: Data): SmsRequested | undefined => {
     ...(validUntil !== undefined && { validUntil }),
     ...(metadata !== undefined && { metadata }),
     ...(trackingId !== undefined && { trackingId }),
+    ...(traceparent !== undefined && { traceparent }),
     requestedAt
   })
 }

@@ -53,7 +53,8 @@ export const sendSms = (request: SendSmsRequest, metadata: grpc.Metadata) =>
         validUntil: validUntil?.toISOString(),
         metadata: request.metadata,
         trackingId: request.trackingId
-      }
+      },
+      traceparent: metadata.get("traceparent")[0]
     })
     if (Either.isLeft(prepared)) return yield* fromUseCase(prepared.left)
     const { command, messageId, trackingId } = prepared.right

@@ -13,6 +13,7 @@ import { Context, Effect, Either, FiberRef, FiberRefs, LogLevel, Runtime, Schema
 import { encodeStoredDeliveryReport, storeDeliveryReport } from "../deliveryReports/DeliveryReports.js"
 import { Nats } from "../nats/Nats.js"
 import { deliveryReport, unsafe as metricsNow } from "../observability/Metrics.js"
+import { startSpan, tracing, validTraceparent } from "../observability/Tracing.js"
 import { Subjects } from "../nats/Topology.js"
 import { flattenHeaders } from "../providers/HttpSubmit.js"
 import { Providers } from "../providers/Providers.js"
@@ -130,15 +131,33 @@ export const serveFirst = Effect.gen(function* () {
       report: parsed.right,
       raw: body
     })
+    // while traces are recorded: the report's own trace (providers send no context of ours, a
+    // caller's `traceparent` is followed when there is one); the report actor links to it
+    const span = tracing()
+      ? startSpan({
+          name: "sms.delivery_report",
+          kind: "server",
+          parent: validTraceparent(req.headers.traceparent),
+          startTime: started,
+          attributes: {
+            "sms.provider": providerId,
+            "sms.provider_message_id": parsed.right.providerMessageId
+          }
+        })
+      : undefined
     // reports come one per request: this turn's leave in one socket write
-    return publishThisTurn(Subjects.dlr(providerId), payload).then(
+    return publishThisTurn(Subjects.dlr(providerId), payload, span && { traceparent: span.traceparent }).then(
       () => {
+        span?.end()
         reply(res, 200, { stored: true })
         metricsNow.deliveryReport(providerId, "stored")
         metricsNow.httpRequest("POST", ROUTE, 200, (Date.now() - started) / 1000)
         return true
       },
-      () => false
+      () => {
+        span?.end({ error: "not stored" })
+        return false
+      }
     )
   }
 

@@ -45,11 +45,13 @@ const sendMessage = (input: {
 }) =>
   Effect.gen(function* () {
     const principal = yield* requireScope("client", "admin")
+    const request = yield* HttpServerRequest.HttpServerRequest
     const prepared = prepareSend({
       clientId: principal.clientId,
       fields: input.payload,
       idempotencyKey: input.headers["idempotency-key"],
-      trackingId: input.headers["x-tracking-id"]
+      trackingId: input.headers["x-tracking-id"],
+      traceparent: request.headers.traceparent
     })
     if (Either.isLeft(prepared)) return yield* InvalidRequest.of(prepared.left.field, prepared.left.reason)
     const { command, messageId, trackingId } = prepared.right

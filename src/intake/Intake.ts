@@ -22,6 +22,7 @@ import { toStoredFrom } from "../eventstore/MessageEvents.js"
 import { Streams, Subjects } from "../nats/Topology.js"
 import { infoEnabled, logMessageEvents } from "../observability/Logger.js"
 import { quotaRejections, recordMessageEvents } from "../observability/Metrics.js"
+import { type OpenSpan, startSpan, traceparentOf, tracing } from "../observability/Tracing.js"
 import { InactiveNumbers } from "./InactiveNumbers.js"
 import { eachAtOnce } from "../platform/AtOnce.js"
 import { ack, runBatchWorker, Verdict } from "../nats/JetStreamWorker.js"
@@ -57,8 +58,16 @@ export type IntakeDecision =
   | { readonly _tag: "Queue"; readonly events: ReadonlyArray<MessageEvent>; readonly work: WorkItem }
   | { readonly _tag: "Refuse"; readonly events: ReadonlyArray<MessageEvent> }
 
-/** The `SmsRequested` of a valid command. Built from validated fields: not validated again. */
-export const requestedEvent = (command: SendSms, messageId: MessageId, now: Date): SmsRequested => {
+/**
+ * The `SmsRequested` of a valid command. Built from validated fields: not validated again.
+ * `traceparent`: the intake's span, while traces are recorded.
+ */
+export const requestedEvent = (
+  command: SendSms,
+  messageId: MessageId,
+  now: Date,
+  traceparent?: string
+): SmsRequested => {
   const { encoding, segments } = segmentsOfCommand(command)
   return new SmsRequested(
     {
@@ -74,6 +83,7 @@ export const requestedEvent = (command: SendSms, messageId: MessageId, now: Date
       validUntil: command.validUntil,
       metadata: command.metadata,
       trackingId: command.trackingId,
+      traceparent,
       requestedAt: now
     },
     { disableValidation: true }
@@ -254,10 +264,25 @@ export const handleCommands = (messages: ReadonlyArray<JsMsg>, backoffBase?: Dur
       Effect.map(inactiveProof(candidate.command.to), (proof) => proofs.set(candidate, proof))
     )
 
+    // while traces are recorded: a span per admitted command, its producer's child; the message's
+    // later steps follow it (the work item's header, SmsRequested)
+    const spans: ReadonlyArray<OpenSpan | undefined> | undefined = tracing()
+      ? admitted.map((candidate) =>
+          startSpan({
+            name: "sms.intake",
+            kind: "consumer",
+            parent: traceparentOf(candidate.msg),
+            startTime: now.getTime(),
+            attributes: { "sms.message_id": candidate.messageId, "sms.client_id": candidate.command.clientId }
+          })
+        )
+      : undefined
+    const outcomes = new Map<Candidate, string>()
+
     const route = yield* liveRouteInput(undefined)
-    const decisions = admitted.map((candidate) =>
+    const decisions = admitted.map((candidate, i) =>
       decideIntake(
-        requestedEvent(candidate.command, candidate.messageId, now),
+        requestedEvent(candidate.command, candidate.messageId, now, spans?.[i]?.traceparent),
         firstProvider({ ...route, explicit: candidate.command.providers, random: Math.random() }),
         proofs.get(candidate)
       )
@@ -270,7 +295,8 @@ export const handleCommands = (messages: ReadonlyArray<JsMsg>, backoffBase?: Dur
       }))
     )
 
-    const queued: Array<{ readonly item: WorkItem; readonly origin: string }> = []
+    const queued: Array<{ readonly item: WorkItem; readonly origin: string; readonly traceparent?: string }> =
+      []
     const queuedFor: Array<Candidate> = []
     const recorded: Array<MessageEvent> = []
     const duplicates: Array<Candidate> = []
@@ -286,12 +312,23 @@ export const handleCommands = (messages: ReadonlyArray<JsMsg>, backoffBase?: Dur
           verdicts[candidate.index] = later(candidate.msg)
           failures.push(outcome.left.message)
         }
+        if (spans !== undefined)
+          outcomes.set(
+            candidate,
+            outcome.left._tag === "WrongExpectedRevision" ? "duplicate" : "not_recorded"
+          )
         return
       }
       recorded.push(...decision.events)
       recordedDecisions.push(decision)
+      if (spans !== undefined) outcomes.set(candidate, decision._tag === "Queue" ? "queued" : "refused")
       if (decision._tag === "Queue") {
-        queued.push({ item: decision.work, origin: "intake" })
+        const traceparent = spans?.[i]?.traceparent
+        queued.push({
+          item: decision.work,
+          origin: "intake",
+          ...(traceparent === undefined ? {} : { traceparent })
+        })
         queuedFor.push(candidate)
       }
     })
@@ -318,8 +355,14 @@ export const handleCommands = (messages: ReadonlyArray<JsMsg>, backoffBase?: Dur
       // the stream is written: a redelivered command finds it and re-queues (see `recover`)
       if (result.status === "rejected" && candidate !== undefined) {
         verdicts[candidate.index] = later(candidate.msg)
+        if (spans !== undefined) outcomes.set(candidate, "work_item_not_stored")
       }
     })
+    if (spans !== undefined) {
+      admitted.forEach((candidate, i) => {
+        spans[i]?.end({ attributes: { "sms.intake.outcome": outcomes.get(candidate) ?? "unknown" } })
+      })
+    }
 
     yield* eachAtOnce(duplicates, (candidate) =>
       recover(candidate).pipe(

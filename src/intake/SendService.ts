@@ -7,6 +7,7 @@
 import { Clients } from "../clients/Clients.js"
 import { QUOTA_EXCEEDED_REASON } from "../clients/Quotas.js"
 import { quotaRejections } from "../observability/Metrics.js"
+import { traceparentOf } from "../observability/Tracing.js"
 import { messageLimits } from "./MessageLimits.js"
 import { Svcm } from "@nats-io/services"
 import { Effect, Either, Layer, Option, Runtime } from "effect"
@@ -22,10 +23,14 @@ import { publishReject } from "./Rejects.js"
 export const commandMsgId = (command: Pick<SendSms, "clientId" | "idempotencyKey">) =>
   `${command.clientId}:${command.idempotencyKey}`
 
-/** Stores a validated command in `SMS_COMMANDS` (also the HTTP ingress's path) and answers its id. */
+/**
+ * Stores a validated command in `SMS_COMMANDS` (also the HTTP ingress's path) and answers its id;
+ * `traceparent`, the caller's trace context, goes in the command's header as a producer's would.
+ */
 export const storeCommand = Effect.fn("SendService.storeCommand")(function* (
   command: SendSms,
-  raw: Uint8Array
+  raw: Uint8Array,
+  traceparent?: string
 ) {
   const { publishThisTurn } = yield* Nats
   const store = yield* EventStore
@@ -34,7 +39,7 @@ export const storeCommand = Effect.fn("SendService.storeCommand")(function* (
   const seenBefore = (yield* store.read(messageStream(messageId))).length > 0
   const ack = yield* Effect.tryPromise({
     // one command per request: this turn's leave in one socket write
-    try: () => publishThisTurn(Subjects.send, raw, { msgID: commandMsgId(command) }),
+    try: () => publishThisTurn(Subjects.send, raw, { msgID: commandMsgId(command), traceparent }),
     catch: (cause) => new NatsError({ reason: "RequestFailed", message: "cannot store the command", cause })
   })
   return { messageId, duplicate: seenBefore || ack.duplicate }
@@ -45,7 +50,8 @@ export type SendReply =
   | { readonly error: { readonly field: string; readonly reason: string } }
 
 export const answer = (
-  raw: Uint8Array
+  raw: Uint8Array,
+  traceparent?: string
 ): Effect.Effect<SendReply, NatsError | EventStoreError, Nats | EventStore> =>
   Either.match(parseSendSms(raw, messageLimits), {
     onLeft: (invalid) =>
@@ -69,7 +75,7 @@ export const answer = (
             return { error: { field: "clientId", reason: QUOTA_EXCEEDED_REASON } } satisfies SendReply
           }
         }
-        return yield* storeCommand(command, raw)
+        return yield* storeCommand(command, raw, traceparent)
       })
   })
 
@@ -103,7 +109,7 @@ export const layer = Layer.scopedDiscard(
       handler: (error, msg) => {
         if (error) return
         Runtime.runFork(runtime)(
-          answer(msg.data).pipe(
+          answer(msg.data, traceparentOf(msg)).pipe(
             Effect.map((reply) => msg.respond(JSON.stringify(reply))),
             Effect.catchAllCause((cause) =>
               Effect.logError("send request failed", cause).pipe(

@@ -15,6 +15,7 @@ import { messageIdFor, type MessageId } from "../domain/Ids.js"
 import { maskNumber } from "../domain/PhoneNumber.js"
 import { type InvalidSendSms, parseSendSms, type SendSms } from "../domain/SendSms.js"
 import { messageAccepted, quotaRejections } from "../observability/Metrics.js"
+import { tracing, validTraceparent } from "../observability/Tracing.js"
 import { QuotaUsedUp, unavailable } from "./Errors.js"
 
 export interface SendRequest {
@@ -25,6 +26,8 @@ export interface SendRequest {
   readonly idempotencyKey: string | undefined
   /** wins over `fields.trackingId` (the HTTP API's `X-Tracking-Id` header) */
   readonly trackingId?: string | undefined
+  /** the caller's W3C trace context (a `traceparent` header or metadata), carried with the command */
+  readonly traceparent?: unknown
 }
 
 export interface PreparedSend {
@@ -34,6 +37,8 @@ export interface PreparedSend {
   readonly messageId: MessageId
   /** the command's tracking id, else the message id */
   readonly trackingId: string
+  /** the caller's trace context, when valid and traces are recorded */
+  readonly traceparent?: string | undefined
 }
 
 const utf8 = new TextEncoder()
@@ -50,7 +55,13 @@ export const prepareSend = (request: SendRequest): Either.Either<PreparedSend, I
   )
   return Either.map(parseSendSms(raw, messageLimits), (command) => {
     const messageId = messageIdFor(command.clientId, command.idempotencyKey)
-    return { command, raw, messageId, trackingId: command.trackingId ?? messageId }
+    return {
+      command,
+      raw,
+      messageId,
+      trackingId: command.trackingId ?? messageId,
+      ...(tracing() ? { traceparent: validTraceparent(request.traceparent) } : {})
+    }
   })
 }
 
@@ -79,7 +90,7 @@ export const acceptSend = (prepared: PreparedSend, source: Source) =>
       })
     }
     // answered only once JetStream holds the command (its PubAck): the intake does the rest
-    const reply = yield* storeCommand(command, prepared.raw).pipe(
+    const reply = yield* storeCommand(command, prepared.raw, prepared.traceparent).pipe(
       Effect.mapError(unavailable("the command store"))
     )
     yield* messageAccepted(source, reply.duplicate)

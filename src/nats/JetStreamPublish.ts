@@ -30,6 +30,8 @@ export interface PublishOptions {
     /** stored only if the subject's last message has this sequence (0: the subject is empty) */
     readonly lastSubjectSequence?: number
   }
+  /** the W3C trace context of the step that publishes (only while traces are recorded) */
+  readonly traceparent?: string | undefined
 }
 
 export type JetStreamPublish = (
@@ -124,12 +126,14 @@ export const makeJetStreamPublish = (nc: NatsConnection, timeoutMs: number): Jet
       const token = (next++).toString(36)
       const msgID = options?.msgID
       const lastSubjectSequence = options?.expect?.lastSubjectSequence
+      const traceparent = options?.traceparent
       let hdrs: ReturnType<typeof headers> | undefined
-      if (msgID !== undefined || lastSubjectSequence !== undefined) {
+      if (msgID !== undefined || lastSubjectSequence !== undefined || traceparent !== undefined) {
         hdrs = headers()
         if (msgID !== undefined) hdrs.set("Nats-Msg-Id", msgID)
         if (lastSubjectSequence !== undefined)
           hdrs.set("Nats-Expected-Last-Subject-Sequence", String(lastSubjectSequence))
+        if (traceparent !== undefined) hdrs.set("traceparent", traceparent)
       }
       try {
         nc.publish(subject, payload, {

@@ -9,6 +9,7 @@ import { messageIdFor, type MessageId } from "../../src/domain/Ids.js"
 import { infrastructure, ROLES, roles } from "../../src/main.js"
 import { Nats } from "../../src/nats/Nats.js"
 import { startNatsServer } from "../../src/nats/NatsServer.js"
+import * as Tracing from "../../src/observability/Tracing.js"
 import { ProvidersFile } from "../../src/providers/ProviderConfig.js"
 import * as Simulator from "../../src/providers/Simulator.js"
 import { eventually, freePort } from "./gateway.js"
@@ -44,8 +45,14 @@ export const providerEntry = (id: string, url: string, extra: Record<string, unk
   ...extra
 })
 
-/** Starts nats-server and every role of the gateway with these providers, for the current scope. */
-export const startGateway = (providers: ReadonlyArray<Record<string, unknown>>) =>
+/**
+ * Starts nats-server and every role of the gateway with these providers, for the current scope;
+ * `traces`: an OTLP/HTTP url the gateway's traces go to.
+ */
+export const startGateway = (
+  providers: ReadonlyArray<Record<string, unknown>>,
+  extra: { readonly traces?: string } = {}
+) =>
   Effect.gen(function* () {
     const dir = yield* Effect.acquireRelease(
       Effect.sync(() => mkdtempSync(join(tmpdir(), "sms-gw-inproc-"))),
@@ -62,6 +69,7 @@ export const startGateway = (providers: ReadonlyArray<Record<string, unknown>>) 
       publicUrl: `http://127.0.0.1:${port}`
     }
     const context = yield* Layer.build(infrastructure(options))
+    if (extra.traces !== undefined) yield* Layer.build(Tracing.layer(extra.traces))
     yield* Layer.build(roles(options).pipe(Layer.provide(Layer.succeedContext(context))))
     const { js } = Context.get(context, Nats)
     const send = (overrides: Record<string, unknown> = {}) =>
