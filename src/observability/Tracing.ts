@@ -124,6 +124,33 @@ export const otlpEndpointFromEnv = (env: NodeJS.ProcessEnv = process.env): strin
   return base ? `${base.replace(/\/+$/, "")}/v1/traces` : undefined
 }
 
+type Sdk = typeof import("@opentelemetry/sdk-trace")
+
+/**
+ * The standard `OTEL_TRACES_SAMPLER` (and `OTEL_TRACES_SAMPLER_ARG`, a ratio), which this SDK
+ * release leaves to its callers: `parentbased_always_on` (the default), `parentbased_traceidratio`,
+ * `parentbased_always_off`, `always_on`, `always_off`, `traceidratio`.
+ */
+export const samplerFromEnv = (sdk: Sdk, env: NodeJS.ProcessEnv = process.env) => {
+  const ratio = Number.parseFloat(env.OTEL_TRACES_SAMPLER_ARG ?? "1")
+  const byRatio = () =>
+    new sdk.TraceIdRatioBasedSampler(Number.isFinite(ratio) ? Math.min(Math.max(ratio, 0), 1) : 1)
+  switch (env.OTEL_TRACES_SAMPLER?.trim()) {
+    case "always_on":
+      return new sdk.AlwaysOnSampler()
+    case "always_off":
+      return new sdk.AlwaysOffSampler()
+    case "traceidratio":
+      return byRatio()
+    case "parentbased_always_off":
+      return new sdk.ParentBasedSampler({ root: new sdk.AlwaysOffSampler() })
+    case "parentbased_traceidratio":
+      return new sdk.ParentBasedSampler({ root: byRatio() })
+    default:
+      return new sdk.ParentBasedSampler({ root: new sdk.AlwaysOnSampler() })
+  }
+}
+
 const endpointOf = (url: string) => {
   try {
     const parsed = new URL(url)
@@ -143,16 +170,14 @@ export const layer = (url: string | undefined = otlpEndpointFromEnv()) =>
     : Layer.scopedDiscard(
         Effect.acquireRelease(
           Effect.promise(async () => {
-            const [
-              { TracerProvider, BatchSpanProcessor },
-              { OTLPTraceExporter },
-              { resourceFromAttributes }
-            ] = await Promise.all([
+            const [sdk, { OTLPTraceExporter }, { resourceFromAttributes }] = await Promise.all([
               import("@opentelemetry/sdk-trace"),
               import("@opentelemetry/exporter-trace-otlp-http"),
               import("@opentelemetry/resources")
             ])
+            const { TracerProvider, BatchSpanProcessor } = sdk
             const provider = new TracerProvider({
+              sampler: samplerFromEnv(sdk),
               resource: resourceFromAttributes({
                 "service.name": process.env.OTEL_SERVICE_NAME?.trim() || "sms-gateway"
               }),

@@ -11,7 +11,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { messageIdFor } from "../../src/domain/Ids.js"
 import { Nats } from "../../src/nats/Nats.js"
-import { otlpEndpointFromEnv, tracing } from "../../src/observability/Tracing.js"
+import * as sdk from "@opentelemetry/sdk-trace"
+import { otlpEndpointFromEnv, samplerFromEnv, tracing } from "../../src/observability/Tracing.js"
 import { issueApiKey } from "../support/apiKeys.js"
 import { eventually } from "../support/gateway.js"
 import { serveOnLoopback } from "../support/httpServer.js"
@@ -55,6 +56,22 @@ const attribute = (span: ReceivedSpan, key: string) => {
 const hex = (bytes: number) => randomBytes(bytes).toString("hex")
 
 describe("traces of a message's life", () => {
+  it("the standard sampler settings choose the sampler", () => {
+    expect(String(samplerFromEnv(sdk, {}))).toMatch(/^ParentBased\{root=AlwaysOnSampler,/)
+    expect(
+      String(
+        samplerFromEnv(sdk, {
+          OTEL_TRACES_SAMPLER: "parentbased_traceidratio",
+          OTEL_TRACES_SAMPLER_ARG: "0.1"
+        })
+      )
+    ).toMatch(/^ParentBased\{root=TraceIdRatioBased\{0\.1\},/)
+    expect(String(samplerFromEnv(sdk, { OTEL_TRACES_SAMPLER: "always_off" }))).toBe("AlwaysOffSampler")
+    expect(
+      String(samplerFromEnv(sdk, { OTEL_TRACES_SAMPLER: "traceidratio", OTEL_TRACES_SAMPLER_ARG: "7" }))
+    ).toBe("TraceIdRatioBased{1}")
+  })
+
   it.scopedLive(
     "a producer's traceparent is followed by the intake, the provider call and the report actor",
     () =>
