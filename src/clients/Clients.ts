@@ -7,8 +7,11 @@
  *   a client may hold several keys (rotation). Only the salted hash of a key is stored.
  *
  * Scopes: `client` sends and reads its own messages; `auditor` reads everything; `admin` also manages
- * clients. Lookups are cached per process for `CLIENTS_CACHE_TTL_MS` (default 5 s): a revocation or a
- * quota change reaches every process within that time (at once in the process that made it).
+ * clients. Lookups are cached per process, and each process watches the registry: a revocation or a
+ * quota change drops the cached record in every process as the change is stored, and
+ * `CLIENTS_CACHE_TTL_MS` (default 5 s) bounds a record's life should a watch fall behind.
+ *
+ * The records are documents (`platform/Documents.ts`): KV in a gateway, memory in a unit test.
  *
  * Its size (over 400 lines) is the registry's records, their codecs and their conditional writes: the
  * key and the client documents change together.
@@ -16,7 +19,9 @@
 import { Kvm, type KV } from "@nats-io/kv"
 import { StorageType } from "@nats-io/jetstream"
 import { Clock, Context, Data, Effect, Layer, Option, Schema } from "effect"
+import { kvDocumentStore } from "../nats/KvDocumentStore.js"
 import { Nats, NatsError, natsRequest } from "../nats/Nats.js"
+import type { Documents } from "../platform/Documents.js"
 import { generateApiKey, hashSecret, parseApiKey, verifySecret } from "./ApiKeys.js"
 import * as Quotas from "./Quotas.js"
 
@@ -108,6 +113,8 @@ export interface ClientsService {
     clientId: string,
     dailyQuota: number | null | undefined
   ) => Effect.Effect<ClientRecord, NatsError | InvalidClient>
+  /** whether the key of `keyId` exists and is not revoked (a console session lasts while it is) */
+  readonly keyActive: (keyId: string) => Effect.Effect<boolean, NatsError>
   /** false when no such key exists; revoking twice keeps the first time */
   readonly revoke: (keyId: string) => Effect.Effect<boolean, NatsError>
   readonly client: (clientId: string) => Effect.Effect<Option.Option<ClientRecord>, NatsError>
@@ -133,12 +140,12 @@ const clientKey = (clientId: string) => `clients.${clientId}`
 const keyKey = (keyId: string) => `keys.${keyId}`
 
 const openBucket = (name: string, ttl?: number) =>
-  Effect.flatMap(Nats, ({ js, replicas }) =>
+  Effect.flatMap(Nats, ({ js, publish, replicas }) =>
     natsRequest(
       `cannot open KV bucket ${name}`,
       (): Promise<KV> =>
         new Kvm(js).create(name, { history: 1, storage: StorageType.File, replicas, ...(ttl ? { ttl } : {}) })
-    )
+    ).pipe(Effect.map((kv) => kvDocumentStore(kv, publish)))
   )
 
 const cacheTtlMs = () => {
@@ -151,16 +158,30 @@ interface Cached<A> {
   readonly until: number
 }
 
-const makeService = (kv: KV, quotas: Quotas.QuotaStores, ttlMs: number): ClientsService => {
+/** The registry's stores: its own documents and the quotas'. */
+export interface ClientStores {
+  readonly registry: Documents
+  readonly quotas: Quotas.QuotaStores
+}
+
+/**
+ * The registry over `stores`, with its cache; `forget` drops a cached record whose document changed
+ * (the layer calls it from the registry's watch).
+ */
+export const makeClients = (
+  stores: ClientStores,
+  ttlMs: number
+): ClientsService & { readonly forget: (documentKey: string) => void } => {
+  const { registry, quotas } = stores
   const clients = new Map<string, Cached<Option.Option<ClientRecord>>>()
   const keys = new Map<string, Cached<KeyRecord>>()
 
   const readJson = <A>(key: string, decode: (s: string) => Option.Option<A>) =>
-    natsRequest(`cannot read ${key}`, () => kv.get(key)).pipe(
-      Effect.map((entry) =>
-        entry === null || entry.operation !== "PUT"
+    natsRequest(`cannot read ${key}`, () => registry.get(key)).pipe(
+      Effect.map((document) =>
+        document === undefined
           ? Option.none()
-          : Option.map(decode(entry.string()), (value) => ({ value, revision: entry.revision }))
+          : Option.map(decode(document.value), (value) => ({ value, revision: document.revision }))
       )
     )
 
@@ -231,9 +252,7 @@ const makeService = (kv: KV, quotas: Quotas.QuotaStores, ttlMs: number): Clients
           ...(quota === undefined ? {} : { dailyQuota: quota })
         }
         const written = yield* natsRequest("cannot write client", () =>
-          before === undefined
-            ? kv.create(clientKey(clientId), encodeClient(next))
-            : kv.update(clientKey(clientId), encodeClient(next), before.revision)
+          registry.put(clientKey(clientId), encodeClient(next), before?.revision)
         ).pipe(Effect.option)
         if (Option.isSome(written)) {
           clients.delete(clientId)
@@ -283,7 +302,9 @@ const makeService = (kv: KV, quotas: Quotas.QuotaStores, ttlMs: number): Clients
         hash: generated.hash,
         createdAt: at
       }
-      yield* natsRequest("cannot store key", () => kv.create(keyKey(record.keyId), encodeKey(record)))
+      yield* natsRequest("cannot store key", () =>
+        registry.put(keyKey(record.keyId), encodeKey(record), undefined)
+      )
       return { apiKey: generated.apiKey, key: viewOf(record, stored) }
     })
 
@@ -321,7 +342,9 @@ const makeService = (kv: KV, quotas: Quotas.QuotaStores, ttlMs: number): Clients
         ...hashSecret(parsed.secret),
         createdAt: at
       }
-      yield* natsRequest("cannot store key", () => kv.create(keyKey(record.keyId), encodeKey(record)))
+      yield* natsRequest("cannot store key", () =>
+        registry.put(keyKey(record.keyId), encodeKey(record), undefined)
+      )
       return viewOf(record, stored)
     })
 
@@ -334,15 +357,10 @@ const makeService = (kv: KV, quotas: Quotas.QuotaStores, ttlMs: number): Clients
     revokedAt: key.revokedAt
   })
 
-  const keyNames = (filter: string) =>
-    natsRequest("cannot list clients", async () => {
-      const names: Array<string> = []
-      for await (const name of await kv.keys(filter)) names.push(name)
-      return names.sort()
-    })
+  const keyNames = natsRequest("cannot list clients", () => registry.keys(keyKey("")))
 
   const list = Effect.gen(function* () {
-    const names = yield* keyNames("keys.>")
+    const names = yield* keyNames
     const records = yield* Effect.forEach(names, (name) => readJson(name, decodeKey), { concurrency: 16 })
     const views: Array<KeyView> = []
     for (const found of records) {
@@ -365,7 +383,11 @@ const makeService = (kv: KV, quotas: Quotas.QuotaStores, ttlMs: number): Clients
         if (found.value.value.revokedAt !== undefined) return true
         const at = new Date(yield* Clock.currentTimeMillis).toISOString()
         const written = yield* natsRequest("cannot revoke key", () =>
-          kv.update(keyKey(keyId), encodeKey({ ...found.value.value, revokedAt: at }), found.value.revision)
+          registry.put(
+            keyKey(keyId),
+            encodeKey({ ...found.value.value, revokedAt: at }),
+            found.value.revision
+          )
         ).pipe(Effect.option)
         if (Option.isSome(written)) return true
       }
@@ -402,23 +424,50 @@ const makeService = (kv: KV, quotas: Quotas.QuotaStores, ttlMs: number): Clients
         return yield* upsertClient(clientId, dailyQuota ?? null, at)
       }),
     revoke,
+    keyActive: (keyId) =>
+      /^[0-9a-f]{16}$/.test(keyId)
+        ? Effect.map(keyRecord(keyId), (key) => Option.isSome(key) && key.value.revokedAt === undefined)
+        : Effect.succeed(false),
     client,
-    isEmpty: Effect.map(keyNames("keys.>"), (names) => names.length === 0),
+    isEmpty: Effect.map(keyNames, (names) => names.length === 0),
     charge,
     chargeMany,
-    usage: (clientId) => Effect.flatMap(Clock.currentTimeMillis, (now) => Quotas.usage(quotas, clientId, now))
+    usage: (clientId) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => Quotas.usage(quotas, clientId, now)),
+    forget: (documentKey) => {
+      if (documentKey.startsWith(clientKey(""))) clients.delete(documentKey.slice(clientKey("").length))
+      else if (documentKey.startsWith(keyKey(""))) keys.delete(documentKey.slice(keyKey("").length))
+    }
   }
 }
 
 export class Clients extends Context.Tag("sms-gateway/Clients")<Clients, ClientsService>() {
+  /**
+   * The registry over `stores`, watching it for the layer's life so that every cached record
+   * changed elsewhere is dropped at once.
+   */
+  static fromStores = (stores: ClientStores, ttlMs = cacheTtlMs()) =>
+    Layer.scoped(
+      Clients,
+      Effect.gen(function* () {
+        const service = makeClients(stores, ttlMs)
+        yield* Effect.acquireRelease(
+          natsRequest("cannot watch the client registry", () =>
+            stores.registry.watch((key) => service.forget(key))
+          ),
+          (stop) => Effect.sync(stop)
+        )
+        return service
+      })
+    )
+
   /** Opens (creating if needed) `sms_clients`, `sms_quotas` and `sms_quota_charges`. */
-  static layer = Layer.effect(
-    Clients,
+  static layer = Layer.unwrapEffect(
     Effect.gen(function* () {
-      const kv = yield* openBucket(CLIENTS_BUCKET)
+      const registry = yield* openBucket(CLIENTS_BUCKET)
       const counters = yield* openBucket(Quotas.QuotaBuckets.counters, Quotas.QUOTA_RETENTION_MS)
       const charges = yield* openBucket(Quotas.QuotaBuckets.charges, Quotas.QUOTA_RETENTION_MS)
-      return makeService(kv, { counters, charges }, cacheTtlMs())
+      return Clients.fromStores({ registry, quotas: { counters, charges } })
     })
   )
 }

@@ -1,6 +1,8 @@
 /**
  * Per-client daily quotas, exact across gateway processes.
  *
+ * Both are documents (`platform/Documents.ts`): KV buckets in a gateway, memory in a unit test.
+ *
  * KV `sms_quotas` holds one counter per client and UTC day, key `<clientId>.<yyyy-mm-dd>`, value
  * the number of messages charged. A charge reads the counter and writes `count + 1` naming the
  * revision it read (`create` when there is none): when another process charged in between, the
@@ -12,10 +14,9 @@
  * idempotency key never charge one message twice. The order (counter, then marker) means a crash in
  * between can only over-count by one, never let a message through uncharged.
  */
-import type { KV } from "@nats-io/kv"
-import { isWrongLastSequence } from "../nats/JetStreamPublish.js"
 import { Data, Effect, Random } from "effect"
 import { NatsError, natsRequest } from "../nats/Nats.js"
+import { DocumentConflict, type Documents } from "../platform/Documents.js"
 
 export const QuotaBuckets = {
   /** `<clientId>.<yyyy-mm-dd>` -> messages charged that UTC day */
@@ -58,34 +59,33 @@ export const Charge = Data.taggedEnum<Charge>()
 const MAX_ATTEMPTS = 200
 
 export interface QuotaStores {
-  readonly counters: KV
-  readonly charges: KV
+  readonly counters: Documents
+  readonly charges: Documents
 }
 
-const readCount = (kv: KV, key: string) =>
-  natsRequest(`cannot read quota ${key}`, () => kv.get(key)).pipe(
-    Effect.map((entry) =>
-      entry === null || entry.operation !== "PUT"
-        ? { count: 0, revision: entry?.revision ?? 0, exists: false }
-        : { count: Number(entry.string()) || 0, revision: entry.revision, exists: true }
+const readCount = (counters: Documents, key: string) =>
+  natsRequest(`cannot read quota ${key}`, () => counters.get(key)).pipe(
+    Effect.map((document) =>
+      document === undefined
+        ? { count: 0, revision: undefined }
+        : { count: Number(document.value) || 0, revision: document.revision }
     )
   )
 
 /**
- * Writes `to` to the counter naming the revision it was read at (`create` when it had none): true
+ * Writes `to` to the counter naming the revision it was read at (a create when it had none): true
  * when written, false when another process charged in between.
  */
 const moveCounter = (
-  counters: KV,
+  counters: Documents,
   key: string,
-  current: { readonly revision: number; readonly exists: boolean },
+  current: { readonly revision: number | undefined },
   to: number
 ) =>
   Effect.tryPromise({
-    try: () =>
-      current.exists ? counters.update(key, String(to), current.revision) : counters.create(key, String(to)),
+    try: () => counters.put(key, String(to), current.revision),
     catch: (cause) =>
-      isWrongLastSequence(cause)
+      cause instanceof DocumentConflict
         ? ("conflict" as const)
         : new NatsError({ reason: "RequestFailed", message: `cannot charge quota ${key}`, cause })
   }).pipe(
@@ -115,7 +115,7 @@ export const charge = (
 ): Effect.Effect<Charge, NatsError> =>
   Effect.gen(function* () {
     const marker = yield* natsRequest("cannot read quota charge", () => stores.charges.get(input.messageId))
-    if (marker !== null && marker.operation === "PUT") return Charge.AlreadyCharged()
+    if (marker !== undefined) return Charge.AlreadyCharged()
     const key = counterKey(input.clientId, input.now)
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const current = yield* readCount(stores.counters, key)
@@ -129,7 +129,7 @@ export const charge = (
       const written = yield* moveCounter(stores.counters, key, current, current.count + 1)
       if (written) {
         // a lost race here only means a concurrent retry of the same message charged too
-        yield* natsRequest("cannot record quota charge", () => stores.charges.put(input.messageId, key)).pipe(
+        yield* natsRequest("cannot record quota charge", () => stores.charges.set(input.messageId, key)).pipe(
           Effect.ignore
         )
         return Charge.Charged({ used: current.count + 1, limit: input.limit })
@@ -164,8 +164,7 @@ export const chargeMany = (
     const seen = new Set<string>()
     input.messageIds.forEach((id, i) => {
       const marker = markers[i]
-      if ((marker === null || marker === undefined || marker.operation !== "PUT") && !seen.has(id))
-        fresh.push(id)
+      if (marker === undefined && !seen.has(id)) fresh.push(id)
       seen.add(id)
     })
     const key = counterKey(input.clientId, input.now)
@@ -198,7 +197,7 @@ export const chargeMany = (
     })
     // markers after the counter moved, as for one charge: a crash between can only over-count
     yield* natsRequest("cannot record quota charges", () =>
-      Promise.all(fresh.slice(0, admitted).map((id) => stores.charges.put(id, key)))
+      Promise.all(fresh.slice(0, admitted).map((id) => stores.charges.set(id, key)))
     ).pipe(Effect.ignore)
     // a repeat of an id answers as its first occurrence did: charged once, or refused each time
     const answered = new Set<string>()

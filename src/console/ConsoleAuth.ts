@@ -1,13 +1,12 @@
 /**
  * Who may use the console: sign-in with an API key of scope `admin` or `auditor` (checked by the
  * same registry as the API), and the session that follows, which lasts only while its key does: a
- * revoked key ends its sessions within the registry's cache time (`CLIENTS_CACHE_TTL_MS`, 5 s).
+ * revoked key ends its sessions as the registry hears of it (its watch; see `clients/Clients.ts`).
  */
-import { type KV, Kvm } from "@nats-io/kv"
-import { Clock, Context, Data, Effect, Layer, Option, Schema } from "effect"
+import { Context, Data, Effect, Layer, Option } from "effect"
 import { parseApiKey } from "../clients/ApiKeys.js"
-import { CLIENTS_BUCKET, Clients, KeyRecord } from "../clients/Clients.js"
-import { Nats, NatsError, natsRequest } from "../nats/Nats.js"
+import { Clients } from "../clients/Clients.js"
+import type { NatsError } from "../nats/Nats.js"
 import { ConsoleSessions, type Session } from "./Sessions.js"
 
 export class SignInRefused extends Data.TaggedError("SignInRefused")<{
@@ -24,40 +23,12 @@ export interface ConsoleAuthService {
   readonly signOut: (token: string) => Effect.Effect<void, NatsError>
 }
 
-const decodeKey = Schema.decodeUnknownOption(Schema.parseJson(KeyRecord))
-
-const cacheTtlMs = () => {
-  const configured = Number(process.env.CLIENTS_CACHE_TTL_MS ?? 5000)
-  return Number.isFinite(configured) && configured >= 0 ? configured : 5000
-}
-
 export class ConsoleAuth extends Context.Tag("sms-gateway/ConsoleAuth")<ConsoleAuth, ConsoleAuthService>() {
   static layer = Layer.effect(
     ConsoleAuth,
     Effect.gen(function* () {
       const clients = yield* Clients
       const sessions = yield* ConsoleSessions
-      const { js } = yield* Nats
-      // the registry's bucket, read by key id: a session knows its key's id, never its secret
-      const registry: KV = yield* natsRequest(`cannot open KV bucket ${CLIENTS_BUCKET}`, () =>
-        new Kvm(js).open(CLIENTS_BUCKET)
-      )
-      const ttlMs = cacheTtlMs()
-      const checked = new Map<string, { readonly active: boolean; readonly until: number }>()
-      const keyActive = (keyId: string) =>
-        Effect.gen(function* () {
-          const now = yield* Clock.currentTimeMillis
-          const hit = checked.get(keyId)
-          if (hit !== undefined && hit.until > now) return hit.active
-          const entry = yield* natsRequest("cannot read a key", () => registry.get(`keys.${keyId}`))
-          const record =
-            entry === null || entry.operation !== "PUT" ? Option.none() : decodeKey(entry.string())
-          const active = Option.isSome(record) && record.value.revokedAt === undefined
-          if (checked.size > 1000) checked.clear()
-          checked.set(keyId, { active, until: now + ttlMs })
-          return active
-        })
-
       return ConsoleAuth.of({
         signIn: (apiKey) =>
           Effect.gen(function* () {
@@ -84,10 +55,6 @@ export class ConsoleAuth extends Context.Tag("sms-gateway/ConsoleAuth")<ConsoleA
               })
             }
             const signedIn = yield* sessions.create({ keyId: principal.value.keyId, clientId, scope })
-            checked.set(principal.value.keyId, {
-              active: true,
-              until: (yield* Clock.currentTimeMillis) + ttlMs
-            })
             yield* Effect.logInfo("console sign-in").pipe(
               Effect.annotateLogs({ clientId, keyId: principal.value.keyId, scope })
             )
@@ -97,7 +64,7 @@ export class ConsoleAuth extends Context.Tag("sms-gateway/ConsoleAuth")<ConsoleA
           Effect.gen(function* () {
             const session = yield* sessions.find(token)
             if (Option.isNone(session)) return session
-            return (yield* keyActive(session.value.keyId)) ? session : Option.none()
+            return (yield* clients.keyActive(session.value.keyId)) ? session : Option.none()
           }),
         signOut: (token) => sessions.end(token)
       })

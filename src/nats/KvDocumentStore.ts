@@ -4,7 +4,7 @@
  * open with default codecs). JetStream's "wrong last sequence" is the port's `DocumentConflict`;
  * anything else (no server, a timeout) rejects as the client did.
  */
-import type { KV } from "@nats-io/kv"
+import { type KV, KvWatchInclude } from "@nats-io/kv"
 import { DocumentConflict, type Documents } from "../platform/Documents.js"
 import { isWrongLastSequence, type JetStreamPublish } from "./JetStreamPublish.js"
 import { clientKvPut, type KvPut, leanKvPut } from "./KvPut.js"
@@ -25,5 +25,25 @@ export const kvDocumentStore = (kv: KV, publish?: JetStreamPublish): Documents =
           ? undefined
           : { value: entry.string(), revision: entry.revision }
       ),
-  put: conflictsNamed(publish === undefined ? clientKvPut(kv) : leanKvPut(kv, publish))
+  put: conflictsNamed(publish === undefined ? clientKvPut(kv) : leanKvPut(kv, publish)),
+  set: (key, value) => kv.put(key, value),
+  keys: async (prefix) => {
+    // a prefix that ends a token is a subject filter the server applies; any other is filtered here
+    const filter = prefix === "" || !prefix.endsWith(".") ? ">" : `${prefix}>`
+    const keys: Array<string> = []
+    for await (const key of await kv.keys(filter)) if (key.startsWith(prefix)) keys.push(key)
+    return keys.sort()
+  },
+  watch: async (onChange) => {
+    const updates = await kv.watch({ key: ">", include: KvWatchInclude.UpdatesOnly })
+    void (async () => {
+      for await (const entry of updates) {
+        onChange(
+          entry.key,
+          entry.operation === "PUT" ? { value: entry.string(), revision: entry.revision } : undefined
+        )
+      }
+    })().catch(() => undefined)
+    return () => updates.stop()
+  }
 })

@@ -216,7 +216,7 @@ describe("a read model over the memory documents (no server)", () => {
         const store = memoryDocuments()
         let landed = 0
         const counted: Documents = {
-          get: store.get,
+          ...store,
           put: (key, value, revision) =>
             store.put(key, value, revision).then((written) => {
               landed++
