@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Either, Schema } from "effect"
-import { decideIntake, type IntakeDecision } from "../../src/intake/Intake.js"
+import { decideIntake, type IntakeDecision } from "../../src/intake/IntakeDecision.js"
 import { decodeWorkItem, encodeWorkItem, workItemMsgId } from "../../src/dispatch/WorkItem.js"
 import { messageIdFor } from "../../src/domain/Ids.js"
 import { decide, fold, SmsFailed, SmsRequested } from "../../src/domain/Message.js"
