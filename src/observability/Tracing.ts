@@ -15,7 +15,15 @@
  * A module-level tracer rather than a service: the webhook's fast path and the publish promises run
  * outside any Effect.
  */
-import { context, type Link, SpanKind, type Tracer, trace, TraceFlags } from "@opentelemetry/api"
+import {
+  context,
+  type Link,
+  SpanKind,
+  SpanStatusCode,
+  type Tracer,
+  trace,
+  TraceFlags
+} from "@opentelemetry/api"
 import { Effect, Layer } from "effect"
 
 type Attributes = Readonly<Record<string, string | number | boolean>>
@@ -100,7 +108,7 @@ export const startSpan = (options: SpanOptions): OpenSpan | undefined => {
     traceparent: `00-${own.traceId}-${own.spanId}-${hex2(own.traceFlags & TraceFlags.SAMPLED)}`,
     end: (outcome) => {
       if (outcome?.attributes !== undefined) span.setAttributes(outcome.attributes)
-      if (outcome?.error !== undefined) span.setStatus({ code: 2, message: outcome.error })
+      if (outcome?.error !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.error })
       span.end(outcome?.at)
     }
   }
@@ -210,7 +218,11 @@ export const layer = (url: string | undefined = otlpEndpointFromEnv()) =>
         )
       )
 
-/** The `traceparent` header of a NATS message; not even looked for while traces are off. */
+/**
+ * The `traceparent` header of a NATS message, when it is one (never forwarded otherwise); not even
+ * looked for while traces are off.
+ */
 export const traceparentOf = (msg: {
   readonly headers?: { readonly get: (key: string) => string } | undefined
-}): string | undefined => (active === undefined ? undefined : msg.headers?.get("traceparent") || undefined)
+}): string | undefined =>
+  active === undefined ? undefined : validTraceparent(msg.headers?.get("traceparent"))
