@@ -61,8 +61,13 @@ const REPORT_DEADLINE_MS = Number(process.env.REPORT_DEADLINE_MS ?? 20_000)
 if (CLUSTER !== 1 && CLUSTER !== 3) throw new Error("CLUSTER must be 1 or 3")
 /** how long the gateway may take to submit again after a fault before the run calls it a stall */
 const RESUME_WITHIN_MS = 60_000
-/** the end: how long the run waits with no message reaching a final state, and at most */
-const SETTLE_IDLE_MS = 60_000
+/**
+ * The end: how long the run waits with no message reaching a final state, and at most. Longer than
+ * the longest wait between two deliveries of an early report (60 s, `DeliveryReportActor`): a report
+ * that came while its dispatch was not recorded yet (the gateway killed mid-batch) is applied at its
+ * next delivery, possibly a minute after the message went `unknown` (seen once in CI on the cluster).
+ */
+const SETTLE_IDLE_MS = 90_000
 const SETTLE_MAX_MS = 180_000
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -531,6 +536,21 @@ const main = async () => {
       failed: histories.filter((h) => h.state.status === "failed").length,
       unknown,
       unknown_unexplained: unknownUnexplained,
+      // what an unexplained `unknown` message recorded, and what the provider says of it
+      ...(unknownUnexplained > 0
+        ? {
+            unknown_detail: histories
+              .map((h, i) => ({ h, id: ids[i] ?? "" }))
+              .filter(({ h }) => h.state.status === "unknown")
+              .slice(0, 5)
+              .map(({ h, id }) => ({
+                messageId: id,
+                revision: h.revision,
+                providerMessageId: h.state.status === "unknown" ? h.state.providerMessageId : undefined,
+                accepted: acceptedBy.get(id) ?? 0
+              }))
+          }
+        : {}),
       cluster: CLUSTER,
       gateway_processes: PROCESSES,
       gateway_kills: kills,
