@@ -136,8 +136,12 @@ const decodeKey = Schema.decodeUnknownOption(Schema.parseJson(KeyRecord))
 const encodeKey = Schema.encodeSync(Schema.parseJson(KeyRecord))
 const validClientId = Schema.is(ClientId)
 
-const clientKey = (clientId: string) => `clients.${clientId}`
-const keyKey = (keyId: string) => `keys.${keyId}`
+const CLIENT_PREFIX = "clients."
+const KEY_PREFIX = "keys."
+const clientKey = (clientId: string) => `${CLIENT_PREFIX}${clientId}`
+const keyKey = (keyId: string) => `${KEY_PREFIX}${keyId}`
+/** a key id as `generateApiKey` makes it: anything else names no key */
+const isKeyId = (keyId: string) => /^[0-9a-f]{16}$/.test(keyId)
 
 const openBucket = (name: string, ttl?: number) =>
   Effect.flatMap(Nats, ({ js, publish, replicas }) =>
@@ -357,7 +361,7 @@ export const makeClients = (
     revokedAt: key.revokedAt
   })
 
-  const keyNames = natsRequest("cannot list clients", () => registry.keys(keyKey("")))
+  const keyNames = natsRequest("cannot list clients", () => registry.keys(KEY_PREFIX))
 
   const list = Effect.gen(function* () {
     const names = yield* keyNames
@@ -375,7 +379,7 @@ export const makeClients = (
 
   const revoke = (keyId: string) =>
     Effect.gen(function* () {
-      if (!/^[0-9a-f]{16}$/.test(keyId)) return false
+      if (!isKeyId(keyId)) return false
       for (let attempt = 0; attempt < 20; attempt++) {
         const found = yield* readJson(keyKey(keyId), decodeKey)
         if (Option.isNone(found)) return false
@@ -425,7 +429,7 @@ export const makeClients = (
       }),
     revoke,
     keyActive: (keyId) =>
-      /^[0-9a-f]{16}$/.test(keyId)
+      isKeyId(keyId)
         ? Effect.map(keyRecord(keyId), (key) => Option.isSome(key) && key.value.revokedAt === undefined)
         : Effect.succeed(false),
     client,
@@ -435,8 +439,8 @@ export const makeClients = (
     usage: (clientId) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => Quotas.usage(quotas, clientId, now)),
     forget: (documentKey) => {
-      if (documentKey.startsWith(clientKey(""))) clients.delete(documentKey.slice(clientKey("").length))
-      else if (documentKey.startsWith(keyKey(""))) keys.delete(documentKey.slice(keyKey("").length))
+      if (documentKey.startsWith(CLIENT_PREFIX)) clients.delete(documentKey.slice(CLIENT_PREFIX.length))
+      else if (documentKey.startsWith(KEY_PREFIX)) keys.delete(documentKey.slice(KEY_PREFIX.length))
     }
   }
 }
