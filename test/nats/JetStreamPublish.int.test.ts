@@ -3,7 +3,7 @@
  * the same refusals for every case the gateway meets, so callers cannot tell them apart.
  */
 import { JetStreamApiCodes, JetStreamApiError, type PubAck } from "@nats-io/jetstream"
-import { ClosedConnectionError, NoRespondersError, TimeoutError } from "@nats-io/nats-core"
+import { ClosedConnectionError, headers, NoRespondersError, TimeoutError } from "@nats-io/nats-core"
 import { connect } from "@nats-io/transport-node"
 import { describe, expect, layer } from "@effect/vitest"
 import { Effect } from "effect"
@@ -67,6 +67,45 @@ describe("the lean JetStream publish", () => {
         const stored = yield* Effect.promise(() => jsm.streams.getMessage("LEAN", { seq: 3 }))
         expect(stored?.header?.get("Nats-Expected-Last-Subject-Sequence")).toBe("0")
       })
+    )
+
+    it.effect(
+      "the headers a stream stores are the client's, and a line break in a value is refused as it refuses it",
+      () =>
+        Effect.gen(function* () {
+          const { js, jsm, publish } = yield* Nats
+          yield* Effect.promise(() => jsm.streams.add({ name: "LEAN_H", subjects: ["leanh.>"] }))
+          yield* Effect.promise(() => jsm.streams.add({ name: "CLIENT_H", subjects: ["clienth.>"] }))
+          const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+          const options = { msgID: " key with spaces ", expect: { lastSubjectSequence: 0 }, traceparent }
+          yield* Effect.promise(() => publish("leanh.a", "x", options))
+          // the client takes a trace context as a header of its own making
+          const traceHeader = headers()
+          traceHeader.set("traceparent", traceparent)
+          yield* Effect.promise(() => js.publish("clienth.a", "x", { ...options, headers: traceHeader }))
+          const headersOf = (stream: string) =>
+            Effect.promise(async () => {
+              const stored = await jsm.streams.getMessage(stream, { seq: 1 })
+              // in key order: the order of header lines means nothing
+              return [...(stored?.header ?? [])]
+                .map(([key, values]) => [key, [...values]])
+                .sort(([a], [b]) => String(a).localeCompare(String(b)))
+            })
+          const lean = yield* headersOf("LEAN_H")
+          expect(lean).toEqual(yield* headersOf("CLIENT_H"))
+          expect(lean).toEqual([
+            ["Nats-Expected-Last-Subject-Sequence", ["0"]],
+            ["Nats-Msg-Id", ["key with spaces"]],
+            ["traceparent", [traceparent]]
+          ])
+
+          const broken = { msgID: "a\r\nNats-Expected-Last-Subject-Sequence: 9" }
+          const leanRefusal = yield* settled(publish("leanh.b", "y", broken))
+          const clientRefusal = yield* settled(js.publish("clienth.b", "y", broken))
+          expect(leanRefusal.ok).toBe(false)
+          expect(seen(leanRefusal)).toEqual(seen(clientRefusal))
+          expect(seen(leanRefusal)).toEqual({ error: "InvalidArgumentError" })
+        })
     )
 
     it.effect(
