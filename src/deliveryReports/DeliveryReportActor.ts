@@ -100,30 +100,74 @@ interface Located {
   messageId?: MessageId
 }
 
+/** A report whose message is known, to be recorded on it. */
+export interface ReportForMessage {
+  readonly stored: StoredDeliveryReport
+  readonly messageId: MessageId
+  /** the webhook's span (`traceparent`), linked from the span of the recording */
+  readonly link: string | undefined
+}
+
 /**
  * A span for a report recorded on its message (only while traces are recorded): in the message's
- * trace, which its request recorded, and linked to the webhook's (the report's header).
+ * trace, which its request recorded, and linked to the webhook's.
  */
-const traceApplied = (report: Located, state: MessageState, changed: boolean, startedAt: number) =>
+const traceApplied = (report: ReportForMessage, state: MessageState, changed: boolean, startedAt: number) =>
   recordSpan({
     name: "sms.delivery_report.apply",
     kind: "consumer",
     parent: state.status === "none" ? undefined : state.request.traceparent,
-    links: [traceparentOf(report.msg)],
+    links: [report.link],
     startTime: startedAt,
     endTime: Date.now(),
     attributes: {
-      "sms.message_id": report.messageId ?? "",
+      "sms.message_id": report.messageId,
       "sms.provider": report.stored.provider,
       "sms.report.outcome": report.stored.report.outcome,
       "sms.report.recorded": changed
     }
   })
 
+/**
+ * Records each report on its message, all in one append round, deciding on the state this process
+ * recorded last where it holds it (`MessageCache`). Outcomes come back in order; each report fails
+ * or succeeds on its own. Shared by the report actor (stored reports) and the webhook (reports
+ * recorded as they arrive: `ReportsAtOnce.ts`).
+ */
+export const recordOnMessages = (reports: ReadonlyArray<ReportForMessage>) =>
+  Effect.gen(function* () {
+    const cache = yield* Effect.serviceOption(MessageCache)
+    const startedAt = tracing() ? Date.now() : 0
+    const outcomes = yield* executeMany(
+      reports.map((report) => {
+        const known = Option.flatMap(cache, (c) => Option.fromNullable(c.get(report.messageId)))
+        return {
+          streamName: messageStream(report.messageId),
+          command: () => reportCommand(report.stored),
+          ...(Option.isSome(known) ? { known: known.value } : {})
+        }
+      })
+    )
+    // a line per recorded event (delivered, failed, a contradicting report), built only when Info is
+    // logged: the level is asked once per batch
+    const logged: Array<RecordedMessage> | undefined = (yield* infoEnabled) ? [] : undefined
+    reports.forEach((report, n) => {
+      const outcome = outcomes[n]
+      if (outcome === undefined || Either.isLeft(outcome)) return
+      Option.map(cache, (c) => c.set(report.messageId, outcome.right))
+      const { appended, state } = outcome.right
+      if (startedAt > 0) traceApplied(report, state, appended.length > 0, startedAt)
+      if (logged !== undefined && appended.length > 0 && state.status !== "none") {
+        logged.push({ request: state.request, events: appended })
+      }
+    })
+    if (logged !== undefined) yield* logMessageEvents(logged)
+    return outcomes
+  })
+
 export const handleDeliveryReports = (messages: ReadonlyArray<JsMsg>) =>
   Effect.gen(function* () {
     const providers = yield* Providers
-    const cache = yield* Effect.serviceOption(MessageCache)
     const verdicts: Array<Verdict> = messages.map(() => ack)
     const reports: Array<Located> = []
     messages.forEach((msg, index) => {
@@ -153,34 +197,17 @@ export const handleDeliveryReports = (messages: ReadonlyArray<JsMsg>) =>
       if (messageId === undefined) early.push(report)
       else located.push({ ...report, messageId })
     }
-    const startedAt = tracing() ? Date.now() : 0
-    const outcomes = yield* executeMany(
-      located.map((report) => {
-        const messageId = report.messageId
-        const known = Option.flatMap(cache, (c) => Option.fromNullable(c.get(messageId)))
-        return {
-          streamName: messageStream(messageId),
-          command: () => reportCommand(report.stored),
-          ...(Option.isSome(known) ? { known: known.value } : {})
-        }
-      })
+    const outcomes = yield* recordOnMessages(
+      located.map((report) => ({
+        stored: report.stored,
+        messageId: report.messageId,
+        link: traceparentOf(report.msg)
+      }))
     )
-    // a line per recorded event (delivered, failed, a contradicting report), built only when Info is
-    // logged: the level is asked once per batch
-    const logged: Array<RecordedMessage> | undefined = (yield* infoEnabled) ? [] : undefined
     for (let n = 0; n < located.length; n++) {
       const report = located[n]
       const outcome = outcomes[n]
-      if (report === undefined || outcome === undefined) continue
-      if (Either.isRight(outcome)) {
-        Option.map(cache, (c) => c.set(report.messageId, outcome.right))
-        const { appended, state } = outcome.right
-        if (startedAt > 0) traceApplied(report, state, appended.length > 0, startedAt)
-        if (logged !== undefined && appended.length > 0 && state.status !== "none") {
-          logged.push({ request: state.request, events: appended })
-        }
-        continue
-      }
+      if (report === undefined || outcome === undefined || Either.isRight(outcome)) continue
       const error = outcome.left
       switch (error._tag) {
         case "NotYetDispatched":
@@ -197,7 +224,6 @@ export const handleDeliveryReports = (messages: ReadonlyArray<JsMsg>) =>
           )
       }
     }
-    if (logged !== undefined) yield* logMessageEvents(logged)
     yield* eachAtOnce(early, (report) =>
       Effect.map(
         retryEarly(

@@ -11,6 +11,7 @@ import type { IncomingMessage, ServerResponse } from "node:http"
 import { HttpApiSchema } from "@effect/platform"
 import { Context, Effect, Either, FiberRef, FiberRefs, LogLevel, Runtime, Schema } from "effect"
 import { encodeStoredDeliveryReport, storeDeliveryReport } from "../deliveryReports/DeliveryReports.js"
+import { makeRecordAtOnce } from "../deliveryReports/ReportsAtOnce.js"
 import { Nats } from "../nats/Nats.js"
 import { deliveryReport, unsafe as metricsNow } from "../observability/Metrics.js"
 import { startSpan, tracing, validTraceparent } from "../observability/Tracing.js"
@@ -98,6 +99,7 @@ export const serveFirst = Effect.gen(function* () {
   const providers = Context.get(runtime.context, Providers)
   const publicUrl = Context.get(runtime.context, PublicUrl)
   const { publishThisTurn } = Context.get(runtime.context, Nats)
+  const recordAtOnce = yield* makeRecordAtOnce
   // the access line of a stored report is at Debug: one line per report was most of the log
   const logsDebug = LogLevel.lessThanEqual(
     FiberRefs.getOrDefault(runtime.fiberRefs, FiberRef.currentMinimumLogLevel),
@@ -125,14 +127,9 @@ export const serveFirst = Effect.gen(function* () {
       url: `${publicUrl}${req.url ?? ""}`
     })
     if (Either.isLeft(parsed)) return Promise.resolve(false)
-    const payload = encodeStoredDeliveryReport({
-      provider: providerId,
-      receivedAt: new Date(),
-      report: parsed.right,
-      raw: body
-    })
+    const stored = { provider: providerId, receivedAt: new Date(), report: parsed.right, raw: body }
     // while traces are recorded: the report's own trace (providers send no context of ours, a
-    // caller's `traceparent` is followed when there is one); the report actor links to it
+    // caller's `traceparent` is followed when there is one); its recording links to it
     const span = tracing()
       ? startSpan({
           name: "sms.delivery_report",
@@ -145,20 +142,28 @@ export const serveFirst = Effect.gen(function* () {
           }
         })
       : undefined
+    const answered = (outcome: "recorded" | "stored") => {
+      span?.end()
+      reply(res, 200, { stored: true })
+      metricsNow.deliveryReport(providerId, outcome)
+      metricsNow.httpRequest("POST", ROUTE, 200, (Date.now() - started) / 1000)
+      return true
+    }
     // reports come one per request: this turn's leave in one socket write
-    return publishThisTurn(Subjects.dlr(providerId), payload, span && { traceparent: span.traceparent }).then(
-      () => {
-        span?.end()
-        reply(res, 200, { stored: true })
-        metricsNow.deliveryReport(providerId, "stored")
-        metricsNow.httpRequest("POST", ROUTE, 200, (Date.now() - started) / 1000)
-        return true
-      },
-      () => {
-        span?.end({ error: "not stored" })
-        return false
-      }
-    )
+    const store = () =>
+      publishThisTurn(
+        Subjects.dlr(providerId),
+        encodeStoredDeliveryReport(stored),
+        span && { traceparent: span.traceparent }
+      ).then(
+        () => answered("stored"),
+        () => {
+          span?.end({ error: "not stored" })
+          return false
+        }
+      )
+    const recorded = recordAtOnce(stored, span?.traceparent)
+    return recorded === undefined ? store() : recorded.then((done) => (done ? answered("recorded") : store()))
   }
 
   const answer = (

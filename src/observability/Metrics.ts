@@ -169,12 +169,14 @@ export const circuitTransition = (provider: string, state: string) =>
 
 export const deliveryReportsTotal = counter(
   "sms_delivery_reports_total",
-  "Delivery reports taken in, by provider and outcome (stored, bad_signature, malformed)",
+  "Delivery reports taken in, by provider and outcome (recorded on the message at once, stored for the report actor, bad_signature, malformed)",
   ["provider", "outcome"]
 )
 
-export const deliveryReport = (provider: string, outcome: "stored" | "bad_signature" | "malformed") =>
-  Effect.sync(() => unsafe.deliveryReport(provider, outcome))
+export const deliveryReport = (
+  provider: string,
+  outcome: "recorded" | "stored" | "bad_signature" | "malformed"
+) => Effect.sync(() => unsafe.deliveryReport(provider, outcome))
 
 // ---------------------------------------------------------------------------------------------
 // Parked delivery reports (by the delivery-report actor; the number held is a scrape-time gauge,
@@ -303,6 +305,6 @@ export const unsafe = {
     httpRequestsTotal.inc({ method, route, status: String(status) })
     httpRequestDuration.observe({ method, route }, seconds)
   },
-  deliveryReport: (provider: string, outcome: "stored" | "bad_signature" | "malformed") =>
+  deliveryReport: (provider: string, outcome: "recorded" | "stored" | "bad_signature" | "malformed") =>
     deliveryReportsTotal.inc({ provider, outcome })
 }
