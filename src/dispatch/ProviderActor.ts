@@ -2,8 +2,9 @@
  * One actor per provider: consumes `sms.work.<provider>`, calls the provider, and records the
  * outcome in the message stream before settling the work item.
  *
- * - Dispatch is idempotent: a fresh work item's snapshot is used when its stream's last revision is
- *   still the item's (see `WorkItem`); any other item is checked against the stream first. A
+ * - Dispatch is idempotent: a fresh work item's snapshot is used on its surely first delivery
+ *   (`FirstDeliveries`) or when its stream's last revision is still the item's (see `WorkItem`); any
+ *   other item is checked against the stream first. A
  *   message already dispatched or finished is acked without a call. Only a crash between the
  *   provider's answer and the append of `SmsDispatched` can cause a second submission, and the
  *   history shows it (two attempts), and the call journal holds every call before it is made.
@@ -39,13 +40,20 @@ import { DeadLetter, publishDeadLetter } from "./DeadLetters.js"
 import { eachAtOnce } from "../platform/AtOnce.js"
 import { journalCalls } from "./CallJournal.js"
 import { type CallLedger, makeCallLedger } from "./CallLedger.js"
+import { type FirstDeliveries, makeFirstDeliveries } from "./FirstDeliveries.js"
 import { ack, runBatchWorker, Verdict } from "../nats/JetStreamWorker.js"
 import { MessageCache } from "../messages/MessageCache.js"
 import { execute, executeMany, load } from "../messages/MessageRepository.js"
 import { ProviderHealth } from "./ProviderHealth.js"
 import { delayBeforeRetry, scheduleFor } from "./RetrySchedules.js"
 import { routeFailover } from "./Router.js"
-import { decodeWorkItem, type FreshSnapshot, publishWorkItems, type WorkItem } from "./WorkItem.js"
+import {
+  decodeWorkItem,
+  type FreshSnapshot,
+  publishWorkItems,
+  type WorkItem,
+  type WorkOrigin
+} from "./WorkItem.js"
 
 /** Deliveries of one work item before it is given up as poison (handler failures, not retries). */
 export const MAX_DELIVERIES = 30
@@ -92,7 +100,14 @@ const echoesReference = (provider: ConfiguredProvider) =>
  * for every callable item at once, plan each answer with `planAttempt`, record every plan's command
  * in one `appendMany`, then queue follow-ups and settle each item by its own plan.
  */
-const handleWork = (provider: ConfiguredProvider, ledger: CallLedger) => (messages: ReadonlyArray<JsMsg>) => {
+/** What the provider actors of one process share: the calls in flight, the trust in first deliveries. */
+interface Own {
+  readonly ledger: CallLedger
+  readonly firstDeliveries: FirstDeliveries
+}
+
+const handleWork = (provider: ConfiguredProvider, own: Own) => (messages: ReadonlyArray<JsMsg>) => {
+  const { ledger, firstDeliveries } = own
   // the batch's calls, and which of their outcomes were recorded: the ledger hears of each at the
   // end, however the batch ends
   const calls: Array<Call> = []
@@ -118,12 +133,17 @@ const handleWork = (provider: ConfiguredProvider, ledger: CallLedger) => (messag
       else items.push({ index, msg, work })
     })
 
-    // A fresh item's snapshot is the message's state when its stream is still at the item's revision:
-    // one look at each stream's last revision, all at once, proves it (a delivery count of 1 does not:
-    // a nats-server restart can forget deliveries). Anything else reads its stream before any call.
-    const fresh = items.flatMap((item) =>
-      item.work.fresh === undefined ? [] : [{ item, snapshot: item.work.fresh }]
-    )
+    // A fresh item's snapshot is the message's state when its stream is still at the item's revision.
+    // Its surely first delivery proves it (`FirstDeliveries`: nothing but this item moves a stream
+    // before its dispatch); otherwise one look at each stream's last revision, all at once, does.
+    // Anything else reads its stream before any call.
+    const fresh: Array<{ readonly item: Item; readonly snapshot: FreshSnapshot }> = []
+    for (const item of items) {
+      const snapshot = item.work.fresh
+      if (snapshot === undefined) continue
+      if (firstDeliveries.surelyFirst(item.msg)) item.loaded = snapshotState(snapshot, item.work)
+      else fresh.push({ item, snapshot })
+    }
     if (fresh.length > 0) {
       const heads = yield* Effect.either(
         store.lastRevisions(fresh.map(({ item }) => messageStream(item.work.messageId)))
@@ -289,7 +309,7 @@ const handleWork = (provider: ConfiguredProvider, ledger: CallLedger) => (messag
     )
     const followUps: Array<{
       readonly item: WorkItem
-      readonly origin: number
+      readonly origin: WorkOrigin
       readonly traceparent?: string | undefined
     }> = []
     const followUpOf: Array<number> = []
@@ -300,6 +320,8 @@ const handleWork = (provider: ConfiguredProvider, ledger: CallLedger) => (messag
     }> = []
     const deadLetters: Array<DeadLetter> = []
     const revisionOf = new Map<number, Loaded<MessageState>>()
+    /** the items whose command this run wrote (not found written by an earlier delivery) */
+    const wroteNow = new Set<number>()
     recording.forEach((item, n) => {
       const outcome = outcomes[n]
       if (outcome === undefined) return
@@ -309,6 +331,7 @@ const handleWork = (provider: ConfiguredProvider, ledger: CallLedger) => (messag
         return
       }
       revisionOf.set(item.index, outcome.right)
+      if (outcome.right.written) wroteNow.add(item.index)
       recorded.add(item)
       Option.map(cache, (c) => c.set(item.work.messageId, outcome.right))
     })
@@ -333,10 +356,13 @@ const handleWork = (provider: ConfiguredProvider, ledger: CallLedger) => (messag
       if (plan.command !== undefined && !revisionOf.has(item.index)) continue
       const after = revisionOf.get(item.index) ?? item.loaded
       if (plan.next !== undefined && after !== undefined && after.state.status !== "none") {
-        // fresh only at the revision that records this very hop; a hop without an event (the circuit
-        // opened before any call) is checked against the stream by the next provider
-        const recordsHop =
+        // Fresh only at the revision this very run wrote for the hop. A hop recorded by an earlier
+        // delivery is queued again under the same name but without the snapshot (its first item may
+        // be queued still, see `FirstDeliveries`); a hop without an event (the circuit opened before
+        // any call) is named by this item. Both are checked against the stream.
+        const hopRecorded =
           after.state.status === "retrying" && after.state.nextProvider === plan.next.provider
+        const recordsHop = hopRecorded && wroteNow.has(item.index)
         followUps.push({
           item: {
             messageId: item.work.messageId,
@@ -347,7 +373,7 @@ const handleWork = (provider: ConfiguredProvider, ledger: CallLedger) => (messag
               ? { fresh: { revision: after.revision, status: "retrying", request: after.state.request } }
               : {})
           },
-          origin: item.msg.seq,
+          origin: hopRecorded && !recordsHop ? { repeats: after.revision } : item.msg.seq,
           ...(tracing() ? { traceparent: messageTrace(item.msg, after.state) } : {})
         })
         followUpOf.push(item.index)
@@ -530,7 +556,7 @@ export const layer = Layer.scopedDiscard(
   Effect.gen(function* () {
     const providers = yield* Providers
     // one for the process: a message moves between providers (failover)
-    const ledger = makeCallLedger()
+    const own = { ledger: makeCallLedger(), firstDeliveries: yield* makeFirstDeliveries }
     for (const provider of providers.all) {
       yield* Effect.forkScoped(
         runBatchWorker(
@@ -543,7 +569,7 @@ export const layer = Layer.scopedDiscard(
             maxDeliver: MAX_DELIVERIES,
             onGiveUp: giveUp(provider)
           },
-          handleWork(provider, ledger)
+          handleWork(provider, own)
         )
       )
     }

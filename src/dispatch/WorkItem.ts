@@ -4,9 +4,12 @@
  *
  * A fresh item is queued by the step that wrote `revision` of the message stream (the intake after
  * `SmsRequested`, a failover after its `SmsRetried`), right after that append, with the state the
- * message had then. While the stream's last revision is still `revision`, that snapshot IS the
- * message's state: the provider actor checks only that (one direct get, all of a batch at once)
- * before calling. An item without a snapshot (a resubmission, a failover that made no call, an
+ * message had then, and by nothing else: a step done again on a redelivery queues its item without
+ * a snapshot (the first may be queued still, past JetStream's duplicate window). While the stream's
+ * last revision is still `revision`, that snapshot IS the message's state. Nothing but the item
+ * itself moves its message on before the call, so its surely first delivery (`FirstDeliveries`)
+ * proves it; any other delivery checks the last revision (one direct get, all of a batch at once).
+ * An item without a snapshot (a resubmission, a failover that made no call, a repeated step, an
  * older gateway's), or whose stream moved on, is checked by reading the stream.
  *
  * Wire format (JSON, a contract between gateway versions): `{ messageId, provider, priorAttempts,
@@ -98,20 +101,29 @@ export const decodeWorkItem = (text: string): WorkItem | undefined => {
 }
 
 /**
- * The `Nats-Msg-Id` of a work item. A fresh item is named by the revision that queued it: one step
- * writes one revision, so JetStream's dedupe window drops a re-run of that step. Others name their
- * `origin` (a resubmission's time, a recovery), so two different hops never share an id.
+ * Where a work item comes from, for its `Nats-Msg-Id`: a step (a resubmission's time, the stream
+ * sequence of the item that hopped), or `repeats`, the revision whose fresh item a step done again
+ * queues once more, without the snapshot (see the top of this file).
  */
-export const workItemMsgId = (item: WorkItem, origin: string | number): string =>
-  item.fresh === undefined
-    ? `${item.messageId}:${item.provider}:${item.priorAttempts}:${origin}`
-    : `${item.messageId}:r${item.fresh.revision}`
+export type WorkOrigin = string | number | { readonly repeats: number }
+
+/**
+ * The `Nats-Msg-Id` of a work item. A fresh item is named by the revision that queued it: one step
+ * writes one revision, so JetStream's dedupe window drops a re-run of that step, and a repeat is
+ * named the same. Others name their `origin`, so two different hops never share an id.
+ */
+export const workItemMsgId = (item: WorkItem, origin: WorkOrigin): string =>
+  item.fresh !== undefined
+    ? `${item.messageId}:r${item.fresh.revision}`
+    : typeof origin === "object"
+      ? `${item.messageId}:r${origin.repeats}`
+      : `${item.messageId}:${item.provider}:${item.priorAttempts}:${origin}`
 
 /** Publishes many work items at once (one socket write for the batch); settles per item. */
 export const publishWorkItems = (
   items: ReadonlyArray<{
     readonly item: WorkItem
-    readonly origin: string | number
+    readonly origin: WorkOrigin
     /** the message's trace context, carried in the item's header (while traces are recorded) */
     readonly traceparent?: string | undefined
   }>
@@ -130,7 +142,7 @@ export const publishWorkItems = (
   )
 
 /** Publishes one work item (cold paths: resubmission, recovery). */
-export const publishWork = (item: WorkItem, origin: string | number) =>
+export const publishWork = (item: WorkItem, origin: WorkOrigin) =>
   Effect.flatMap(Nats, ({ publish }) =>
     Effect.tryPromise({
       try: () =>

@@ -54,6 +54,12 @@ export interface AppendResult {
   readonly revision: number
   /** position of the last event written */
   readonly position: number
+  /**
+   * whether this call wrote them: false when it found these very events appended before (a retry of
+   * an earlier append, maybe its own after a lost answer), so a step that must happen once per write
+   * (a fresh work item) knows not to repeat it
+   */
+  readonly written: boolean
 }
 
 /** Before every position: subscribing from here replays the whole store. */
@@ -114,6 +120,12 @@ export interface SubscribeOptions {
 }
 
 export interface EventStoreService {
+  /**
+   * whether `AppendResult.written` is exact: false where the server answers the repeat of an append
+   * it holds already as it answers a write (EventStoreDB's idempotent appends), so that `written`
+   * may be true for a repeat
+   */
+  readonly writtenIsExact: boolean
   readonly append: (
     streamName: string,
     events: ReadonlyArray<EventToAppend>,
@@ -170,5 +182,5 @@ export const findPriorAppend = (
     if (existing[start + i]?.id !== events[i]?.id) return undefined
   }
   const last = existing[start + events.length - 1]
-  return last === undefined ? undefined : { revision: last.revision, position: last.position }
+  return last === undefined ? undefined : { revision: last.revision, position: last.position, written: false }
 }

@@ -279,7 +279,9 @@ export const make = (client: EventStoreDBClient, options: Options = {}): EventSt
         message: `${streamName}: the accepted append is not at revision ${firstRevision}`
       })
     }
-    const result: AppendResult = { revision: last.revision, position: last.position }
+    // written by this call as far as the client can tell: the server answers a repeat of an append
+    // it already holds (same ids, same expected revision) as it answers a write
+    const result: AppendResult = { revision: last.revision, position: last.position, written: true }
     return result
   })
 
@@ -454,7 +456,16 @@ export const make = (client: EventStoreDBClient, options: Options = {}): EventSt
   const appendsAfter = (positions: ReadonlyArray<number>, cap: number) =>
     Effect.forEach(positions, (position) => eventsAfter(position, cap))
 
-  return EventStore.of({ append, appendMany, read, lastRevisions, subscribeAll, readAll, appendsAfter })
+  return EventStore.of({
+    writtenIsExact: false,
+    append,
+    appendMany,
+    read,
+    lastRevisions,
+    subscribeAll,
+    readAll,
+    appendsAfter
+  })
 }
 
 /** A client for `url`, disposed with the scope, once the server answers (on the reconnect schedule). */

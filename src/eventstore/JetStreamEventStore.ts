@@ -376,7 +376,7 @@ const make = (js: JetStreamClient, jsm: JetStreamManager, publishAck: JetStreamP
   const accepted = (prepared: Prepared, previous: Head, seq: number): AppendResult => {
     const revision = previous.revision + prepared.events.length
     heads.set(prepared.streamName, { revision, seq })
-    return { revision, position: positionOf(seq, prepared.events.length - 1) }
+    return { revision, position: positionOf(seq, prepared.events.length - 1), written: true }
   }
 
   /** The stream's own answer once the hint failed: the original result of a retry, or a conflict. */
@@ -412,7 +412,7 @@ const make = (js: JetStreamClient, jsm: JetStreamManager, publishAck: JetStreamP
     const startsRight =
       expected._tag === "Any" || body.r === (expected._tag === "NoStream" ? 0 : expected.revision + 1)
     return sameIds(body.e, events) && startsRight
-      ? { revision: body.r + body.e.length - 1, position: positionOf(seq, body.e.length - 1) }
+      ? { revision: body.r + body.e.length - 1, position: positionOf(seq, body.e.length - 1), written: false }
       : undefined
   })
 
@@ -710,7 +710,16 @@ const make = (js: JetStreamClient, jsm: JetStreamManager, publishAck: JetStreamP
         )
     )
 
-  return EventStore.of({ append, appendMany, read, lastRevisions, subscribeAll, readAll, appendsAfter })
+  return EventStore.of({
+    writtenIsExact: true,
+    append,
+    appendMany,
+    read,
+    lastRevisions,
+    subscribeAll,
+    readAll,
+    appendsAfter
+  })
 }
 
 export const layer: Layer.Layer<EventStore, EventStoreError, Nats> = Layer.effect(

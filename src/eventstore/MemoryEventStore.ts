@@ -89,7 +89,7 @@ export const layer: Layer.Layer<EventStore> = Layer.effect(
           all.push(...recorded)
           streams.set(streamName, existing.concat(recorded))
           yield* PubSub.publishAll(live, recorded)
-          return { revision: actual + recorded.length, position: all.length }
+          return { revision: actual + recorded.length, position: all.length, written: true }
         })
       )
     })
@@ -138,6 +138,15 @@ export const layer: Layer.Layer<EventStore> = Layer.effect(
         })
       )
 
-    return EventStore.of({ append, appendMany, read, lastRevisions, subscribeAll, readAll, appendsAfter })
+    return EventStore.of({
+      writtenIsExact: true,
+      append,
+      appendMany,
+      read,
+      lastRevisions,
+      subscribeAll,
+      readAll,
+      appendsAfter
+    })
   })
 )

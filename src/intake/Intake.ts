@@ -107,16 +107,11 @@ const recover = (candidate: Candidate) =>
     const input = yield* liveRouteInput(existing.state.request.providers)
     const provider = firstProvider(input)
     if (provider === undefined) return
-    // the same id as the item the first run queued: JetStream drops it if that one was stored
-    yield* publishWork(
-      {
-        messageId: candidate.messageId,
-        provider,
-        priorAttempts: 0,
-        fresh: { revision: 0, status: "requested", request: existing.state.request }
-      },
-      "intake"
-    )
+    // The first run's item again, named the same (JetStream drops it if that one was stored within
+    // its duplicate window) but without the snapshot: past the window both may be queued, and only
+    // the step that wrote a revision queues an item fresh at it (`FirstDeliveries` trusts a fresh
+    // item's first delivery). This one reads the stream before any call.
+    yield* publishWork({ messageId: candidate.messageId, provider, priorAttempts: 0 }, { repeats: 0 })
   })
 
 export const handleCommands = (messages: ReadonlyArray<JsMsg>, backoffBase?: Duration.Duration) =>
@@ -224,6 +219,13 @@ export const handleCommands = (messages: ReadonlyArray<JsMsg>, backoffBase?: Dur
       const outcome = appended[i]
       const decision = decisions[i]
       if (outcome === undefined || decision === undefined) return
+      if (Either.isRight(outcome) && !outcome.right.written) {
+        // an earlier run wrote this very request (the same event id): it is a duplicate, whose work
+        // item, if any is due, `recover` queues without the snapshot; only the writing run queues fresh
+        duplicates.push(candidate)
+        if (spans !== undefined) outcomes.set(candidate, "duplicate")
+        return
+      }
       if (Either.isLeft(outcome)) {
         if (outcome.left._tag === "WrongExpectedRevision") duplicates.push(candidate)
         else {

@@ -46,7 +46,10 @@ export type MessageOutcome = CommandOutcome<MessageState, MessageEvent, MessageR
 export const executeMany = (requests: ReadonlyArray<CommandRequest<MessageCommand, MessageState>>) =>
   Effect.tap(handleCommands(messageDecider, messageCodec, requests), (outcomes) => {
     const appended: Array<MessageEvent> = []
-    for (const outcome of outcomes) if (Either.isRight(outcome)) appended.push(...outcome.right.appended)
+    // counted once, by the run that wrote them
+    for (const outcome of outcomes) {
+      if (Either.isRight(outcome) && outcome.right.written) appended.push(...outcome.right.appended)
+    }
     return recordMessageEvents(appended)
   })
 
@@ -64,4 +67,4 @@ export const execute = (
     streamName: messageStream(messageId),
     command: commandFor,
     ...(known === undefined ? {} : { known })
-  }).pipe(Effect.tap(({ appended }) => recordMessageEvents(appended)))
+  }).pipe(Effect.tap(({ appended, written }) => recordMessageEvents(written ? appended : [])))

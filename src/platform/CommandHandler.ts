@@ -38,6 +38,8 @@ export interface Loaded<State> {
 export interface Handled<State, Event> extends Loaded<State> {
   /** the events this command appended (none when it changed nothing) */
   readonly appended: ReadonlyArray<Event>
+  /** whether this run wrote them, not found them appended by an earlier run (see `AppendResult`) */
+  readonly written: boolean
 }
 
 export interface CommandRequest<Command, State> {
@@ -111,7 +113,8 @@ export const handleCommands = <Command, Event, State, Violation>(
         const command = request.command(loaded.state)
         const decided = command === undefined ? Either.right([]) : decider.decide(command, loaded.state)
         if (Either.isLeft(decided)) outcomes[i] = Either.left(decided.left)
-        else if (decided.right.length === 0) outcomes[i] = Either.right({ ...loaded, appended: [] })
+        else if (decided.right.length === 0)
+          outcomes[i] = Either.right({ ...loaded, appended: [], written: false })
         else appends.push({ index: i, events: decided.right })
       }
       const results = yield* store.appendMany(
@@ -135,7 +138,8 @@ export const handleCommands = <Command, Event, State, Violation>(
           outcomes[append.index] = Either.right({
             state,
             revision: result.right.revision,
-            appended: append.events
+            appended: append.events,
+            written: result.right.written
           })
         } else if (Either.isLeft(result) && result.left._tag === "WrongExpectedRevision") {
           if (round === MAX_ROUNDS - 1) outcomes[append.index] = Either.left(result.left)

@@ -205,6 +205,12 @@ describe("WorkItem wire format", () => {
       )
     })
 
+    it("a step done again queues its item without the snapshot, under the fresh item's id", () => {
+      const { fresh: _, ...repeat } = fresh
+      expect(workItemMsgId(repeat, { repeats: 0 })).toBe(workItemMsgId(fresh, "intake"))
+      expect(decodeWorkItem(encodeWorkItem(repeat))?.fresh).toBeUndefined()
+    })
+
     it("two revisions of one message never share an id", () => {
       const at = (revision: number): WorkItem => ({
         ...fresh,

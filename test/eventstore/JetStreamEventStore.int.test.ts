@@ -178,7 +178,12 @@ describe("JetStreamEventStore", () => {
             { expect: { lastSubjectSequence: 0 } }
           )
         )
-        const original = { revision: 0, position: JetStreamEventStore.positionOf(first.seq, 0) }
+        // found in the stream, not written by these calls
+        const original = {
+          revision: 0,
+          position: JetStreamEventStore.positionOf(first.seq, 0),
+          written: false
+        }
         expect(yield* store.append(stream, [requested], ExpectedRevision.NoStream())).toEqual(original)
         const dispatched = [event("SmsDispatched")]
         yield* store.append(stream, dispatched, ExpectedRevision.Exact({ revision: 0 }))

@@ -20,7 +20,7 @@ describe("MemoryEventStore", () => {
         ],
         ExpectedRevision.NoStream()
       )
-      expect(result).toEqual({ revision: 1, position: 3 })
+      expect(result).toEqual({ revision: 1, position: 3, written: true })
       const all = Chunk.toReadonlyArray(yield* Stream.runCollect(store.readAll()))
       expect(all.map((e) => e.position)).toEqual([1, 2, 3])
     })

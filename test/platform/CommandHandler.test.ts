@@ -16,6 +16,7 @@ import { messageCodec, messageDecider } from "../../src/messages/MessageReposito
 import { type MessageId, messageIdFor } from "../../src/domain/Ids.js"
 import {
   fold,
+  initialState,
   type MessageCommand,
   type MessageEvent,
   type MessageRuleViolation,
@@ -353,6 +354,21 @@ describe("handleCommands (message decider, in-memory event store)", () => {
     )
   )
 
+  it.effect("a run that finds its events appended by an earlier run says it wrote nothing", () =>
+    inMemory(
+      Effect.gen(function* () {
+        const id = idOf("repeat")
+        const command: MessageCommand = { _tag: "Request", event: requestedFor(id) }
+        const first = right((yield* run([request(id, command)]))[0])
+        expect(first.written).toBe(true)
+        // a second run that believes the stream new decides the same event, and its append finds it
+        const again = right((yield* run([request(id, command, { state: initialState, revision: -1 })]))[0])
+        expect(again).toMatchObject({ revision: 0, written: false })
+        expect(yield* historyOf(id)).toEqual(["SmsRequested"])
+      })
+    )
+  )
+
   it.effect("an empty batch answers nothing", () =>
     inMemory(
       Effect.gen(function* () {
@@ -375,7 +391,8 @@ describe("handleCommand", () => {
         expect(created).toEqual({
           state: fold([requestedFor(id)]),
           revision: 0,
-          appended: [requestedFor(id)]
+          appended: [requestedFor(id)],
+          written: true
         })
         const violation = yield* Effect.flip(
           handleCommand(
