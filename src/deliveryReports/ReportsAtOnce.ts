@@ -9,7 +9,8 @@
  * appended, as it otherwise does once the report is stored. Whatever this path does not settle (a
  * message this process does not hold, a report that beats its dispatch, another writer in between,
  * an error) answers false, and the webhook stores the report for the report actor, which decides it
- * again from the start: nothing is lost or decided twice (the append names the revision it decided on).
+ * again from the start: nothing is lost, and nothing recorded twice (each append names the revision it
+ * was decided on, and a report already on the record changes nothing).
  *
  * Batch-first like the actors: the reports that arrive in one turn of the event loop are recorded by
  * one Effect, their appends in flight together.

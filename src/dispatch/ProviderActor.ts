@@ -95,17 +95,17 @@ const snapshotState = (fresh: FreshSnapshot, work: WorkItem): Loaded<MessageStat
 const echoesReference = (provider: ConfiguredProvider) =>
   provider.config.type !== "generic-http" || provider.config.echoesReference
 
-/**
- * One batch of work items: decode, load the few that cannot prove their state, call the provider
- * for every callable item at once, plan each answer with `planAttempt`, record every plan's command
- * in one `appendMany`, then queue follow-ups and settle each item by its own plan.
- */
 /** What the provider actors of one process share: the calls in flight, the trust in first deliveries. */
 interface Own {
   readonly ledger: CallLedger
   readonly firstDeliveries: FirstDeliveries
 }
 
+/**
+ * One batch of work items: decode, load the few that cannot prove their state, call the provider
+ * for every callable item at once, plan each answer with `planAttempt`, record every plan's command
+ * in one `appendMany`, then queue follow-ups and settle each item by its own plan.
+ */
 const handleWork = (provider: ConfiguredProvider, own: Own) => (messages: ReadonlyArray<JsMsg>) => {
   const { ledger, firstDeliveries } = own
   // the batch's calls, and which of their outcomes were recorded: the ledger hears of each at the

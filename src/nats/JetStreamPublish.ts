@@ -80,8 +80,8 @@ class WireHeaders extends MsgHdrsImpl {
 const lineBreak = /[\r\n]/
 
 /**
- * `NATS/1.0` and a line per header, as the client writes them (values trimmed). A value with a line break is refused
- * as the client's `headers()` refuses it (`InvalidArgumentError`), never written.
+ * `NATS/1.0` and a line per header, as the client writes them (values trimmed). A value with a line
+ * break is refused as the client's `headers()` refuses it (`InvalidArgumentError`), never written.
  */
 const wireHeaders = (
   msgID: string | undefined,
