@@ -39,4 +39,4 @@ EXPOSE 3000 50051
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.HTTP_PORT ?? 3000}/health`).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # a larger young generation: a busy gateway allocates short-lived objects per message
-CMD ["node", "--max-semi-space-size=32", "bin/sms-gateway.mjs", "start", "--host", "0.0.0.0"]
+CMD ["node", "--max-semi-space-size=32", "--min-semi-space-size=16", "bin/sms-gateway.mjs", "start", "--host", "0.0.0.0"]

@@ -30,9 +30,11 @@ export const waitForLine = (child: ChildProcess, pattern: RegExp, what: string) 
 /**
  * V8 flags the gateway runs with (as `npm start` and the Docker image do): a larger young
  * generation, since a busy gateway allocates short-lived objects per message and scavenged them
- * several times per batch with the default 16 MB (measured: +35 % throughput, same CPU).
+ * several times per batch with the default 16 MB (measured: +35 % throughput, same CPU), and one
+ * that starts at half its size instead of growing from 1 MB through a burst's first seconds
+ * (measured: about 4 % less CPU, four alternating pairs).
  */
-export const GATEWAY_V8_FLAGS = ["--max-semi-space-size=32"]
+export const GATEWAY_V8_FLAGS = ["--max-semi-space-size=32", "--min-semi-space-size=16"]
 
 export const spawnCli = (
   args: ReadonlyArray<string>,

@@ -81,7 +81,7 @@ describe("deployment files", () => {
     expect(dockerfile).toMatch(/^USER node$/m)
     expect(dockerfile).toMatch(/^HEALTHCHECK .*\n?.*\/health/m)
     expect(dockerfile).toContain(
-      'CMD ["node", "--max-semi-space-size=32", "bin/sms-gateway.mjs", "start", "--host", "0.0.0.0"]'
+      'CMD ["node", "--max-semi-space-size=32", "--min-semi-space-size=16", "bin/sms-gateway.mjs", "start", "--host", "0.0.0.0"]'
     )
   })
 
