@@ -11,12 +11,11 @@ import { messageIdFor } from "../../src/domain/Ids.js"
 import { Nats } from "../../src/nats/Nats.js"
 import { Streams } from "../../src/nats/Topology.js"
 import { deliveryReportsTotal } from "../../src/observability/Metrics.js"
-import { signDeliveryReport } from "../../src/providers/GenericHttp.js"
 import { eventually } from "../support/gateway.js"
 import {
   awaitFinal,
   providerEntry,
-  SIM_SECRET,
+  postSignedReport,
   simulator,
   startGateway
 } from "../support/inProcessGateway.js"
@@ -25,22 +24,9 @@ import { seriesValue } from "../support/prometheus.js"
 const reports = (outcome: "recorded" | "stored") =>
   seriesValue(deliveryReportsTotal, { provider: "sim", outcome })
 
-/** Posts a generic-http report signed as the simulator signs them; the HTTP status. */
+/** A generic-http report of `delivered`, as the simulator sends them. */
 const postReport = (publicUrl: string, report: Record<string, unknown>) =>
-  Effect.promise(async () => {
-    const body = JSON.stringify({ status: "delivered", timestamp: new Date().toISOString(), ...report })
-    const now = Math.floor(Date.now() / 1000)
-    const response = await fetch(`${publicUrl}/v1/providers/sim/delivery-reports`, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        "x-signature": signDeliveryReport(SIM_SECRET, body, now),
-        "x-signature-timestamp": String(now)
-      },
-      body
-    })
-    return response.status
-  })
+  postSignedReport(publicUrl, "sim", { status: "delivered", timestamp: new Date().toISOString(), ...report })
 
 describe("delivery reports recorded as they arrive", () => {
   it.scopedLive(

@@ -4,19 +4,15 @@
  */
 import { randomUUID } from "node:crypto"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Duration, Effect, Layer, Schema } from "effect"
+import { Context, Duration, Effect, Layer } from "effect"
 import { failureDelay } from "../../src/intake/Intake.js"
 import { InactiveNumbers } from "../../src/intake/InactiveNumbers.js"
 import * as Intake from "../../src/intake/Intake.js"
-import { infrastructure } from "../../src/main.js"
 import { Nats } from "../../src/nats/Nats.js"
 import { Streams, Subjects } from "../../src/nats/Topology.js"
-import { ProvidersFile } from "../../src/providers/ProviderConfig.js"
 import { eventually } from "../support/gateway.js"
+import { infrastructureAlone } from "../support/intakeAlone.js"
 import { TestNatsServer, NatsServerLive } from "../support/nats.js"
-
-process.env.GIVE_UP_SIM_KEY = "k"
-process.env.GIVE_UP_SIM_SECRET = "s"
 
 describe("the intake's delivery limit", () => {
   it("backs off 2 s, 4 s, 8 s … and never waits more than 5 minutes", () => {
@@ -30,24 +26,7 @@ describe("the intake's delivery limit", () => {
     () =>
       Effect.gen(function* () {
         const server = yield* TestNatsServer
-        const options = {
-          roles: new Set<never>(),
-          natsUrl: server.url,
-          providers: Schema.decodeUnknownSync(ProvidersFile)({
-            providers: [
-              {
-                id: "sim",
-                type: "generic-http",
-                baseUrl: "http://127.0.0.1:1",
-                apiKeyEnv: "GIVE_UP_SIM_KEY",
-                webhookSecretEnv: "GIVE_UP_SIM_SECRET"
-              }
-            ]
-          }),
-          http: { host: "127.0.0.1", port: 0 },
-          publicUrl: "http://127.0.0.1:1"
-        }
-        const context = yield* Layer.build(infrastructure(options))
+        const context = yield* infrastructureAlone(server.url)
         const { js, jsm } = Context.get(context, Nats)
         // the event store goes away after start: every append of every delivery fails
         yield* Effect.promise(() => jsm.streams.delete("SMS_EVENTS"))

@@ -8,20 +8,16 @@
 import { randomUUID } from "node:crypto"
 import { nanos } from "@nats-io/nats-core"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Layer, Schema } from "effect"
+import { Context, Effect, Layer } from "effect"
 import { decodeWorkItem } from "../../src/dispatch/WorkItem.js"
 import { messageIdFor } from "../../src/domain/Ids.js"
 import { InactiveNumbers } from "../../src/intake/InactiveNumbers.js"
 import * as Intake from "../../src/intake/Intake.js"
-import { infrastructure } from "../../src/main.js"
 import { Nats } from "../../src/nats/Nats.js"
 import { Streams, Subjects } from "../../src/nats/Topology.js"
-import { ProvidersFile } from "../../src/providers/ProviderConfig.js"
 import { eventually } from "../support/gateway.js"
+import { infrastructureAlone } from "../support/intakeAlone.js"
 import { NatsServerLive, TestNatsServer } from "../support/nats.js"
-
-process.env.RECOVERY_SIM_KEY = "k"
-process.env.RECOVERY_SIM_SECRET = "s"
 
 describe("the intake meeting a command again", () => {
   it.scopedLive(
@@ -29,24 +25,7 @@ describe("the intake meeting a command again", () => {
     () =>
       Effect.gen(function* () {
         const server = yield* TestNatsServer
-        const options = {
-          roles: new Set<never>(),
-          natsUrl: server.url,
-          providers: Schema.decodeUnknownSync(ProvidersFile)({
-            providers: [
-              {
-                id: "sim",
-                type: "generic-http",
-                baseUrl: "http://127.0.0.1:1",
-                apiKeyEnv: "RECOVERY_SIM_KEY",
-                webhookSecretEnv: "RECOVERY_SIM_SECRET"
-              }
-            ]
-          }),
-          http: { host: "127.0.0.1", port: 0 },
-          publicUrl: "http://127.0.0.1:1"
-        }
-        const context = yield* Layer.build(infrastructure(options))
+        const context = yield* infrastructureAlone(server.url)
         const { js, jsm } = Context.get(context, Nats)
         yield* Layer.build(
           Intake.layer({ concurrency: 8 }).pipe(

@@ -12,13 +12,12 @@ import * as Checkpoints from "../../src/projections/Checkpoints.js"
 import { getPhoneNumber } from "../../src/projections/PhoneNumbers.js"
 import { rebuild } from "../../src/projections/Rebuild.js"
 import { reactors, readModels } from "../../src/projections/Registry.js"
-import { signDeliveryReport } from "../../src/providers/GenericHttp.js"
 import { issueApiKey } from "../support/apiKeys.js"
 import { eventually } from "../support/gateway.js"
 import {
   awaitFinal,
   providerEntry,
-  SIM_SECRET,
+  postSignedReport,
   simulator,
   startGateway
 } from "../support/inProcessGateway.js"
@@ -257,26 +256,14 @@ describe("read side", () => {
         const providerMessageId =
           dispatched.state.status === "none" ? "" : (dispatched.state.providerMessageId ?? "")
         const dayLater = new Date(Date.now() + 24 * 3600 * 1000).toISOString()
-        const body = JSON.stringify({
+        const { publicUrl } = gw
+        const status = yield* postSignedReport(publicUrl, "silent", {
           messageId: providerMessageId,
           reference: late,
           status: "delivered",
           timestamp: dayLater
         })
-        const now = Math.floor(Date.now() / 1000)
-        const { publicUrl } = gw
-        const response = yield* Effect.promise(() =>
-          fetch(`${publicUrl}/v1/providers/silent/delivery-reports`, {
-            method: "POST",
-            headers: {
-              "content-type": "application/json",
-              "x-signature": signDeliveryReport(SIM_SECRET, body, now),
-              "x-signature-timestamp": String(now)
-            },
-            body
-          })
-        )
-        expect(response.status).toBe(200)
+        expect(status).toBe(200)
         const [landed] = yield* awaitFinal(gw, [late as MessageId])
         expect(landed?.state.status).toBe("delivered")
 
@@ -288,24 +275,12 @@ describe("read side", () => {
             l.state.status === "dispatched" ? Effect.succeed(l) : Effect.fail(l)
           )
         )
-        const bare = JSON.stringify({
+        const bareStatus = yield* postSignedReport(publicUrl, "silent", {
           messageId: sent.state.status === "none" ? "" : (sent.state.providerMessageId ?? ""),
           status: "delivered",
           timestamp: new Date().toISOString()
         })
-        const signedAt = Math.floor(Date.now() / 1000)
-        const bareResponse = yield* Effect.promise(() =>
-          fetch(`${publicUrl}/v1/providers/silent/delivery-reports`, {
-            method: "POST",
-            headers: {
-              "content-type": "application/json",
-              "x-signature": signDeliveryReport(SIM_SECRET, bare, signedAt),
-              "x-signature-timestamp": String(signedAt)
-            },
-            body: bare
-          })
-        )
-        expect(bareResponse.status).toBe(200)
+        expect(bareStatus).toBe(200)
         const [found] = yield* awaitFinal(gw, [unreferenced as MessageId])
         expect(found?.state.status).toBe("delivered")
       }).pipe(Effect.scoped),

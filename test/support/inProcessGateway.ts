@@ -10,6 +10,7 @@ import { infrastructure, ROLES, roles } from "../../src/main.js"
 import { Nats } from "../../src/nats/Nats.js"
 import { startNatsServer } from "../../src/nats/NatsServer.js"
 import * as Tracing from "../../src/observability/Tracing.js"
+import { signDeliveryReport } from "../../src/providers/GenericHttp.js"
 import { ProvidersFile } from "../../src/providers/ProviderConfig.js"
 import * as Simulator from "../../src/providers/Simulator.js"
 import { eventually, freePort } from "./gateway.js"
@@ -91,6 +92,23 @@ export const startGateway = (
       load: (id: MessageId) => load(id).pipe(Effect.provide(context)),
       provide: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.provide(effect, context)
     }
+  })
+
+/** Posts a generic-http delivery report, signed as the simulators sign theirs, to `provider`'s webhook; the status. */
+export const postSignedReport = (publicUrl: string, provider: string, report: Record<string, unknown>) =>
+  Effect.promise(async () => {
+    const body = JSON.stringify(report)
+    const signedAt = Math.floor(Date.now() / 1000)
+    const response = await fetch(`${publicUrl}/v1/providers/${provider}/delivery-reports`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "x-signature": signDeliveryReport(SIM_SECRET, body, signedAt),
+        "x-signature-timestamp": String(signedAt)
+      },
+      body
+    })
+    return response.status
   })
 
 /** Until every message is final (delivered or failed); its loaded state per id. */
