@@ -51,6 +51,10 @@ interface Driver {
 
 /** How long one statement may take before the connection is given up (a slow database). */
 const QUERY_TIMEOUT_MS = 20_000
+/** Where a claim's marks go back to when some of its rows were not stored (both dialects). */
+const SAVEPOINT = { sql: "SAVEPOINT claim_marks", params: [] }
+const BACK_TO_SAVEPOINT = { sql: "ROLLBACK TO SAVEPOINT claim_marks", params: [] }
+
 /** How long a status write waits for a row a claim holds (the claim commits within milliseconds). */
 const LOCK_TIMEOUT_MS = 5_000
 const CONNECT_TIMEOUT_MS = 5_000
@@ -210,13 +214,23 @@ export interface OutboxDatabaseService {
   /** checks the table and its columns (the statements need their types); fails with reason Schema */
   readonly prepare: Effect.Effect<void, OutboxDbError>
   /**
-   * One claim transaction: up to `limit` pending rows, locked, skipping rows other claims hold;
-   * `decide` stores what it can and answers each stored row's outcome; those are marked, then the
-   * transaction commits. Rows without an outcome stay pending.
+   * One claim transaction: up to `limit` pending rows, locked, skipping rows other claims hold.
+   * `decide` answers each row's outcome and the step that stores what the rows produced; the marks
+   * are written while it runs (the round trips side by side: the update took as long as the store),
+   * and if some were not stored, the marks go back to a savepoint and only the stored rows' are
+   * written again. Then the transaction commits. Rows without a stored outcome stay pending.
    */
   readonly claim: <R>(
     limit: number,
-    decide: (rows: ReadonlyArray<OutboxRow>) => Effect.Effect<ReadonlyArray<RowOutcome>, never, R>
+    decide: (rows: ReadonlyArray<OutboxRow>) => Effect.Effect<
+      {
+        readonly outcomes: ReadonlyArray<RowOutcome>
+        /** stores what the rows produced; answers the outcomes of the rows it stored */
+        readonly store: Effect.Effect<ReadonlyArray<RowOutcome>, never, R>
+      },
+      never,
+      R
+    >
   ) => Effect.Effect<ClaimResult, OutboxDbError, R>
   /** writes a batch's statuses (by key, then by message id); answers the rows changed */
   readonly writeStatuses: (patches: ReadonlyArray<StatusPatch>) => Effect.Effect<number, OutboxDbError>
@@ -286,18 +300,27 @@ export const make = (config: OutboxConfig): Effect.Effect<OutboxDatabaseService,
 
     const statements = Effect.suspend(() => (sql === undefined ? prepare : Effect.succeed(sql)))
 
-    const claim = <R>(
-      limit: number,
-      decide: (rows: ReadonlyArray<OutboxRow>) => Effect.Effect<ReadonlyArray<RowOutcome>, never, R>
-    ) =>
+    const claim: OutboxDatabaseService["claim"] = (limit, decide) =>
       Effect.flatMap(statements, (sqlOf) =>
         withConnection((connection) =>
           Effect.gen(function* () {
             yield* run(connection, { sql: driver.begin, params: [] }, "cannot begin a claim")
             const { rows } = yield* run(connection, sqlOf.claim(limit), "cannot claim rows")
             const claimed = rows.map(toRow)
-            const outcomes = claimed.length === 0 ? [] : yield* decide(claimed)
-            if (outcomes.length > 0) yield* run(connection, sqlOf.mark(outcomes), "cannot mark claimed rows")
+            let outcomes: ReadonlyArray<RowOutcome> = []
+            if (claimed.length > 0) {
+              const planned = yield* decide(claimed)
+              if (planned.outcomes.length > 0) {
+                yield* run(connection, SAVEPOINT, "cannot mark claimed rows")
+                const marking = run(connection, sqlOf.mark(planned.outcomes), "cannot mark claimed rows")
+                ;[, outcomes] = yield* Effect.all([marking, planned.store], { concurrency: 2 })
+                if (outcomes.length < planned.outcomes.length) {
+                  yield* run(connection, BACK_TO_SAVEPOINT, "cannot mark claimed rows")
+                  if (outcomes.length > 0)
+                    yield* run(connection, sqlOf.mark(outcomes), "cannot mark claimed rows")
+                }
+              } else outcomes = yield* planned.store
+            }
             yield* run(connection, { sql: "COMMIT", params: [] }, "cannot commit a claim")
             return { claimed: claimed.length, outcomes }
           })

@@ -15,7 +15,7 @@ import { configFromEnv, type OutboxConfig } from "./Config.js"
 import { make, OutboxDbError, type OutboxDatabaseService } from "./Database.js"
 import { OutboxHealth } from "./Health.js"
 import { statusReactor } from "./StatusReactor.js"
-import { storeRows } from "./StoreRows.js"
+import { planRows } from "./StoreRows.js"
 
 /** Some rows of a claim could not be stored in NATS: they stay pending, and the claim backs off. */
 export class OutboxStoreError extends Data.TaggedError("OutboxStoreError")<{ readonly message: string }> {}
@@ -46,10 +46,13 @@ const claimOnce = (db: OutboxDatabaseService, config: OutboxConfig) =>
       firstFailure: undefined
     }
     const result = yield* db.claim(config.batchSize, (rows) =>
-      Effect.map(storeRows(config.mapping, rows), (batch) => {
-        stored = batch
-        return batch.outcomes
-      })
+      Effect.map(planRows(config.mapping, rows), (planned) => ({
+        outcomes: planned.outcomes,
+        store: Effect.map(planned.store, (batch) => {
+          stored = batch
+          return batch.outcomes
+        })
+      }))
     )
     const now = yield* Clock.currentTimeMillis
     const wasDown = OutboxHealth.of(table)?.up === false

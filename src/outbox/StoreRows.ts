@@ -3,8 +3,8 @@
  * function (`planRow`), charged to its client's daily quota as the intake would (one compare-and-set
  * per client of the batch), and stored: every command of the batch published to
  * `sms.commands.send` at once, exactly as a NATS producer does (`Nats-Msg-Id` = `commandMsgId`), and
- * every refusal to `sms.rejects`. A row gets an outcome only once what it produced is stored; the
- * others stay pending and come back with the next claim (with the same message id).
+ * every refusal to `sms.rejects`. A row's outcome is committed only once what it produced is stored;
+ * the others stay pending and come back with the next claim (with the same message id).
  *
  * Not `SendService.storeCommand`: that one reads the message's stream first, to answer a requester
  * whether it was a duplicate, and nobody here waits for that answer; a read per row would halve the
@@ -83,9 +83,20 @@ const chargeQuotas = (sends: ReadonlyArray<Send>) =>
     return { admitted, exhausted, unknown }
   })
 
-export const storeRows = (mapping: Mapping, rows: ReadonlyArray<OutboxRow>) =>
+/**
+ * A claim's rows, planned and charged: `outcomes` is what each row will be marked with once what it
+ * produced is stored (rows whose quota charge could not be made have none: they stay pending), and
+ * `store` stores it all, answering the batch with the outcomes of the rows it did store. The claim
+ * writes the marks while `store` runs (`OutboxDatabase.claim`); a row's mark only commits with its
+ * store.
+ */
+export interface PlannedBatch {
+  readonly outcomes: ReadonlyArray<RowOutcome>
+  readonly store: Effect.Effect<StoredBatch, never, Nats>
+}
+
+export const planRows = (mapping: Mapping, rows: ReadonlyArray<OutboxRow>) =>
   Effect.gen(function* () {
-    const { publish } = yield* Nats
     const plans = rows.map((row) => planRow(row, mapping, messageLimits))
     const sends = plans.filter((plan): plan is Send => plan._tag === "Send")
     const rejects = plans.filter((plan): plan is Reject => plan._tag === "Reject")
@@ -101,55 +112,59 @@ export const storeRows = (mapping: Mapping, rows: ReadonlyArray<OutboxRow>) =>
         payload: send.payload
       })
     }
+    const queued = (send: Send): RowOutcome => ({ _tag: "Queued", key: send.key, messageId: send.messageId })
+    const rejected = (reject: Reject): RowOutcome => ({
+      _tag: "Rejected",
+      key: reject.key,
+      error: rejectionText(reject.column, reject.reason)
+    })
 
-    // the whole batch in flight at once; each row settles by its own publish
-    const published = yield* Effect.promise(() =>
-      Promise.allSettled(
-        admitted.map((send) => publish(Subjects.send, send.payload, { msgID: commandMsgId(send.command) }))
+    const store = Effect.gen(function* () {
+      const { publish } = yield* Nats
+      // the whole batch in flight at once; each row settles by its own publish
+      const published = yield* Effect.promise(() =>
+        Promise.allSettled(
+          admitted.map((send) => publish(Subjects.send, send.payload, { msgID: commandMsgId(send.command) }))
+        )
       )
-    )
-    const refused = yield* Effect.forEach(
-      rejects,
-      (reject) =>
-        Effect.either(
-          publishReject({
-            source: rejectSource(mapping.table),
+      const refused = yield* Effect.forEach(
+        rejects,
+        (reject) =>
+          Effect.either(
+            publishReject({
+              source: rejectSource(mapping.table),
+              field: reject.column,
+              reason: reject.reason,
+              payload: reject.payload,
+              ref: `${mapping.table}:${reject.key}`
+            })
+          ),
+        { concurrency: "unbounded" }
+      )
+
+      const outcomes: Array<RowOutcome> = []
+      let firstFailure: string | undefined = unknown.length > 0 ? "cannot charge daily quotas" : undefined
+      admitted.forEach((send, i) => {
+        const result = published[i]
+        if (result?.status === "fulfilled") outcomes.push(queued(send))
+        else firstFailure ??= `cannot store a command: ${describe(result?.reason)}`
+      })
+      rejects.forEach((reject, i) => {
+        const result = refused[i]
+        if (result?._tag === "Right") outcomes.push(rejected(reject))
+        else firstFailure ??= `cannot store a refusal on ${Subjects.rejects}: ${describe(result?.left)}`
+      })
+      for (const reject of rejects) {
+        yield* Effect.logWarning("outbox row rejected").pipe(
+          Effect.annotateLogs({
+            table: mapping.table,
+            row: reject.key,
             field: reject.column,
-            reason: reject.reason,
-            payload: reject.payload,
-            ref: `${mapping.table}:${reject.key}`
+            reason: reject.reason
           })
-        ),
-      { concurrency: "unbounded" }
-    )
-
-    const outcomes: Array<RowOutcome> = []
-    let firstFailure: string | undefined = unknown.length > 0 ? "cannot charge daily quotas" : undefined
-    admitted.forEach((send, i) => {
-      const result = published[i]
-      if (result?.status === "fulfilled")
-        outcomes.push({ _tag: "Queued", key: send.key, messageId: send.messageId })
-      else firstFailure ??= `cannot store a command: ${describe(result?.reason)}`
+        )
+      }
+      return { outcomes, unstored: rows.length - outcomes.length, firstFailure } satisfies StoredBatch
     })
-    rejects.forEach((reject, i) => {
-      const result = refused[i]
-      if (result?._tag === "Right") {
-        outcomes.push({
-          _tag: "Rejected",
-          key: reject.key,
-          error: rejectionText(reject.column, reject.reason)
-        })
-      } else firstFailure ??= `cannot store a refusal on ${Subjects.rejects}: ${describe(result?.left)}`
-    })
-    for (const reject of rejects) {
-      yield* Effect.logWarning("outbox row rejected").pipe(
-        Effect.annotateLogs({
-          table: mapping.table,
-          row: reject.key,
-          field: reject.column,
-          reason: reject.reason
-        })
-      )
-    }
-    return { outcomes, unstored: rows.length - outcomes.length, firstFailure } satisfies StoredBatch
+    return { outcomes: [...admitted.map(queued), ...rejects.map(rejected)], store } satisfies PlannedBatch
   })

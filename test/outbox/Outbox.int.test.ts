@@ -171,6 +171,45 @@ for (const kind of ["postgres", "mysql"] as const) {
         90_000
       )
 
+      it.scoped(
+        "a row whose command JetStream refuses stays pending while its batch's other rows go on, and goes once it is taken",
+        () =>
+          Effect.gen(function* () {
+            const { sql, gw } = yield* Harness
+            const { jsm } = yield* gw.provide(Nats)
+            // SMS_COMMANDS refuses a long command for a while: the claim's marks were written side
+            // by side with the stores, and must come back for the refused row alone
+            const setMaxSize = (bytes: number) =>
+              Effect.promise(async () => {
+                const info = await jsm.streams.info("SMS_COMMANDS")
+                await jsm.streams.update("SMS_COMMANDS", { ...info.config, max_msg_size: bytes })
+              })
+            yield* Effect.acquireRelease(setMaxSize(700), () => setMaxSize(-1))
+            const ids = yield* insertRows(sql, kind, [
+              { to: "+447911123456", body: "short" },
+              { to: "+447911123457", body: "a long one ".repeat(80) },
+              { to: "+447911123458", body: "short too" }
+            ])
+            const first = yield* waitUntil("the short rows final", readRows(sql, ids), (rows) =>
+              [rows[0], rows[2]].every((row) => row !== undefined && final(row.status))
+            )
+            expect(first.map((row) => [row.status, row.message_id])).toEqual([
+              ["delivered", idFor("shop", "sms_outbox", ids[0] ?? "")],
+              ["pending", null],
+              ["delivered", idFor("shop", "sms_outbox", ids[2] ?? "")]
+            ])
+            yield* setMaxSize(-1)
+            const rows = yield* waitUntil("the long row final", readRows(sql, ids), (rows) =>
+              rows.every((row) => final(row.status))
+            )
+            expect(rows[1]).toMatchObject({
+              status: "delivered",
+              message_id: idFor("shop", "sms_outbox", ids[1] ?? "")
+            })
+          }),
+        90_000
+      )
+
       it.effect(
         "a client over its daily quota gets its row rejected, the others go on",
         () =>
