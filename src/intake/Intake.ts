@@ -219,24 +219,18 @@ export const handleCommands = (messages: ReadonlyArray<JsMsg>, backoffBase?: Dur
       const outcome = appended[i]
       const decision = decisions[i]
       if (outcome === undefined || decision === undefined) return
-      if (Either.isRight(outcome) && !outcome.right.written) {
-        // an earlier run wrote this very request (the same event id): it is a duplicate, whose work
-        // item, if any is due, `recover` queues without the snapshot; only the writing run queues fresh
+      // The stream held this very request already: another run's append (a conflict), or an earlier
+      // run's found again (the same event id, not written now). A duplicate: `recover` queues its work
+      // item, if one is due, without the snapshot; only the writing run queues it fresh.
+      if (Either.isRight(outcome) ? !outcome.right.written : outcome.left._tag === "WrongExpectedRevision") {
         duplicates.push(candidate)
         if (spans !== undefined) outcomes.set(candidate, "duplicate")
         return
       }
       if (Either.isLeft(outcome)) {
-        if (outcome.left._tag === "WrongExpectedRevision") duplicates.push(candidate)
-        else {
-          verdicts[candidate.index] = later(candidate.msg)
-          failures.push(outcome.left.message)
-        }
-        if (spans !== undefined)
-          outcomes.set(
-            candidate,
-            outcome.left._tag === "WrongExpectedRevision" ? "duplicate" : "not_recorded"
-          )
+        verdicts[candidate.index] = later(candidate.msg)
+        failures.push(outcome.left.message)
+        if (spans !== undefined) outcomes.set(candidate, "not_recorded")
         return
       }
       recorded.push(...decision.events)
