@@ -15,9 +15,11 @@ import { Context, Data, Effect, Exit, Schedule, type Scope } from "effect"
 import type { Dialect, OutboxConfig } from "./Config.js"
 import { maskUrl } from "./Config.js"
 import { notifyChannel } from "./Ddl.js"
+import { inlineParameters, postgresLiteral } from "./InlineParameters.js"
 import type { OutboxRow } from "./RowCommand.js"
 import {
   columnsQuery,
+  type OutboxSql,
   outboxSql,
   READ_ROLES,
   type RowOutcome,
@@ -39,6 +41,13 @@ interface Connection {
     readonly rows: ReadonlyArray<Record<string, unknown>>
     readonly affected: number
   }>
+  /**
+   * PostgreSQL: statements in one round trip (the simple query protocol, their values written in by
+   * the driver); each one's rows. Absent where a trip per statement is the only way.
+   */
+  readonly script?: (
+    statements: ReadonlyArray<Statement>
+  ) => Promise<ReadonlyArray<ReadonlyArray<Record<string, unknown>>>>
   /** back to the pool, or closed when it may be in an unknown state */
   readonly release: (broken: boolean) => void
 }
@@ -118,6 +127,7 @@ const failure = (what: string) => (cause: unknown) =>
 
 const postgresDriver = async (url: string): Promise<Driver> => {
   const { default: pg } = await import("pg")
+  const literal = postgresLiteral(pg)
   const pool = new pg.Pool({
     connectionString: url,
     max: 4,
@@ -144,6 +154,13 @@ const postgresDriver = async (url: string): Promise<Driver> => {
         query: async (statement) => {
           const result = await client.query(statement.sql, statement.params as Array<unknown>)
           return { rows: result.rows as Array<Record<string, unknown>>, affected: result.rowCount ?? 0 }
+        },
+        script: async (statements) => {
+          const text = statements.map((statement) => inlineParameters(statement, literal)).join(";\n")
+          const results: unknown = await client.query(text)
+          return (Array.isArray(results) ? results : [results]).map(
+            (result: { rows: Array<Record<string, unknown>> }) => result.rows
+          )
         },
         release: (broken) => client.release(broken)
       }
@@ -207,6 +224,17 @@ export interface ClaimResult {
   readonly outcomes: ReadonlyArray<RowOutcome>
 }
 
+/** A claim's rows -> each row's outcome, and the step that stores what the rows produced. */
+export type ClaimDecision<R> = (rows: ReadonlyArray<OutboxRow>) => Effect.Effect<
+  {
+    readonly outcomes: ReadonlyArray<RowOutcome>
+    /** stores what the rows produced; answers the outcomes of the rows it stored */
+    readonly store: Effect.Effect<ReadonlyArray<RowOutcome>, never, R>
+  },
+  never,
+  R
+>
+
 export interface OutboxDatabaseService {
   readonly dialect: Dialect
   /** `<table> on <masked url>`, for logs and `/ready` */
@@ -215,23 +243,11 @@ export interface OutboxDatabaseService {
   readonly prepare: Effect.Effect<void, OutboxDbError>
   /**
    * One claim transaction: up to `limit` pending rows, locked, skipping rows other claims hold.
-   * `decide` answers each row's outcome and the step that stores what the rows produced; the marks
-   * are written while it runs (the round trips side by side: the update took as long as the store),
-   * and if some were not stored, the marks go back to a savepoint and only the stored rows' are
-   * written again. Then the transaction commits. Rows without a stored outcome stay pending.
+   * `decide` answers each row's outcome and the step that stores what the rows produced; the stored
+   * rows are marked in the transaction (how depends on the dialect, see the adapters), which then
+   * commits. Rows without a stored outcome stay pending.
    */
-  readonly claim: <R>(
-    limit: number,
-    decide: (rows: ReadonlyArray<OutboxRow>) => Effect.Effect<
-      {
-        readonly outcomes: ReadonlyArray<RowOutcome>
-        /** stores what the rows produced; answers the outcomes of the rows it stored */
-        readonly store: Effect.Effect<ReadonlyArray<RowOutcome>, never, R>
-      },
-      never,
-      R
-    >
-  ) => Effect.Effect<ClaimResult, OutboxDbError, R>
+  readonly claim: <R>(limit: number, decide: ClaimDecision<R>) => Effect.Effect<ClaimResult, OutboxDbError, R>
   /** writes a batch's statuses (by key, then by message id); answers the rows changed */
   readonly writeStatuses: (patches: ReadonlyArray<StatusPatch>) => Effect.Effect<number, OutboxDbError>
   readonly countPending: Effect.Effect<number, OutboxDbError>
@@ -300,30 +316,73 @@ export const make = (config: OutboxConfig): Effect.Effect<OutboxDatabaseService,
 
     const statements = Effect.suspend(() => (sql === undefined ? prepare : Effect.succeed(sql)))
 
+    const BEGIN = { sql: driver.begin, params: [] }
+    const COMMIT = { sql: "COMMIT", params: [] }
+
+    /**
+     * MySQL/MariaDB: the marks are written while the rows' commands are stored (the two took as long
+     * as each other in a large claim), behind a savepoint: if some rows were not stored, the marks
+     * go back to it and only the stored rows' are written again.
+     */
+    const claimBesideStore = <R>(
+      connection: Connection,
+      sqlOf: OutboxSql,
+      limit: number,
+      decide: ClaimDecision<R>
+    ) =>
+      Effect.gen(function* () {
+        yield* run(connection, BEGIN, "cannot begin a claim")
+        const { rows } = yield* run(connection, sqlOf.claim(limit), "cannot claim rows")
+        const claimed = rows.map(toRow)
+        let outcomes: ReadonlyArray<RowOutcome> = []
+        if (claimed.length > 0) {
+          const planned = yield* decide(claimed)
+          if (planned.outcomes.length > 0) {
+            yield* run(connection, SAVEPOINT, "cannot mark claimed rows")
+            const marking = run(connection, sqlOf.mark(planned.outcomes), "cannot mark claimed rows")
+            ;[, outcomes] = yield* Effect.all([marking, planned.store], { concurrency: 2 })
+            if (outcomes.length < planned.outcomes.length) {
+              yield* run(connection, BACK_TO_SAVEPOINT, "cannot mark claimed rows")
+              if (outcomes.length > 0)
+                yield* run(connection, sqlOf.mark(outcomes), "cannot mark claimed rows")
+            }
+          } else outcomes = yield* planned.store
+        }
+        yield* run(connection, COMMIT, "cannot commit a claim")
+        return { claimed: claimed.length, outcomes }
+      })
+
+    /**
+     * PostgreSQL: two round trips, the transaction's start with its locking select, then the stored
+     * rows' marks with the commit; the store between them. Most rows woken by NOTIFY at a steady rate
+     * find a claim in flight and wait for it, so its trips are their latency (five trips before).
+     * Only stored rows are ever marked: no savepoint.
+     */
+    const claimInTwoTrips = <R>(
+      script: NonNullable<Connection["script"]>,
+      sqlOf: OutboxSql,
+      limit: number,
+      decide: ClaimDecision<R>
+    ) =>
+      Effect.gen(function* () {
+        const opened = yield* trip(script, [BEGIN, sqlOf.claim(limit)], "cannot claim rows")
+        const claimed = (opened[1] ?? []).map(toRow)
+        let outcomes: ReadonlyArray<RowOutcome> = []
+        if (claimed.length > 0) outcomes = yield* Effect.flatMap(decide(claimed), (planned) => planned.store)
+        const closing = outcomes.length > 0 ? [sqlOf.mark(outcomes), COMMIT] : [COMMIT]
+        yield* trip(script, closing, "cannot mark claimed rows and commit")
+        return { claimed: claimed.length, outcomes }
+      })
+
+    const trip = (script: NonNullable<Connection["script"]>, list: ReadonlyArray<Statement>, what: string) =>
+      Effect.tryPromise({ try: () => script(list), catch: failure(`${what} (${mapping.table})`) })
+
     const claim: OutboxDatabaseService["claim"] = (limit, decide) =>
       Effect.flatMap(statements, (sqlOf) =>
         withConnection((connection) =>
-          Effect.gen(function* () {
-            yield* run(connection, { sql: driver.begin, params: [] }, "cannot begin a claim")
-            const { rows } = yield* run(connection, sqlOf.claim(limit), "cannot claim rows")
-            const claimed = rows.map(toRow)
-            let outcomes: ReadonlyArray<RowOutcome> = []
-            if (claimed.length > 0) {
-              const planned = yield* decide(claimed)
-              if (planned.outcomes.length > 0) {
-                yield* run(connection, SAVEPOINT, "cannot mark claimed rows")
-                const marking = run(connection, sqlOf.mark(planned.outcomes), "cannot mark claimed rows")
-                ;[, outcomes] = yield* Effect.all([marking, planned.store], { concurrency: 2 })
-                if (outcomes.length < planned.outcomes.length) {
-                  yield* run(connection, BACK_TO_SAVEPOINT, "cannot mark claimed rows")
-                  if (outcomes.length > 0)
-                    yield* run(connection, sqlOf.mark(outcomes), "cannot mark claimed rows")
-                }
-              } else outcomes = yield* planned.store
-            }
-            yield* run(connection, { sql: "COMMIT", params: [] }, "cannot commit a claim")
-            return { claimed: claimed.length, outcomes }
-          })
+          connection.script === undefined
+            ? claimBesideStore(connection, sqlOf, limit, decide)
+            : claimInTwoTrips(connection.script, sqlOf, limit, decide)
         )
       )
 
