@@ -3,9 +3,9 @@
  * JetStream, marks it `queued` (or `rejected`) in the claim's transaction, and writes the message's
  * status back to the row as its events come (`StatusReactor`).
  *
- * Wake-up: after a full batch at once (there may be more); otherwise at the next poll
- * (`OUTBOX_POLL_MS`), or at once on PostgreSQL when the table's trigger notifies (`outbox init
- * --notify`). The database down or slow, or NATS refusing the commands: the claim backs off
+ * Wake-up: after a full batch at once (there may be more); otherwise at the next poll (`Polling`:
+ * early enough for a row to be requested within `OUTBOX_POLL_MS`), or at once on PostgreSQL when
+ * the table's trigger notifies (`outbox init --notify`). The database down or slow, or NATS refusing the commands: the claim backs off
  * (`claimBackoff`), `/ready` and `/metrics` say so, and the other roles of the process carry on.
  */
 import { Clock, Data, Duration, Effect, Either, Layer, Option, Queue, Schedule } from "effect"
@@ -15,6 +15,7 @@ import { configFromEnv, type OutboxConfig } from "./Config.js"
 import { make, OutboxDbError, type OutboxDatabaseService } from "./Database.js"
 import { OutboxHealth } from "./Health.js"
 import { statusReactor } from "./StatusReactor.js"
+import { nextPollIn, pollLead, remember } from "./Polling.js"
 import { planRows } from "./StoreRows.js"
 
 /** Some rows of a claim could not be stored in NATS: they stay pending, and the claim backs off. */
@@ -98,12 +99,11 @@ const reportFailure =
 const claimLoop = (db: OutboxDatabaseService, config: OutboxConfig, wake: Queue.Queue<void>) => {
   const table = config.mapping.table
   const pollMs = Duration.toMillis(config.pollInterval)
-  // polls are OUTBOX_POLL_MS apart from start to start, not a claim's time plus the interval: a row
-  // inserted without a wake-up waits at most one interval for the claim that takes it to begin
+  let recent: ReadonlyArray<number> = []
   const waitForWake = (claimStarted: number) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) =>
       Queue.take(wake).pipe(
-        Effect.timeout(Duration.millis(Math.max(0, pollMs - (now - claimStarted)))),
+        Effect.timeout(Duration.millis(nextPollIn(pollMs, pollLead(recent, pollMs), now - claimStarted))),
         Effect.ignore
       )
     )
@@ -115,6 +115,7 @@ const claimLoop = (db: OutboxDatabaseService, config: OutboxConfig, wake: Queue.
     Effect.gen(function* () {
       const started = yield* Clock.currentTimeMillis
       const claimed = yield* claim
+      recent = remember(recent, (yield* Clock.currentTimeMillis) - started)
       // a full batch: more may be waiting, claim again at once
       if (claimed < config.batchSize) yield* waitForWake(started)
     })
