@@ -35,19 +35,20 @@ export class OutboxDbError extends Data.TaggedError("OutboxDbError")<{
   readonly cause?: unknown
 }> {}
 
+interface QueryResult {
+  readonly rows: ReadonlyArray<Record<string, unknown>>
+  readonly affected: number
+}
+
 /** A pooled connection, whatever the driver. */
 interface Connection {
-  readonly query: (statement: Statement) => Promise<{
-    readonly rows: ReadonlyArray<Record<string, unknown>>
-    readonly affected: number
-  }>
+  readonly query: (statement: Statement) => Promise<QueryResult>
   /**
-   * PostgreSQL: statements in one round trip (the simple query protocol, their values written in by
-   * the driver); each one's rows. Absent where a trip per statement is the only way.
+   * PostgreSQL: statements in one round trip and one implicit transaction (the simple query
+   * protocol, their values written in by the driver); each one's result. Absent where a trip per
+   * statement is the only way.
    */
-  readonly script?: (
-    statements: ReadonlyArray<Statement>
-  ) => Promise<ReadonlyArray<ReadonlyArray<Record<string, unknown>>>>
+  readonly script?: (statements: ReadonlyArray<Statement>) => Promise<ReadonlyArray<QueryResult>>
   /** back to the pool, or closed when it may be in an unknown state */
   readonly release: (broken: boolean) => void
 }
@@ -159,7 +160,10 @@ const postgresDriver = async (url: string): Promise<Driver> => {
           const text = statements.map((statement) => inlineParameters(statement, literal)).join(";\n")
           const results: unknown = await client.query(text)
           return (Array.isArray(results) ? results : [results]).map(
-            (result: { rows: Array<Record<string, unknown>> }) => result.rows
+            (result: { rows: Array<Record<string, unknown>>; rowCount: number | null }) => ({
+              rows: result.rows,
+              affected: result.rowCount ?? 0
+            })
           )
         },
         release: (broken) => client.release(broken)
@@ -366,7 +370,7 @@ export const make = (config: OutboxConfig): Effect.Effect<OutboxDatabaseService,
     ) =>
       Effect.gen(function* () {
         const opened = yield* trip(script, [BEGIN, sqlOf.claim(limit)], "cannot claim rows")
-        const claimed = (opened[1] ?? []).map(toRow)
+        const claimed = (opened[1]?.rows ?? []).map(toRow)
         let outcomes: ReadonlyArray<RowOutcome> = []
         if (claimed.length > 0) outcomes = yield* Effect.flatMap(decide(claimed), (planned) => planned.store)
         const closing = outcomes.length > 0 ? [sqlOf.mark(outcomes), COMMIT] : [COMMIT]
@@ -394,13 +398,16 @@ export const make = (config: OutboxConfig): Effect.Effect<OutboxDatabaseService,
           sqlOf.patchByMessageId(patches.filter((p) => p.key === undefined))
         ].filter((statement): statement is Statement => statement !== undefined)
         if (writes.length === 0) return Effect.succeed(0)
+        const affected = (results: ReadonlyArray<QueryResult>) =>
+          results.reduce((total, result) => total + result.affected, 0)
         return withConnection((connection) =>
-          Effect.reduce(writes, 0, (total, statement) =>
-            Effect.map(
-              run(connection, statement, "cannot write statuses"),
-              (result) => total + result.affected
-            )
-          )
+          // PostgreSQL: both in one round trip
+          connection.script === undefined
+            ? Effect.map(
+                Effect.forEach(writes, (statement) => run(connection, statement, "cannot write statuses")),
+                affected
+              )
+            : Effect.map(trip(connection.script, writes, "cannot write statuses"), affected)
         )
       })
 

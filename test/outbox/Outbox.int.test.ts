@@ -337,6 +337,17 @@ for (const kind of ["postgres", "mysql"] as const) {
             // a newer event is written
             expect(yield* database.writeStatuses([patch(4000, "failed", true)])).toBe(1)
             expect((yield* readRows(sql, [key]))[0]?.status).toBe("failed")
+            // a batch with both kinds of write (one round trip on PostgreSQL): by key first, both counted
+            expect(
+              yield* database.writeStatuses([
+                patch(5000, "dispatched", true),
+                patch(6000, "delivered", false)
+              ])
+            ).toBe(2)
+            expect((yield* readRows(sql, [key]))[0]).toMatchObject({
+              status: "delivered",
+              last_event_position: "6000"
+            })
           }),
         30_000
       )
