@@ -5,8 +5,9 @@
  *
  * Wake-up: after a full batch at once (there may be more); otherwise at the next poll (`Polling`:
  * early enough for a row to be requested within `OUTBOX_POLL_MS`), or at once on PostgreSQL when
- * the table's trigger notifies (`outbox init --notify`). The database down or slow, or NATS refusing the commands: the claim backs off
- * (`claimBackoff`), `/ready` and `/metrics` say so, and the other roles of the process carry on.
+ * the table's trigger notifies (`outbox init --notify`). The database down or slow, or NATS refusing
+ * the commands: the claim backs off (`claimBackoff`), `/ready` and `/metrics` say so, and the other
+ * roles of the process carry on.
  */
 import { Clock, Data, Duration, Effect, Either, Layer, Option, Queue, Schedule } from "effect"
 import { outboxClaimed, outboxError, outboxPending, outboxUp } from "../observability/Metrics.js"
