@@ -4,7 +4,7 @@
  * own store.
  */
 import { join } from "node:path"
-import { jetstreamManager } from "@nats-io/jetstream"
+import { jetstreamManager, StorageType } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
 import { Effect, Scope } from "effect"
 import { clusterNodeArgs, findNatsServer } from "../../src/nats/NatsServer.js"
@@ -48,17 +48,26 @@ export const startNatsCluster = Effect.gen(function* () {
       nodes[i] = node
     })
   yield* Effect.forEach([0, 1, 2], start, { concurrency: 3 })
-  // JetStream answers once the cluster has elected its meta leader
+  // Ready once a stream can be placed on all three nodes: JetStream answers as soon as the cluster
+  // has elected its meta leader, but that leader may not know its two peers yet, and a replicated
+  // stream created then is refused ("no suitable peers for placement": a flaky CI run)
   yield* Effect.tryPromise({
     try: async () => {
       const probe = await connect({ servers: urls, maxReconnectAttempts: -1 })
       try {
         for (let tries = 0; ; tries++) {
           try {
-            await jetstreamManager(probe)
+            const jsm = await jetstreamManager(probe)
+            await jsm.streams.add({
+              name: "CLUSTER_READY",
+              subjects: ["cluster.ready"],
+              storage: StorageType.Memory,
+              num_replicas: 3
+            })
+            await jsm.streams.delete("CLUSTER_READY")
             return
           } catch (error) {
-            if (tries > 100) throw error
+            if (tries > 150) throw error
             await new Promise((resolve) => setTimeout(resolve, 200))
           }
         }
@@ -66,7 +75,7 @@ export const startNatsCluster = Effect.gen(function* () {
         await probe.close()
       }
     },
-    catch: (cause) => new Error(`the cluster elected no JetStream leader: ${String(cause)}`)
+    catch: (cause) => new Error(`the cluster cannot place a replicated stream: ${String(cause)}`)
   })
   return {
     urls,
