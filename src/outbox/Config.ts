@@ -5,7 +5,7 @@
  *   MariaDB 10.6 or later, which have `SKIP LOCKED`); unset, the role does nothing
  * - `OUTBOX_TABLE`: the default schema's table (default `sms_outbox`)
  * - `OUTBOX_MAPPING`: a mapping file for an existing table (see `Mapping.ts`), instead of `OUTBOX_TABLE`
- * - `OUTBOX_POLL_MS`: how often to look for rows without a wake-up (default 500)
+ * - `OUTBOX_POLL_MS`: the longest a row waits to be requested without a wake-up (default 500; `Polling.ts`)
  * - `OUTBOX_BATCH`: rows per claim (default 500)
  */
 import { Data, Duration, Either, Option } from "effect"

@@ -29,7 +29,7 @@ export const init = (config: OutboxConfig, options: InitOptions) =>
     if (options.notify && config.dialect !== "postgres") {
       return yield* new OutboxInitError({
         message:
-          "--notify needs PostgreSQL (LISTEN/NOTIFY); on MySQL and MariaDB the role polls every OUTBOX_POLL_MS"
+          "--notify needs PostgreSQL (LISTEN/NOTIFY); on MySQL and MariaDB the role polls (a row is requested within OUTBOX_POLL_MS)"
       })
     }
     const db = yield* make(config)
