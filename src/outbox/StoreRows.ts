@@ -87,8 +87,8 @@ const chargeQuotas = (sends: ReadonlyArray<Send>) =>
  * A claim's rows, planned and charged: `outcomes` is what each row will be marked with once what it
  * produced is stored (rows whose quota charge could not be made have none: they stay pending), and
  * `store` stores it all, answering the batch with the outcomes of the rows it did store. The claim
- * writes the marks while `store` runs (`OutboxDatabase.claim`); a row's mark only commits with its
- * store.
+ * marks the stored rows in its transaction (`OutboxDatabase.claim`: beside `store` on MySQL, after it
+ * on PostgreSQL); a row's mark only commits with its store.
  */
 export interface PlannedBatch {
   readonly outcomes: ReadonlyArray<RowOutcome>
